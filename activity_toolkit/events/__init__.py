@@ -1,0 +1,37 @@
+"""Event types: the registry of known types and the normalisation into frames."""
+
+from __future__ import annotations
+
+from activity_toolkit.events._normalize import (
+    EVENTS_SCHEMA,
+    empty_frame,
+    frame_schema,
+    parse_timestamp,
+)
+from activity_toolkit.events._registry import (
+    ALIASES,
+    COMMON_FIELDS,
+    EVENT_COLUMNS,
+    FAMILIES,
+    REGISTRY,
+    EventSpec,
+    Field,
+    canonical_type,
+    family_of,
+)
+
+__all__ = [
+    "ALIASES",
+    "COMMON_FIELDS",
+    "EVENTS_SCHEMA",
+    "EVENT_COLUMNS",
+    "FAMILIES",
+    "REGISTRY",
+    "EventSpec",
+    "Field",
+    "canonical_type",
+    "empty_frame",
+    "family_of",
+    "frame_schema",
+    "parse_timestamp",
+]

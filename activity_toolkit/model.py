@@ -1,0 +1,333 @@
+"""``ActivityLog``: the immutable value every reader returns and every analysis takes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from activity_toolkit.events._normalize import EVENTS_SCHEMA, empty_frame, frame_schema
+from activity_toolkit.events._registry import EVENT_COLUMNS, REGISTRY, canonical_type
+
+if TYPE_CHECKING:
+    from activity_toolkit.io._report import LoadReport
+
+__all__ = ["ActivityLog"]
+
+_SORT = ["created_at", "id"]
+
+
+def _as_utc(value: datetime | date | str) -> datetime:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day)
+    if value.tzinfo is None:
+        from datetime import UTC
+
+        value = value.replace(tzinfo=UTC)
+    return value
+
+
+def _str_set(values: str | Iterable[str]) -> list[str]:
+    return [values] if isinstance(values, str) else list(values)
+
+
+@dataclass(frozen=True, slots=True)
+class _Parts:
+    events: pl.DataFrame
+    frames: Mapping[str, pl.DataFrame]
+    report: LoadReport | None = field(default=None)
+
+
+class ActivityLog:
+    """Customer activity as one events frame plus one typed frame per event type.
+
+    An ``ActivityLog`` is immutable: :meth:`filter` and :meth:`combine` return new
+    logs. Readers (:func:`~activity_toolkit.read_events`,
+    :func:`~activity_toolkit.read_pages`, :func:`~activity_toolkit.read_parquet`) and
+    :func:`~activity_toolkit.sample` build it; you rarely call the constructor.
+
+    Parameters
+    ----------
+    events
+        One row per event with the columns of
+        :data:`~activity_toolkit.events.EVENT_COLUMNS`, unique by ``id``.
+    frames
+        Canonical event type → typed frame (the common columns, then that type's
+        fields). Each event is in exactly one frame.
+    report
+        What the reader did (records read, duplicates dropped, records skipped).
+
+    Examples
+    --------
+    >>> from activity_toolkit import sample
+    >>> log = sample(customers=20, seed=1)
+    >>> len(log) == log.events.height
+    True
+    >>> log["customer.order.paid"].columns[:3]
+    ['id', 'type', 'type_raw']
+    """
+
+    __slots__ = ("_parts",)
+
+    def __init__(
+        self,
+        events: pl.DataFrame,
+        frames: Mapping[str, pl.DataFrame],
+        *,
+        report: LoadReport | None = None,
+    ) -> None:
+        object.__setattr__(
+            self, "_parts", _Parts(events, MappingProxyType(dict(frames)), report)
+        )
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        msg = "ActivityLog is immutable; filter() and combine() return new logs"
+        raise AttributeError(msg)
+
+    # -- construction ----------------------------------------------------------------
+    @classmethod
+    def empty(cls) -> ActivityLog:
+        """A log with no events."""
+        return cls(pl.DataFrame(schema=EVENTS_SCHEMA), {})
+
+    @classmethod
+    def _from_parts(
+        cls,
+        events: pl.DataFrame,
+        frames: Mapping[str, pl.DataFrame],
+        *,
+        report: LoadReport | None = None,
+    ) -> ActivityLog:
+        """Dedupe by ``id`` (first seen wins), sort by (created_at, id), keep the
+        frames consistent with the events."""
+        before = events.height
+        events = events.unique("id", keep="first", maintain_order=True)
+        deduped = before != events.height
+        events = events.sort(_SORT)
+        clean: dict[str, pl.DataFrame] = {}
+        for t in sorted(frames):
+            f = frames[t]
+            if f.height == 0:
+                continue
+            if deduped:
+                f = f.unique("id", keep="first", maintain_order=True)
+            clean[t] = f.sort(_SORT)
+        total = sum(f.height for f in clean.values())
+        if total != events.height:  # one id under two types: keep what events kept
+            kept = events.select("id", "type")
+            clean = {
+                t: f.join(kept, on=["id", "type"], how="semi", maintain_order="left")
+                for t, f in clean.items()
+            }
+            clean = {t: f for t, f in clean.items() if f.height}
+        return cls(events.rechunk(), clean, report=report)
+
+    # -- accessors ---------------------------------------------------------------------
+    @property
+    def events(self) -> pl.DataFrame:
+        """All events, one row each, sorted by (``created_at``, ``id``)."""
+        return self._parts.events
+
+    @property
+    def frames(self) -> Mapping[str, pl.DataFrame]:
+        """Canonical type → typed frame, for the types present."""
+        return self._parts.frames
+
+    @property
+    def report(self) -> LoadReport | None:
+        """What the reader that built this log did (``None`` for derived logs)."""
+        return self._parts.report
+
+    @property
+    def types(self) -> tuple[str, ...]:
+        """Sorted canonical types present."""
+        return tuple(sorted(self.frames))
+
+    @property
+    def customers(self) -> pl.Series:
+        """Distinct customer ids, sorted (nulls left out)."""
+        return self.events["customer_id"].drop_nulls().unique().sort()
+
+    def __len__(self) -> int:
+        return self.events.height
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.types)
+
+    def __contains__(self, event_type: object) -> bool:
+        return isinstance(event_type, str) and canonical_type(event_type) in self.frames
+
+    def __getitem__(self, event_type: str) -> pl.DataFrame:
+        """The typed frame of one event type (aliases accepted).
+
+        A registered type with no events gives an empty frame with its full schema;
+        a string that is neither registered nor present raises ``KeyError``.
+        """
+        t = canonical_type(event_type)
+        if t in self.frames:
+            return self.frames[t]
+        if t in REGISTRY:
+            return empty_frame(t)
+        msg = f"no events of type {event_type!r}; present types: {list(self.types)}"
+        raise KeyError(msg)
+
+    def frame_schema(self, event_type: str) -> pl.Schema:
+        """Schema of the frame of ``event_type``, present or not."""
+        t = canonical_type(event_type)
+        return self.frames[t].schema if t in self.frames else frame_schema(t)
+
+    # -- summaries ---------------------------------------------------------------------
+    def counts(self) -> pl.DataFrame:
+        """Events per (family, type), most frequent first."""
+        return (
+            self.events.group_by("family", "type")
+            .agg(pl.len().alias("events"), pl.col("customer_id").n_unique().alias("customers"))
+            .sort(["events", "type"], descending=[True, False])
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """Headline numbers: events, customers, time range, types and counts by family."""
+        ev = self.events
+        by_family = (
+            ev.group_by("family").len().sort(["len", "family"], descending=[True, False])
+        )
+        return {
+            "events": ev.height,
+            "customers": ev["customer_id"].n_unique() - (1 if ev["customer_id"].null_count() else 0),
+            "types": len(self.frames),
+            "start": ev["created_at"].min() if ev.height else None,
+            "end": ev["created_at"].max() if ev.height else None,
+            "families": dict(zip(by_family["family"], by_family["len"], strict=True)),
+        }
+
+    def __repr__(self) -> str:
+        s = self.summary()
+        if not s["events"]:
+            return "ActivityLog(0 events)"
+        fmt = "%Y-%m-%d %H:%M:%S"
+        fams = ", ".join(f"{k} {v:,}" for k, v in s["families"].items())
+        return (
+            f"ActivityLog({s['events']:,} events, {s['customers']:,} customers, "
+            f"{s['types']} types, {s['start'].strftime(fmt)} → {s['end'].strftime(fmt)} UTC)\n"
+            f"  by family: {fams}"
+        )
+
+    # -- derivation --------------------------------------------------------------------
+    def _where(self, predicate: pl.Expr) -> ActivityLog:
+        frames = {t: f.filter(predicate) for t, f in self.frames.items()}
+        return ActivityLog(
+            self.events.filter(predicate), {t: f for t, f in frames.items() if f.height}
+        )
+
+    def filter(
+        self,
+        *,
+        start: datetime | date | str | None = None,
+        end: datetime | date | str | None = None,
+        customers: str | Iterable[str] | None = None,
+        campaigns: str | Iterable[str] | None = None,
+        types: str | Iterable[str] | None = None,
+        families: str | Iterable[str] | None = None,
+    ) -> ActivityLog:
+        """A new log with only the events that match every given condition.
+
+        Parameters
+        ----------
+        start, end
+            Half-open time range ``start <= created_at < end``. Naive values and
+            dates are taken as UTC; strings are ISO 8601.
+        customers
+            Voucherify customer ids or source ids.
+        campaigns
+            Campaign ids or campaign names.
+        types
+            Event types (aliases accepted).
+        families
+            Event families such as ``"redemption"`` or ``"tier"``.
+
+        Examples
+        --------
+        >>> from activity_toolkit import sample
+        >>> log = sample(customers=20, seed=1)
+        >>> paid = log.filter(types="customer.order.paid")
+        >>> paid.types
+        ('customer.order.paid',)
+        """
+        conds: list[pl.Expr] = []
+        if start is not None:
+            conds.append(pl.col("created_at") >= _as_utc(start))
+        if end is not None:
+            conds.append(pl.col("created_at") < _as_utc(end))
+        if customers is not None:
+            ids = _str_set(customers)
+            conds.append(
+                pl.col("customer_id").is_in(ids) | pl.col("customer_source_id").is_in(ids)
+            )
+        if campaigns is not None:
+            names = _str_set(campaigns)
+            conds.append(
+                pl.col("campaign_id").is_in(names) | pl.col("campaign_name").is_in(names)
+            )
+        if types is not None:
+            conds.append(pl.col("type").is_in([canonical_type(t) for t in _str_set(types)]))
+        if families is not None:
+            conds.append(pl.col("family").is_in(_str_set(families)))
+        if not conds:
+            return self
+        return self._where(pl.all_horizontal(conds))
+
+    def combine(self, *others: ActivityLog) -> ActivityLog:
+        """Union of this log and ``others``, deduplicated by ``id`` (first wins).
+
+        ``log_a | log_b`` is the same as ``log_a.combine(log_b)``.
+        """
+        return ActivityLog.concat([self, *others])
+
+    def __or__(self, other: ActivityLog) -> ActivityLog:
+        if not isinstance(other, ActivityLog):
+            return NotImplemented
+        return self.combine(other)
+
+    @classmethod
+    def concat(cls, logs: Sequence[ActivityLog]) -> ActivityLog:
+        """Union of several logs, deduplicated by ``id`` (the first log wins)."""
+        logs = [log for log in logs if len(log)]
+        if not logs:
+            return cls.empty()
+        if len(logs) == 1:
+            return logs[0]
+        events = pl.concat([log.events for log in logs], how="vertical")
+        parts: dict[str, list[pl.DataFrame]] = {}
+        for log in logs:
+            for t, f in log.frames.items():
+                parts.setdefault(t, []).append(f)
+        frames = {t: pl.concat(fs, how="vertical_relaxed") for t, fs in parts.items()}
+        return cls._from_parts(events, frames)
+
+    def equals(self, other: ActivityLog) -> bool:
+        """Same events and the same frames, value for value."""
+        return (
+            self.types == other.types
+            and self.events.equals(other.events)
+            and all(self.frames[t].equals(other.frames[t]) for t in self.types)
+        )
+
+    def write_parquet(self, path: str | Path) -> Path:
+        """Write this log as a Parquet store (see :func:`activity_toolkit.read_parquet`).
+
+        The store is written to a temporary directory beside ``path`` and swapped in
+        with a rename, so a reader never sees it half-written.
+        """
+        from activity_toolkit.io._parquet import write_store
+
+        return write_store(self, path)
+
+
+assert tuple(EVENTS_SCHEMA) == EVENT_COLUMNS
