@@ -12,8 +12,7 @@ typed fields of that type.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import polars as pl
@@ -28,10 +27,14 @@ from activity_toolkit.events._registry import (
     FieldKind,
 )
 
+POLARS_ERRORS: tuple[type[BaseException], ...] = (
+    pl.exceptions.PolarsError,
+    pl.exceptions.PanicException,  # derives from BaseException, see STACK.md
+)
+
 __all__ = [
     "ENVELOPE_SCHEMA",
     "EVENTS_SCHEMA",
-    "RawChunk",
     "empty_frame",
     "frame_schema",
     "normalize",
@@ -81,6 +84,16 @@ EVENTS_SCHEMA = pl.Schema(
 )
 assert tuple(EVENTS_SCHEMA) == EVENT_COLUMNS
 
+_REDEEMABLE = pl.Struct(
+    {
+        "id": pl.String,
+        "object": pl.String,
+        "type": pl.String,
+        "status": pl.String,
+        "result": pl.Struct({"error": pl.Struct({"key": pl.String, "message": pl.String})}),
+    }
+)
+
 _DECODE_DTYPE: dict[FieldKind, pl.DataType] = {
     "str": pl.String(),
     "int": pl.Int64(),
@@ -89,6 +102,7 @@ _DECODE_DTYPE: dict[FieldKind, pl.DataType] = {
     "datetime": pl.String(),
     "json": pl.String(),
     "items": pl.List(_ORDER_ITEM),
+    "redeemables": pl.List(_REDEEMABLE),
 }
 _OUTPUT_DTYPE: dict[FieldKind, pl.DataType] = {**_DECODE_DTYPE, "datetime": UTC_MS}
 
@@ -117,8 +131,12 @@ def parse_timestamp(expr: pl.Expr) -> pl.Expr:
 
 
 def _decode_tree(fields: Iterable[Field]) -> pl.Struct:
+    """The declared schema that decodes ``fields`` (``json`` fields excluded: they are
+    taken as text by JSON path, since a typed decode cannot keep raw JSON)."""
     tree: dict[str, Any] = {}
     for f in fields:
+        if f.kind == "json":
+            continue
         for path in f.paths:
             *parents, leaf = path.split(".")
             node = tree
@@ -137,16 +155,18 @@ def _decode_tree(fields: Iterable[Field]) -> pl.Struct:
     return build(tree)
 
 
-def _path_expr(path: str) -> pl.Expr:
-    first, *rest = path.split(".")
-    expr = pl.col(first)
-    for part in rest:
+def _path_expr_from(expr: pl.Expr, path: str) -> pl.Expr:
+    for part in path.split(".")[1:]:
         expr = expr.struct.field(part)
     return expr
 
 
 def _field_expr(f: Field) -> pl.Expr:
-    exprs = [_path_expr(p) for p in f.paths]
+    if f.kind == "json":
+        exprs = [pl.col("payload").str.json_path_match(f"$.{p}") for p in f.paths]
+    else:
+        exprs = [pl.col("_decoded").struct.field(p.split(".")[0]) for p in f.paths]
+        exprs = [_path_expr_from(e, p) for e, p in zip(exprs, f.paths, strict=True)]
     expr = exprs[0] if len(exprs) == 1 else pl.coalesce(exprs)
     if f.kind == "datetime":
         expr = parse_timestamp(expr)
@@ -167,6 +187,8 @@ def frame_schema(event_type: str) -> pl.Schema:
             schema.setdefault(f.column, _OUTPUT_DTYPE[f.kind])
         if spec.family == "points":
             schema["points_change"] = pl.Int64()
+        if spec.family == "validation":
+            schema["failure_code"] = pl.String()
     return pl.Schema(schema)
 
 
@@ -185,53 +207,67 @@ def _points_change(event_type: str) -> pl.Expr:
     return pl.col("points")
 
 
-@dataclass(frozen=True, slots=True)
-class RawChunk:
-    """Validated envelopes: ``id``, ``type_raw``, ``created_at`` (parsed), ``group_id``,
-    ``channel``, ``payload`` (text or null)."""
-
-    frame: pl.DataFrame
-
-
-def _decode_payloads(payloads: pl.Series, schema: pl.Struct) -> pl.DataFrame:
+def _decode_payloads(payloads: pl.Series, schema: pl.Struct) -> pl.Series:
     """Decode one type group's payload texts against a declared schema.
 
-    Values whose JSON type does not match the schema become null (the raw ``payload``
-    keeps them). Payload texts are single-line JSON, so they can be fed as NDJSON.
+    The fast path is ``str.json_decode``. When some value's JSON type does not fit the
+    schema (schema drift: an object where a string was declared, ``"7"`` for an
+    integer), the group is decoded again with the NDJSON reader in lenient mode, where
+    such values become null; the raw ``payload`` keeps them either way.
     """
-    text = payloads.fill_null("{}").str.join("\n").item()
-    return pl.read_ndjson(
-        io.BytesIO(text.encode()), schema=dict(schema.to_schema()), ignore_errors=True
-    )
-
-
-def normalize(chunk: RawChunk) -> tuple[pl.DataFrame, dict[str, pl.DataFrame]]:
-    """Build the events rows and the per-type frames of one chunk of envelopes."""
-    base = chunk.frame.with_columns(
-        pl.col("type_raw").replace(dict(ALIASES)).alias("type"),
-    )
-    frames: dict[str, pl.DataFrame] = {}
-    common = [f.column for f in COMMON_FIELDS]
-    for (event_type,), group in base.group_by("type", maintain_order=True):
-        assert isinstance(event_type, str)
-        spec = REGISTRY.get(event_type)
-        fields = _fields_for(event_type)
-        decoded = _decode_payloads(group["payload"], _decode_tree(fields))
-        typed = decoded.select(_field_expr(f) for f in fields)
-        frame = pl.concat(
-            [group.select(pl.exclude(common)) if set(common) & set(group.columns) else group, typed],
-            how="horizontal",
-        ).with_columns(pl.lit(spec.family if spec else UNKNOWN_FAMILY).alias("family"))
-        if spec and spec.family == "points":
-            frame = frame.with_columns(_points_change(event_type).alias("points_change"))
-        frames[event_type] = frame.select(frame_schema(event_type).names())
-    if frames:
-        events = pl.concat(
-            [f.select(EVENT_COLUMNS) for f in frames.values()], how="vertical"
+    filled = payloads.fill_null("{}")
+    try:
+        return filled.str.json_decode(schema).alias("_decoded")
+    except POLARS_ERRORS:
+        text = filled.str.join("\n").item()
+        frame = pl.read_ndjson(
+            io.BytesIO(text.encode()), schema=dict(schema.to_schema()), ignore_errors=True
         )
-    else:
-        events = pl.DataFrame(schema=EVENTS_SCHEMA)
-    return events, frames
+        return frame.to_struct("_decoded")
+
+
+def _normalize_type(event_type: str, group: pl.DataFrame) -> pl.DataFrame:
+    spec = REGISTRY.get(event_type)
+    fields = _fields_for(event_type)
+    decoded = _decode_payloads(group["payload"], _decode_tree(fields))
+    frame = group.with_columns(decoded).select(
+        pl.exclude("_decoded"),
+        *(_field_expr(f) for f in fields),
+        pl.lit(spec.family if spec else UNKNOWN_FAMILY).alias("family"),
+    )
+    if spec and spec.family == "points":
+        frame = frame.with_columns(_points_change(event_type).alias("points_change"))
+    if spec and spec.family == "validation":
+        first_ok = pl.col("redeemables").list.first().struct.field("id")
+        first_bad = pl.col("inapplicable_redeemables").list.first()
+        frame = frame.with_columns(
+            pl.coalesce("voucher_code", first_ok, first_bad.struct.field("id")),
+            first_bad.struct.field("result")
+            .struct.field("error")
+            .struct.field("key")
+            .alias("failure_code"),
+        )
+    return frame.select(frame_schema(event_type).names())
+
+
+def normalize(
+    raw: pl.DataFrame, *, map_: Callable[..., Iterable[pl.DataFrame]] = map
+) -> tuple[pl.DataFrame, dict[str, pl.DataFrame]]:
+    """Build the events frame and the per-type frames from validated envelopes.
+
+    ``raw`` has ``id, type_raw, created_at, group_id, channel, payload`` and should be
+    unique by ``id`` and sorted by (``created_at``, ``id``); the outputs keep that
+    order. Each type's payloads are decoded once, as one batch; ``map_`` may be a
+    thread pool's ``map`` to decode several types at once.
+    """
+    base = raw.with_columns(pl.col("type_raw").replace(dict(ALIASES)).alias("type"))
+    groups = [(t, g) for (t,), g in base.group_by("type", maintain_order=True)]
+    types = [str(t) for t, _ in groups]
+    frames = dict(zip(types, map_(_normalize_type, types, [g for _, g in groups]), strict=True))
+    if not frames:
+        return pl.DataFrame(schema=EVENTS_SCHEMA), {}
+    events = pl.concat([f.select(EVENT_COLUMNS) for f in frames.values()], how="vertical")
+    return events.sort("created_at", "id"), {t: frames[t] for t in sorted(frames)}
 
 
 def concat_frames(

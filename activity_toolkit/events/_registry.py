@@ -29,13 +29,15 @@ __all__ = [
     "family_of",
 ]
 
-FieldKind = Literal["str", "int", "float", "bool", "datetime", "json", "items"]
+FieldKind = Literal[
+    "str", "int", "float", "bool", "datetime", "json", "items", "redeemables"
+]
 """How a payload value becomes a column.
 
 ``str``/``int``/``float``/``bool`` keep the JSON scalar (money and points are integer
 minor units); ``datetime`` parses an ISO 8601 string to ``Datetime("ms", "UTC")``;
 ``json`` keeps an object or array as its JSON text; ``items`` is an order's line items
-as ``List(Struct)``.
+and ``redeemables`` a validation's redeemables, each as ``List(Struct)``.
 """
 
 
@@ -153,7 +155,8 @@ _FAMILY_FIELDS: dict[str, tuple[Field, ...]] = {
     ),
     "messaging": (
         _f("message_at", "sent_at", "recovered_at", "failed_at", kind="datetime"),
-        _f("distribution", "distribution", kind="json"),
+        _f("distribution_id", "distribution.id"),
+        _f("distribution_name", "distribution.name"),
     ),
     "publication": (
         _f("publication_id", "publication.id"),
@@ -169,9 +172,12 @@ _FAMILY_FIELDS: dict[str, tuple[Field, ...]] = {
         _f("validation_id", "validation.id"),
         _f("validation_status", "validation.status"),
         _f("session_id", "validation.session_id"),
-        _f("redeemables", "validation.redeemables", kind="json"),
-        _f("inapplicable_redeemables", "validation.inapplicable_redeemables", kind="json"),
-        _f("skipped_redeemables", "validation.skipped_redeemables", kind="json"),
+        _f("redeemables", "validation.redeemables", kind="redeemables"),
+        _f(
+            "inapplicable_redeemables",
+            "validation.inapplicable_redeemables",
+            kind="redeemables",
+        ),
     ),
     "redemption": (
         _f("redemption_id", "redemption.id"),
@@ -258,7 +264,6 @@ _FAMILY_FIELDS: dict[str, tuple[Field, ...]] = {
         _f("event_schema_id", "event_schema.id"),
         _f("event_schema_name", "event_schema.name"),
         _f("event_metadata", "event.metadata", kind="json"),
-        _f("referral", "referral", kind="json"),
     ),
     "holder": (
         _f("holder_id", "holder.id"),

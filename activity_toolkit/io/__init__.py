@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from activity_toolkit.io._parquet import read_parquet, read_state, scan_events, write_store
+from activity_toolkit.io._parquet import (
+    read_parquet,
+    read_state,
+    scan_events,
+    write_store,
+)
 from activity_toolkit.io._readers import read_events, read_pages
 from activity_toolkit.io._report import LoadReport, Skipped
 

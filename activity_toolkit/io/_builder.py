@@ -9,7 +9,11 @@ result plus one chunk.
 from __future__ import annotations
 
 import io
+import os
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -18,7 +22,7 @@ import polars as pl
 from activity_toolkit.events._normalize import (
     ENVELOPE_SCHEMA,
     FLAT_SCHEMA,
-    RawChunk,
+    POLARS_ERRORS,
     normalize,
     parse_timestamp,
 )
@@ -33,10 +37,6 @@ __all__ = ["Builder", "Locator", "iter_line_chunks"]
 Locator = Callable[[int], tuple[str, int | None, int | None]]
 
 DEFAULT_CHUNK_BYTES = 32 * 1024 * 1024
-_POLARS_ERRORS: tuple[type[BaseException], ...] = (
-    pl.exceptions.PolarsError,
-    pl.exceptions.PanicException,  # derives from BaseException, see STACK.md
-)
 
 
 def iter_line_chunks(
@@ -75,13 +75,143 @@ def ndjson_locator(data: bytes, source: str, first_line: int) -> Locator:
     return locate
 
 
-class Builder:
-    """Accumulates normalised chunks and builds the ``ActivityLog`` at the end."""
+@dataclass
+class _ChunkResult:
+    records: int = 0
+    skipped: list[InputError] = field(default_factory=list)
+    unknown: Counter[str] = field(default_factory=Counter)
+    raw: pl.DataFrame | None = None
 
-    def __init__(self, on_error: OnError = "raise") -> None:
+
+def _process_chunk(data: bytes, locate: Locator, on_error: OnError) -> _ChunkResult:
+    """Parse and validate one chunk of NDJSON envelopes.
+
+    Runs in a worker thread (Polars releases the GIL), so it touches no shared state:
+    problems are raised (``on_error="raise"``) or returned in the result.
+    """
+    out = _ChunkResult()
+
+    def problem(error: InputError) -> None:
+        if on_error == "raise":
+            raise error
+        out.skipped.append(error)
+
+    try:
+        env = pl.read_ndjson(io.BytesIO(data), schema=ENVELOPE_SCHEMA)
+    except POLARS_ERRORS:
+        data, locate = _drop_bad_lines(data, locate, out, problem)
+        if not data.strip():
+            return out
+        env = pl.read_ndjson(io.BytesIO(data), schema=ENVELOPE_SCHEMA)
+    out.records += env.height
+    if env.height == 0:
+        return out
+    nested = pl.col("data").struct.field("data")
+    flat_rows = env.select((nested.is_null() & pl.col("data").is_not_null()).any()).item()
+    if flat_rows:
+        flat = pl.read_ndjson(io.BytesIO(data), schema=FLAT_SCHEMA)["data"]
+        env = env.with_columns(flat.alias("_flat"))
+        payload = pl.coalesce(nested, pl.col("_flat"))
+    else:
+        payload = nested
+    raw = env.select(
+        pl.col("id"),
+        pl.col("type").alias("type_raw"),
+        pl.col("created_at").alias("_created_at_text"),
+        parse_timestamp(pl.col("created_at")).alias("created_at"),
+        pl.col("group_id"),
+        pl.col("data").struct.field("event_source").struct.field("channel").alias("channel"),
+        payload.alias("payload"),
+    )
+    del env
+    raw = _drop_invalid(raw, locate, problem).drop("_created_at_text")
+    if raw.height == 0:
+        return out
+    for t, n in raw.group_by("type_raw").len().iter_rows():
+        if ALIASES.get(t, t) not in REGISTRY:
+            out.unknown[t] += n
+    out.raw = raw
+    return out
+
+
+def _drop_bad_lines(
+    data: bytes,
+    locate: Locator,
+    out: _ChunkResult,
+    problem: Callable[[InputError], None],
+) -> tuple[bytes, Locator]:
+    """Slow path after Polars refused a chunk: find the lines that are not JSON
+    objects, raise (or skip) them with their location, keep the rest."""
+    good: list[bytes] = []
+    kept: list[int] = []
+    i = -1
+    for line in data.split(b"\n"):
+        if not line.strip():
+            continue
+        i += 1
+        try:
+            obj = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            source, line_no, item = locate(i)
+            out.records += 1
+            problem(InvalidJSONError(f"invalid JSON: {exc}", source=source, line=line_no, item=item))
+            continue
+        if not isinstance(obj, dict):
+            source, line_no, item = locate(i)
+            out.records += 1
+            problem(
+                InvalidEventError(
+                    f"expected an event object, got JSON {type(obj).__name__}",
+                    source=source,
+                    line=line_no,
+                    item=item,
+                )
+            )
+            continue
+        good.append(line)
+        kept.append(i)
+    return b"\n".join(good), (lambda j: locate(kept[j]))
+
+
+def _drop_invalid(
+    raw: pl.DataFrame, locate: Locator, problem: Callable[[InputError], None]
+) -> pl.DataFrame:
+    """Raise (or skip) events without id/type/created_at or with a bad timestamp."""
+    indexed = raw.with_row_index("_row")
+    problems = indexed.filter(
+        pl.col("id").is_null() | pl.col("type_raw").is_null() | pl.col("created_at").is_null()
+    )
+    if problems.height == 0:
+        return raw
+    for row in problems.iter_rows(named=True):
+        missing = [k for k, c in (("id", "id"), ("type", "type_raw")) if row[c] is None]
+        if row["_created_at_text"] is None:
+            missing.append("created_at")
+        if missing:
+            reason = f"event without {', '.join(missing)}"
+        else:
+            reason = f"created_at {row['_created_at_text']!r} is not an ISO 8601 timestamp"
+        if row["id"] is not None:
+            reason += f" (id {row['id']!r})"
+        source, line_no, item = locate(row["_row"])
+        problem(InvalidEventError(reason, source=source, line=line_no, item=item))
+    return indexed.filter(~pl.col("_row").is_in(problems["_row"].implode())).drop("_row")
+
+
+class Builder:
+    """Accumulates normalised chunks and builds the ``ActivityLog`` at the end.
+
+    Chunks are processed by a small thread pool (Polars releases the GIL) with at most
+    ``workers + 1`` chunks in flight, and merged in submission order, so results and
+    error reports are deterministic.
+    """
+
+    def __init__(self, on_error: OnError = "raise", *, workers: int | None = None) -> None:
         self.collector = _Collector(on_error)
-        self._events: list[pl.DataFrame] = []
-        self._frames: dict[str, list[pl.DataFrame]] = {}
+        self._raw: list[pl.DataFrame] = []
+        self._workers = workers or min(4, max(1, os.cpu_count() or 1))
+        self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="activity-load")
+        self._pending: deque[Future[_ChunkResult]] = deque()
 
     # -- feeding ---------------------------------------------------------------------
     def add_dicts(self, records: Iterable[Any], *, source: str, batch: int = 20_000) -> None:
@@ -109,121 +239,48 @@ class Builder:
 
     def add_ndjson(self, data: bytes, locate: Locator) -> None:
         """Feed complete NDJSON lines (one event envelope each)."""
+        self._pending.append(
+            self._pool.submit(_process_chunk, data, locate, self.collector.on_error)
+        )
+        while len(self._pending) > self._workers:
+            self._merge(self._pending.popleft())
+
+    def _merge(self, future: Future[_ChunkResult]) -> None:
         try:
-            env = pl.read_ndjson(io.BytesIO(data), schema=ENVELOPE_SCHEMA)
-        except _POLARS_ERRORS:
-            data, locate = self._drop_bad_lines(data, locate)
-            if not data.strip():
-                return
-            env = pl.read_ndjson(io.BytesIO(data), schema=ENVELOPE_SCHEMA)
-        self.collector.records += env.height
-        if env.height == 0:
-            return
-        nested = pl.col("data").struct.field("data")
-        flat_rows = env.select((nested.is_null() & pl.col("data").is_not_null()).any()).item()
-        if flat_rows:
-            flat = pl.read_ndjson(io.BytesIO(data), schema=FLAT_SCHEMA)["data"]
-            env = env.with_columns(flat.alias("_flat"))
-            payload = pl.coalesce(nested, pl.col("_flat"))
-        else:
-            payload = nested
-        raw = env.select(
-            pl.col("id"),
-            pl.col("type").alias("type_raw"),
-            pl.col("created_at").alias("_created_at_text"),
-            parse_timestamp(pl.col("created_at")).alias("created_at"),
-            pl.col("group_id"),
-            pl.col("data").struct.field("event_source").struct.field("channel").alias("channel"),
-            payload.alias("payload"),
-        )
-        raw = self._drop_invalid(raw, locate).drop("_created_at_text")
-        if raw.height == 0:
-            return
-        for t, n in raw.group_by("type_raw").len().iter_rows():
-            if ALIASES.get(t, t) not in REGISTRY:
-                self.collector.unknown[t] += n
-        events, frames = normalize(RawChunk(raw))
-        self._events.append(events)
-        for t, f in frames.items():
-            self._frames.setdefault(t, []).append(f)
-
-    def _drop_bad_lines(self, data: bytes, locate: Locator) -> tuple[bytes, Locator]:
-        """Slow path after Polars refused a chunk: find the lines that are not JSON
-        objects, raise (or skip) them with their location, keep the rest."""
-        good: list[bytes] = []
-        kept: list[int] = []
-        i = -1
-        for line in data.split(b"\n"):
-            if not line.strip():
-                continue
-            i += 1
-            try:
-                obj = orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
-                source, line_no, item = locate(i)
-                self.collector.records += 1
-                self.collector.problem(
-                    InvalidJSONError(f"invalid JSON: {exc}", source=source, line=line_no, item=item)
-                )
-                continue
-            if not isinstance(obj, dict):
-                source, line_no, item = locate(i)
-                self.collector.records += 1
-                self.collector.problem(
-                    InvalidEventError(
-                        f"expected an event object, got JSON {type(obj).__name__}",
-                        source=source,
-                        line=line_no,
-                        item=item,
-                    )
-                )
-                continue
-            good.append(line)
-            kept.append(i)
-        return b"\n".join(good), (lambda j: locate(kept[j]))
-
-    def _drop_invalid(self, raw: pl.DataFrame, locate: Locator) -> pl.DataFrame:
-        """Raise (or skip) events without id/type/created_at or with a bad timestamp."""
-        problems = raw.with_row_index("_row").filter(
-            pl.col("id").is_null()
-            | pl.col("type_raw").is_null()
-            | pl.col("created_at").is_null()
-        )
-        if problems.height == 0:
-            return raw
-        for row in problems.iter_rows(named=True):
-            missing = [k for k, c in (("id", "id"), ("type", "type_raw")) if row[c] is None]
-            if row["_created_at_text"] is None:
-                missing.append("created_at")
-            if missing:
-                reason = f"event without {', '.join(missing)}"
-            else:
-                reason = f"created_at {row['_created_at_text']!r} is not an ISO 8601 timestamp"
-            if row["id"] is not None:
-                reason += f" (id {row['id']!r})"
-            source, line_no, item = locate(row["_row"])
-            self.collector.problem(
-                InvalidEventError(reason, source=source, line=line_no, item=item)
-            )
-        bad = problems["_row"]
-        return raw.with_row_index("_row").filter(~pl.col("_row").is_in(bad)).drop("_row")
+            result = future.result()
+        except BaseException:
+            for f in self._pending:
+                f.cancel()
+            self._pending.clear()
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        self.collector.records += result.records
+        for error in result.skipped:
+            self.collector.problem(error)
+        self.collector.unknown.update(result.unknown)
+        if result.raw is not None:
+            self._raw.append(result.raw)
 
     # -- result ------------------------------------------------------------------------
     def build(self) -> ActivityLog:
-        """Concatenate, deduplicate by id, sort, and attach the load report."""
-        if self._events:
-            events = pl.concat(self._events, how="vertical", rechunk=False)
-        else:
-            return ActivityLog(
-                ActivityLog.empty().events, {}, report=self.collector.finish(duplicates=0)
-            )
-        frames = {
-            t: pl.concat(parts, how="vertical", rechunk=False) for t, parts in self._frames.items()
-        }
-        self._events, self._frames = [], {}
-        log = ActivityLog._from_parts(events, frames)
-        report = self.collector.finish(duplicates=events.height - len(log))
-        return ActivityLog(log.events, log.frames, report=report)
+        """Deduplicate by id (first seen wins), sort, decode each type's payloads once,
+        and attach the load report."""
+        while self._pending:
+            self._merge(self._pending.popleft())
+        try:
+            if not self._raw:
+                return ActivityLog(
+                    ActivityLog.empty().events, {}, report=self.collector.finish(duplicates=0)
+                )
+            raw = pl.concat(self._raw, how="vertical", rechunk=False)
+            self._raw = []
+            total = raw.height
+            raw = raw.unique("id", keep="first", maintain_order=True).sort("created_at", "id")
+            events, frames = normalize(raw, map_=self._pool.map)
+        finally:
+            self._pool.shutdown(wait=True)
+        report = self.collector.finish(duplicates=total - events.height)
+        return ActivityLog(events, frames, report=report)
 
 
 def add_problem(collector: _Collector, error: InputError) -> None:

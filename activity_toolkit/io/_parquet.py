@@ -45,7 +45,8 @@ def _live_dir(path: Path) -> Path:
     pointer = path / "CURRENT"
     if not path.exists():
         msg = "no such store (nothing has been written there yet)"
-        raise StoreError(f"{path}: {msg}")
+        msg_0 = f"{path}: {msg}"
+        raise StoreError(msg_0)
     try:
         name = pointer.read_text(encoding="utf-8").strip()
     except FileNotFoundError:

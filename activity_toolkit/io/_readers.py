@@ -8,7 +8,11 @@ from typing import Any
 
 import orjson
 
-from activity_toolkit.exceptions import InvalidEventError, InvalidJSONError, InvalidPageError
+from activity_toolkit.exceptions import (
+    InvalidEventError,
+    InvalidJSONError,
+    InvalidPageError,
+)
 from activity_toolkit.io._builder import (
     DEFAULT_CHUNK_BYTES,
     Builder,
@@ -33,9 +37,7 @@ PageSource = PathLike | Iterable[PathLike] | Mapping[str, Any] | Iterable[Mappin
 
 
 def _is_dict_iterable(source: object) -> bool:
-    if isinstance(source, str | bytes | Path | Mapping):
-        return False
-    return True
+    return not isinstance(source, str | bytes | Path | Mapping)
 
 
 def read_events(
