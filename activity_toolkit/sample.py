@@ -31,7 +31,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -47,6 +47,7 @@ UNKNOWN_TYPE = "customer.wallet.topped_up"
 
 _MS_DAY = 86_400_000
 _ALNUM = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_HEX = "0123456789abcdef"
 _FIRST = ("Ada", "Ben", "Chloe", "Dev", "Eva", "Finn", "Grace", "Hugo", "Iris", "Jon",
           "Kai", "Lena", "Milo", "Nora", "Omar", "Pia", "Quinn", "Rosa", "Sam", "Tara")
 _LAST = ("Novak", "Kowalski", "Smith", "Garcia", "Müller", "Rossi", "Dubois", "Silva",
@@ -98,13 +99,25 @@ def _choice(rng: random.Random, weighted: tuple[tuple[str, float], ...]) -> str:
     return weighted[-1][0]
 
 
+_TABLES: dict[str, bytes] = {}
+
+
 def _token(rng: random.Random, n: int, alphabet: str = _ALNUM) -> str:
-    return "".join(rng.choices(alphabet, k=n))
+    """``n`` random characters of ``alphabet`` (random bytes mapped through a table)."""
+    table = _TABLES.get(alphabet)
+    if table is None:
+        table = _TABLES[alphabet] = bytes(
+            ord(alphabet[b % len(alphabet)]) for b in range(256)
+        )
+    return rng.randbytes(n).translate(table).decode("ascii")
+
+
+_EPOCH = datetime(1970, 1, 1)
 
 
 def _iso(ms: int) -> str:
-    dt = datetime.fromtimestamp(ms / 1000, UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    """Epoch milliseconds → ``2024-05-01T10:00:00.123Z``."""
+    return (_EPOCH + timedelta(milliseconds=ms)).isoformat(timespec="milliseconds") + "Z"
 
 
 # ---------------------------------------------------------------------------- campaigns
@@ -232,7 +245,7 @@ class _Journey:
 
     # -- helpers ---------------------------------------------------------------------
     def group(self) -> str:
-        return "v-" + _token(self.rng, 18, "0123456789abcdef")
+        return "v-" + _token(self.rng, 18, _HEX)
 
     def emit(self, etype: str, ms: int, payload: dict[str, Any], group: str,
              channel: str | None = None) -> None:
@@ -242,7 +255,7 @@ class _Journey:
         elif etype == "customer.redemption.succeeded" and rng.random() < 0.01:
             etype = "customer.redemption.succceeded"  # MemberActivity typo
         self.events.append({
-            "id": "evcus_" + _token(rng, 18, "0123456789abcdef"),
+            "id": "evcus_" + _token(rng, 18, _HEX),
             "type": etype,
             "data": {
                 "data": payload,
@@ -351,7 +364,7 @@ class _Journey:
             name = _choice(rng, _CUSTOM_EVENTS)
             self.emit("customer.custom_event", now, {
                 "customer": self.simple,
-                "event": {"id": "evcs_" + _token(rng, 18, "0123456789abcdef"), "type": name,
+                "event": {"id": "evcs_" + _token(rng, 18, _HEX), "type": name,
                           "customer": {"id": self.c.id}, "referral": None, "loyalty": None,
                           "metadata": {"sku": _PRODUCTS[rng.randrange(6)][1]},
                           "created_at": _iso(now)},
@@ -382,8 +395,8 @@ class _Journey:
                       "source_id": referrer.source_id, "metadata": {}, "object": "customer"}
         return {
             "code": code,
-            "redemption": {"id": "r_" + _token(rng, 18, "0123456789abcdef")},
-            "group": "v-" + _token(rng, 18, "0123456789abcdef"),
+            "redemption": {"id": "r_" + _token(rng, 18, _HEX)},
+            "group": "v-" + _token(rng, 18, _HEX),
             "referrer": ref_simple,
             "voucher": {**self.voucher("referral", code), "holder_id": referrer.id},
         }
@@ -393,7 +406,7 @@ class _Journey:
         self.emit("customer.referred", t, {
             "customer": self.simple, "referrer": r["referrer"],
             "campaign": _SIMPLE_CAMPAIGN["referral"], "voucher": r["voucher"],
-            "custom_event": {"id": "evcs_" + _token(self.rng, 18, "0123456789abcdef"),
+            "custom_event": {"id": "evcs_" + _token(self.rng, 18, _HEX),
                              "type": "customer.referred"},
             "redemption": r["redemption"]}, g)
 
@@ -571,7 +584,7 @@ class _Journey:
                  "created_at": _iso(t), "updated_at": _iso(t), "object": "order"}
         red_id = None
         if key is not None and code is not None:
-            red_id = "r_" + _token(rng, 18, "0123456789abcdef")
+            red_id = "r_" + _token(rng, 18, _HEX)
             vouch = self.voucher(key, code)
             red = {"id": red_id, "object": "redemption", "date": _iso(t), "customer_id": self.c.id,
                    "tracking_id": self.c.source_id, "amount": discount if key == "gift" else 0,
@@ -611,7 +624,7 @@ class _Journey:
                 g2 = self.group()
                 canceled = {**order, "status": "CANCELED", "updated_at": _iso(tr)}
                 fail = rng.random() < 0.1
-                rb = {"id": "rr_" + _token(rng, 18, "0123456789abcdef"), "amount": -discount,
+                rb = {"id": "rr_" + _token(rng, 18, _HEX), "amount": -discount,
                       "reason": "Order returned", "result": "FAILURE" if fail else "SUCCESS",
                       "status": "FAILED" if fail else "SUCCEEDED",
                       "failure_code": "already_rolled_back" if fail else None}

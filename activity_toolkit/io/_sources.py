@@ -55,9 +55,9 @@ def expand_paths(source: PathLike | Iterable[PathLike]) -> list[Path]:
 def open_bytes(path: Path) -> IO[bytes]:
     """Open a file for binary reading, transparently un-gzipping it."""
     raw = path.open("rb")
-    magic = raw.peek(2)[:2] if isinstance(raw, io.BufferedReader) else b""
-    if magic == b"\x1f\x8b":
-        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+    if raw.peek(2)[:2] == b"\x1f\x8b":
+        raw.close()
+        return gzip.open(path, "rb")
     return raw
 
 

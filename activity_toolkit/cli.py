@@ -1,0 +1,267 @@
+"""The ``activity-toolkit`` command line (also ``python -m activity_toolkit``).
+
+Exit codes: 0 success; 2 usage error; 3 bad input data; 4 store problem; 5 API or
+network problem; 1 any other toolkit error; 130 interrupted. Errors go to stderr as
+one line, without a traceback unless ``--debug`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from activity_toolkit.exceptions import (
+    ActivityToolkitError,
+    ApiError,
+    InputError,
+    PaginationError,
+    StoreError,
+    TransportError,
+)
+
+__all__ = ["main"]
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INPUT = 3
+EXIT_STORE = 4
+EXIT_API = 5
+EXIT_INTERRUPTED = 130
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _exit_code(error: ActivityToolkitError) -> int:
+    if isinstance(error, InputError):
+        return EXIT_INPUT
+    if isinstance(error, StoreError):
+        return EXIT_STORE
+    if isinstance(error, ApiError | TransportError | PaginationError):
+        return EXIT_API
+    return EXIT_ERROR
+
+
+def format_summary(log: Any, *, title: str | None = None) -> str:
+    """A plain-text summary of an ``ActivityLog``: totals, then counts by family and
+    by type."""
+    s = log.summary()
+    lines = [title] if title else []
+    if not s["events"]:
+        lines.append("no events")
+        return "\n".join(lines)
+    fmt = "%Y-%m-%d %H:%M:%S"
+    lines += [
+        f"events     {s['events']:>12,}",
+        f"customers  {s['customers']:>12,}",
+        f"types      {s['types']:>12,}",
+        f"from       {s['start'].strftime(fmt)} UTC",
+        f"to         {s['end'].strftime(fmt)} UTC",
+        "",
+        "by family",
+    ]
+    lines += [f"  {fam:<20} {n:>12,}" for fam, n in s["families"].items()]
+    lines += ["", "by type"]
+    counts = log.counts()
+    width = max(len(t) for t in counts["type"])
+    lines += [
+        f"  {t:<{width}} {n:>12,}  ({c:,} customers)"
+        for t, n, c in counts.select("type", "events", "customers").iter_rows()
+    ]
+    report = log.report
+    if report is not None and (report.duplicates or report.skipped):
+        lines += [
+            "",
+            f"read {report.records:,} records: {report.duplicates:,} duplicates dropped, "
+            f"{len(report.skipped):,} bad records skipped",
+        ]
+    return "\n".join(lines)
+
+
+# -- commands ---------------------------------------------------------------------------
+def _cmd_sample(args: argparse.Namespace) -> int:
+    from activity_toolkit.sample import sample_world
+
+    world = sample_world(customers=args.customers, seed=args.seed, start=args.start, end=args.end)
+    out = Path(args.out)
+    t0 = time.perf_counter()
+    if args.format == "ndjson":
+        world.write_ndjson(out, shape=args.shape)
+    elif args.format == "pages":
+        world.write_pages(out, endpoint=args.endpoint, limit=args.limit)
+    else:
+        from activity_toolkit.sample import sample
+
+        log = sample(customers=args.customers, seed=args.seed, start=args.start, end=args.end)
+        log.write_parquet(out)
+    print(f"wrote the sample ({args.customers:,} customers, seed {args.seed}) as "
+          f"{args.format} to {out} in {time.perf_counter() - t0:.1f} s")
+    return EXIT_OK
+
+
+def _read_sources(sources: Sequence[str], kind: str, on_error: str) -> Any:
+    from activity_toolkit.io import read_events, read_pages
+
+    if kind == "pages":
+        return read_pages(list(sources), on_error=on_error)  # type: ignore[arg-type]
+    return read_events(list(sources), on_error=on_error)  # type: ignore[arg-type]
+
+
+def _cmd_load(args: argparse.Namespace) -> int:
+    import warnings
+
+    from activity_toolkit.io import read_parquet
+    from activity_toolkit.io._sources import expand_paths
+
+    kind = args.kind
+    if kind == "auto":
+        kind = _guess_kind(expand_paths(args.sources))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        log = _read_sources(args.sources, kind, args.on_error)
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
+    if args.append and Path(args.store, "CURRENT").exists():
+        log = read_parquet(args.store).combine(log)
+    log.write_parquet(args.store)
+    print(f"loaded {len(log):,} events ({kind}) into {args.store}")
+    return EXIT_OK
+
+
+def _guess_kind(paths: Sequence[Path]) -> str:
+    """Pages are JSON objects with a ``data`` list and ``object: "list"``."""
+    import orjson
+
+    from activity_toolkit.io._sources import open_bytes
+
+    with open_bytes(paths[0]) as fh:
+        head = fh.read(1 << 20)
+    try:
+        first = orjson.loads(head)
+    except orjson.JSONDecodeError:
+        first = None
+    if isinstance(first, list) and first and isinstance(first[0], dict):
+        first = first[0]
+    if isinstance(first, dict) and isinstance(first.get("data"), list):
+        return "pages"
+    return "events"
+
+
+def _cmd_summary(args: argparse.Namespace) -> int:
+    from activity_toolkit.io import read_parquet
+
+    log = read_parquet(args.store)
+    print(format_summary(log, title=f"store {args.store}"))
+    return EXIT_OK
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    """The main job on the built-in sample: generate, load, summarise, store."""
+    from activity_toolkit.io import read_events
+    from activity_toolkit.sample import UNKNOWN_TYPE, sample_world
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    world = sample_world(customers=args.customers, seed=args.seed)
+    events_file = world.write_ndjson(out / "sample-events.ndjson")
+    t1 = time.perf_counter()
+    import warnings
+
+    from activity_toolkit.exceptions import UnknownEventTypeWarning
+
+    with warnings.catch_warnings():  # the sample's one unknown type is there on purpose
+        warnings.filterwarnings("ignore", category=UnknownEventTypeWarning,
+                                message=f".*{UNKNOWN_TYPE}.*")
+        log = read_events(events_file)
+    t2 = time.perf_counter()
+    store = log.write_parquet(out / "store")
+    t3 = time.perf_counter()
+    print(format_summary(log, title=f"activity_toolkit demo: synthetic sample, seed {args.seed}"))
+    print()
+    print(f"generated {events_file} ({events_file.stat().st_size / 1e6:,.1f} MB) in {t1 - t0:.1f} s")
+    print(f"loaded it in {t2 - t1:.1f} s; wrote the Parquet store {store} in {t3 - t2:.1f} s")
+    print(f"next: activity-toolkit summary {store}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="activity-toolkit",
+        description="Load, store and summarise Voucherify customer activity.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("demo", help="run the main job on the built-in synthetic sample")
+    p.add_argument("--customers", type=int, default=2_000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="out", help="output directory (default: out)")
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("sample", help="write the synthetic sample as NDJSON, API pages or Parquet")
+    p.add_argument("--customers", type=int, default=200)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--start", default=None, help="ISO date the activity starts (default 2024-01-01)")
+    p.add_argument("--end", default=None, help="ISO date the activity ends (default 2025-07-01)")
+    p.add_argument("--format", choices=("ndjson", "pages", "parquet"), default="ndjson")
+    p.add_argument("--shape", choices=("nested", "flat"), default="nested",
+                   help="ndjson: nested API envelopes or flat webhook-style events")
+    p.add_argument("--endpoint", choices=("activity", "activities"), default="activity",
+                   help="pages: current (has_more) or deprecated (total) envelope")
+    p.add_argument("--limit", type=int, default=100, help="pages: events per page")
+    p.add_argument("--out", required=True, help="file (ndjson) or directory (pages, parquet)")
+    p.set_defaults(func=_cmd_sample)
+
+    p = sub.add_parser("load", help="read pages or event files into a Parquet store")
+    p.add_argument("sources", nargs="+", help="files, directories or globs")
+    p.add_argument("--store", required=True, help="store directory")
+    p.add_argument("--kind", choices=("auto", "pages", "events"), default="auto")
+    p.add_argument("--on-error", choices=("raise", "skip"), default="raise",
+                   help="stop at the first bad record (raise) or skip and report them")
+    p.add_argument("--append", action="store_true",
+                   help="combine with what the store holds instead of replacing it")
+    p.set_defaults(func=_cmd_load)
+
+    p = sub.add_parser("summary", help="counts by type and family, customers, time range")
+    p.add_argument("store", help="store directory")
+    p.set_defaults(func=_cmd_summary)
+
+    for module in ("activity_toolkit.client.cli",):
+        try:
+            register = __import__(module, fromlist=["register"]).register
+        except (ImportError, AttributeError):
+            continue
+        register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler = args.func
+    try:
+        return handler(args)
+    except ActivityToolkitError as error:
+        if args.debug:
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        return _exit_code(error)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except OSError as error:
+        if args.debug:
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
