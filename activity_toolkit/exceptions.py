@@ -18,6 +18,7 @@ Every exception the toolkit raises on purpose derives from
     │   └── ServerError                       5xx
     ├── TransportError                        timeouts, dropped connections, truncated bodies
     ├── PaginationError                       an envelope or cursor the client cannot follow
+    ├── FetchError                            some customers failed; the rest is kept
     └── AnalysisInputError(ValueError)        a frame an analysis function cannot use
         ├── MissingColumnsError(KeyError)
         └── EmptyFrameError
@@ -44,6 +45,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "EmptyFrameError",
+    "FetchError",
     "IncompleteFetchWarning",
     "InputError",
     "InvalidEventError",
@@ -198,6 +200,36 @@ class TransportError(ActivityToolkitError):
 
 class PaginationError(ActivityToolkitError):
     """A list envelope or cursor the client cannot follow (loops, missing cursors)."""
+
+
+class FetchError(ActivityToolkitError):
+    """``fetch`` could not get every customer (retry budget spent, 404, ...).
+
+    Everything fetched is kept: in ``log`` and, with a store, in the store too, so
+    running the same ``fetch`` again resumes.
+
+    Attributes
+    ----------
+    failures
+        Customer id (as given) -> the error that ended that customer's fetch.
+    log
+        The events that were fetched (the whole store's content with a store).
+    store
+        The store path, or ``None``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        failures: Mapping[str, ActivityToolkitError],
+        log: Any = None,
+        store: Any = None,
+    ):
+        self.failures = dict(failures)
+        self.log = log
+        self.store = store
+        super().__init__(message)
 
 
 class AnalysisInputError(ActivityToolkitError, ValueError):
