@@ -1,0 +1,175 @@
+"""What the sandbox serves: customers and their events, indexed for the endpoints."""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import orjson
+
+__all__ = ["CustomerIndex", "EventRow", "World", "WorldLike"]
+
+
+class WorldLike(Protocol):
+    """Anything with the customers and events the sandbox serves, such as
+    :class:`activity_toolkit.sample.SampleWorld` or :class:`World`."""
+
+    @property
+    def customers(self) -> list[dict[str, Any]]: ...
+
+    def events_by_customer(self) -> dict[str, list[dict[str, Any]]]: ...
+
+
+def to_ms(value: str) -> int:
+    """Milliseconds since the epoch of an ISO 8601 timestamp (naive = UTC)."""
+    dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return int(dt.timestamp() * 1000 + (0.5 if dt.timestamp() >= 0 else -0.5))
+
+
+def _customer_of(event: Mapping[str, Any]) -> str | None:
+    data = event.get("data")
+    payload = data.get("data") if isinstance(data, Mapping) else None
+    if not isinstance(payload, Mapping):
+        payload = data if isinstance(data, Mapping) else {}
+    customer = payload.get("customer")
+    if isinstance(customer, Mapping) and isinstance(customer.get("id"), str):
+        return customer["id"]
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class World:
+    """A hand-made world: customer objects and events in the nested API shape.
+
+    ``events`` are assigned to customers by ``data.data.customer.id``.
+
+    >>> w = World([{"id": "cust_1", "created_at": "2024-01-01T00:00:00.000Z"}], [])
+    >>> w.events_by_customer()
+    {'cust_1': []}
+    """
+
+    customers: list[dict[str, Any]]
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def events_by_customer(self) -> dict[str, list[dict[str, Any]]]:
+        out: dict[str, list[dict[str, Any]]] = {c["id"]: [] for c in self.customers}
+        for e in self.events:
+            cid = _customer_of(e)
+            if cid in out:
+                out[cid].append(e)
+        for evs in out.values():
+            evs.sort(key=lambda e: (e["created_at"], e["id"]))
+        return out
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> World:
+        """``{"customers": [...], "events": [...]}`` as JSON."""
+        obj = orjson.loads(raw)
+        return cls(list(obj.get("customers", [])), list(obj.get("events", [])))
+
+    def to_json(self) -> bytes:
+        """The world as JSON (see :meth:`from_json`)."""
+        return orjson.dumps({"customers": self.customers, "events": self.events})
+
+
+# Event types that are effects of another action (the /activity ``category`` filter).
+_EFFECT_PREFIXES = (
+    "customer.rewarded",
+    "customer.voucher.",
+    "customer.loyalty.",
+    "customer.segment.",
+    "customer.segment_",
+    "customer.holder.",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    """One event with the keys the endpoints filter and sort on."""
+
+    ms: int
+    id: str
+    type: str
+    campaign_id: str | None
+    campaign_type: str | None
+    product_ids: tuple[str, ...]
+    event: Mapping[str, Any]
+
+    @property
+    def key(self) -> tuple[int, str]:
+        return (self.ms, self.id)
+
+    @property
+    def category(self) -> str:
+        return "EFFECT" if self.type.startswith(_EFFECT_PREFIXES) else "ACTION"
+
+    @classmethod
+    def of(cls, event: Mapping[str, Any]) -> EventRow:
+        data = event.get("data")
+        payload = data.get("data") if isinstance(data, Mapping) else None
+        if not isinstance(payload, Mapping):
+            payload = data if isinstance(data, Mapping) else {}
+        campaign = payload.get("campaign")
+        campaign = campaign if isinstance(campaign, Mapping) else {}
+        voucher = payload.get("voucher")
+        voucher = voucher if isinstance(voucher, Mapping) else {}
+        order = payload.get("order")
+        items = order.get("items") if isinstance(order, Mapping) else None
+        products = tuple(
+            i["product_id"]
+            for i in (items if isinstance(items, list) else [])
+            if isinstance(i, Mapping) and isinstance(i.get("product_id"), str)
+        )
+        return cls(
+            ms=to_ms(event["created_at"]),
+            id=event["id"],
+            type=str(event.get("type", "")),
+            campaign_id=campaign.get("id") or voucher.get("campaign_id"),
+            campaign_type=campaign.get("campaign_type"),
+            product_ids=products,
+            event=event,
+        )
+
+
+class CustomerIndex:
+    """Customers by (created_at, id), by id and by source id; events per customer."""
+
+    def __init__(self, world: WorldLike) -> None:
+        customers = [dict(c) for c in world.customers]
+        customers.sort(key=lambda c: (to_ms(c["created_at"]), c["id"]))
+        self.customers: Sequence[dict[str, Any]] = customers
+        self.created_ms: list[int] = [to_ms(c["created_at"]) for c in customers]
+        self.by_key: dict[str, dict[str, Any]] = {}
+        for c in customers:
+            self.by_key[c["id"]] = c
+            source = c.get("source_id")
+            if isinstance(source, str) and source not in self.by_key:
+                self.by_key[source] = c
+        raw = world.events_by_customer()
+        self.events: dict[str, list[EventRow]] = {}
+        for cid in (c["id"] for c in customers):
+            rows = [EventRow.of(e) for e in raw.get(cid, ())]
+            rows.sort(key=lambda r: r.key)
+            self.events[cid] = rows
+        self.event_count = sum(len(r) for r in self.events.values())
+
+    def lookup(self, key: str) -> dict[str, Any] | None:
+        """A customer by Voucherify id or source id."""
+        return self.by_key.get(key)
+
+    def after(self, ms: int) -> int:
+        """Index of the first customer created strictly after ``ms``."""
+        return bisect.bisect_right(self.created_ms, ms)
+
+    def before(self, ms: int) -> int:
+        """Index one past the last customer created strictly before ``ms``."""
+        return bisect.bisect_left(self.created_ms, ms)
+
+    def all_events(self) -> Iterable[EventRow]:
+        for rows in self.events.values():
+            yield from rows
