@@ -4,9 +4,9 @@ Everything here is Polars expressions over whole chunks: JSON is parsed by Polar
 NDJSON reader against declared schemas (never inferred, see STACK.md), and the
 payload text is kept verbatim in ``payload``.
 
-Parsing happens twice per event, both in Rust: once for the envelope (with ``data``
-declared as text, so the payload comes back verbatim) and once per type group for the
-typed fields of that type.
+Parsing happens three times per event, all in Rust: the envelope scalars, the payload
+text (by JSON path, which re-serialises it faithfully), and the typed fields of its
+type (once per type, in one batch).
 """
 
 from __future__ import annotations
@@ -51,16 +51,14 @@ _ORDER_ITEM = pl.Struct(
     }
 )
 
-#: Declared schema of one NDJSON envelope line. ``data.data`` is read as text: the
-#: nested payload, verbatim. Flat (webhook-style) payloads are read separately.
+#: Declared schema of one NDJSON envelope line (the payload is taken separately).
 ENVELOPE_SCHEMA: dict[str, pl.DataType] = {
     "id": pl.String(),
     "type": pl.String(),
     "created_at": pl.String(),
     "group_id": pl.String(),
-    "data": pl.Struct({"data": pl.String, "event_source": pl.Struct({"channel": pl.String})}),
+    "data": pl.Struct({"event_source": pl.Struct({"channel": pl.String})}),
 }
-FLAT_SCHEMA: dict[str, pl.DataType] = {"data": pl.String()}
 
 UTC_MS = pl.Datetime("ms", "UTC")
 
