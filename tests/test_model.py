@@ -40,14 +40,16 @@ def test_basic_accessors(log):
         "customer.redemption.succeeded",
         "customer.segment.entered",
     )
-    assert "customer.segment_entered" in log and "customer.order.created" not in log
+    assert "customer.segment_entered" in log
+    assert "customer.order.created" not in log
     assert log.customers.to_list() == ["c1", "c2", "c3"]
     assert sum(f.height for f in log.frames.values()) == len(log)
 
 
 def test_registered_but_absent_type_gives_an_empty_typed_frame(log):
     frame = log["customer.loyalty.tier.joined"]
-    assert frame.height == 0 and "tier_name" in frame.columns
+    assert frame.height == 0
+    assert "tier_name" in frame.columns
 
 
 def test_unregistered_absent_type_is_a_key_error(log):
@@ -106,7 +108,8 @@ def test_repr_is_readable(log):
 
 def test_summary_and_counts(log):
     s = log.summary()
-    assert s["events"] == 4 and s["customers"] == 3
+    assert s["events"] == 4
+    assert s["customers"] == 3
     assert s["families"] == {"order": 2, "redemption": 1, "segment": 1}
     counts = log.counts()
     assert counts.row(0) == ("order", "customer.order.paid", 2, 2)

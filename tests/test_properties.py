@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from datetime import UTC, datetime
 
@@ -78,7 +79,7 @@ def check(log, evs):
 def test_any_split_into_pages_loses_and_duplicates_nothing(evs, cuts, overlap, envelope):
     bounds = sorted({0, len(evs), *(c for c in cuts if c <= len(evs))})
     pages = []
-    for lo, hi in zip(bounds, bounds[1:], strict=False):
+    for lo, hi in itertools.pairwise(bounds):
         chunk = evs[max(0, lo - overlap):hi]  # overlapping pages re-send events
         page = {"object": "list", "data_ref": "data", "data": chunk}
         page.update({"has_more": hi < len(evs)} if envelope == "activity" else {"total": len(evs)})

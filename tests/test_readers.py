@@ -39,7 +39,8 @@ def test_seed_000_flat_publication_loads_with_the_right_values():
     assert row["customer_id"] == "cust_U8B00DeMjOm9D1Y3JZqi5Eps"
     assert row["customer_source_id"] == "test_customer_id_2"
     assert row["created_at"] == datetime(2020, 5, 15, 16, 14, 35, 303000, tzinfo=UTC)
-    assert row["group_id"] is None and row["channel"] is None  # flat shape has neither
+    assert row["group_id"] is None
+    assert row["channel"] is None
     assert row["campaign_id"] == "camp_ndaz4erJIds626zgTqqMCP4p"
     assert row["campaign_name"] == "Unique Gift Card"
     assert row["campaign_type"] == "GIFT_VOUCHERS"
@@ -157,7 +158,8 @@ def test_current_and_deprecated_envelopes_and_overlap_dedupe(tmp_path):
     a = read_pages([tmp_path / "p0.json", tmp_path / "p1.json"])
     b = read_pages(f"{tmp_path}/p[23].json")
     assert a.events["id"].to_list() == b.events["id"].to_list() == [f"e{i}" for i in range(6)]
-    assert b.report.duplicates == 2 and b.report.records == 8
+    assert b.report.duplicates == 2
+    assert b.report.records == 8
     both = read_pages(tmp_path)  # a whole directory
     assert len(both) == 6
 
@@ -175,7 +177,8 @@ def test_page_files_as_array_ndjson_and_gzip(tmp_path):
 
 def test_empty_pages_give_an_empty_log():
     log = read_pages([_page([], has_more=False)])
-    assert len(log) == 0 and log.types == ()
+    assert len(log) == 0
+    assert log.types == ()
     assert log.events.columns == list(EVENT_COLUMNS)
 
 
@@ -242,7 +245,8 @@ def test_invalid_json_names_file_and_line(tmp_path):
     path.write_text(f"{good}\n\n{{not json\n{good}\n")
     with pytest.raises(InvalidJSONError) as info:
         read_events(path)
-    assert info.value.source == str(path) and info.value.line == 3
+    assert info.value.source == str(path)
+    assert info.value.line == 3
     assert f"{path}, line 3: invalid JSON" in str(info.value)
     assert isinstance(info.value, ValueError)  # natural builtin too
 
@@ -276,7 +280,8 @@ def test_bad_event_in_a_page_names_the_page_and_item():
     with pytest.raises(InvalidEventError) as info:
         read_pages([page])
     assert info.value.item == 1
-    assert "data[1]" in str(info.value) and "without created_at" in str(info.value)
+    assert "data[1]" in str(info.value)
+    assert "without created_at" in str(info.value)
 
 
 def test_skip_mode_keeps_the_good_records_and_reports_the_bad(tmp_path):

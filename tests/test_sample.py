@@ -83,7 +83,8 @@ def test_tier_events_are_consistent_with_the_points_balance(small_log):
     assert joined.height > 0
     for to, frm, bal in joined.select("tier_to_name", "tier_from_name", "balance").iter_rows():
         lo, hi = bounds[to]
-        assert bal >= lo and (hi is None or bal <= hi), (to, bal)
+        assert bal >= lo, (to, bal)
+        assert hi is None or bal <= hi, (to, bal)
         assert to != frm
 
 
@@ -117,7 +118,8 @@ def test_exactly_full_last_page_is_followed_by_an_empty_one():
     (_, evs), = world.iter_customer_events()
     pages = [p for _, _, p in world.iter_pages(limit=len(evs))]
     assert [len(p["data"]) for p in pages] == [len(evs), 0]
-    assert pages[0]["has_more"] is True and pages[1]["has_more"] is False
+    assert pages[0]["has_more"] is True
+    assert pages[1]["has_more"] is False
 
 
 def test_customers_list_has_same_millisecond_bulk_imports():

@@ -38,7 +38,8 @@ def test_round_trip_keeps_unknown_types_and_list_columns(tmp_path):
 def test_store_is_hive_partitioned_by_month_and_scans_lazily(small_log, tmp_path):
     store = small_log.write_parquet(tmp_path / "store")
     months = sorted(p.name for p in store.glob("v-*/events/month=*"))
-    assert months[0].startswith("month=2024-") and len(months) > 6
+    assert months[0].startswith("month=2024-")
+    assert len(months) > 6
     lf = scan_events(store)
     assert isinstance(lf, pl.LazyFrame)
     paid = lf.filter(pl.col("type") == "customer.order.paid").select("id").collect()
@@ -84,4 +85,5 @@ def test_empty_log_round_trips(tmp_path):
     from activity_toolkit import ActivityLog
 
     back = read_parquet(ActivityLog.empty().write_parquet(tmp_path / "e"))
-    assert len(back) == 0 and back.events.columns == ActivityLog.empty().events.columns
+    assert len(back) == 0
+    assert back.events.columns == ActivityLog.empty().events.columns
