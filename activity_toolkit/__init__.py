@@ -26,11 +26,11 @@ from activity_toolkit.sample import sample
 __version__ = "0.1.0"
 
 __all__ = [
+    "ActivityLog",
     "EVENT_COLUMNS",
     "FAMILIES",
-    "REGISTRY",
-    "ActivityLog",
     "LoadReport",
+    "REGISTRY",
     "__version__",
     "canonical_type",
     "exceptions",

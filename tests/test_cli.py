@@ -1,0 +1,94 @@
+"""The command line: sample, load, summary, demo; exit codes and error output."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import orjson
+import pytest
+from conftest import make_event
+
+from activity_toolkit import read_parquet
+from activity_toolkit.cli import main
+
+
+def test_sample_load_summary_round_trip(tmp_path, capsys):
+    nd = tmp_path / "events.ndjson"
+    assert main(["sample", "--customers", "8", "--seed", "2", "--format", "ndjson", "--out", str(nd)]) == 0
+    pages = tmp_path / "pages"
+    assert main(["sample", "--customers", "8", "--seed", "2", "--format", "pages",
+                 "--endpoint", "activities", "--limit", "10", "--out", str(pages)]) == 0
+    assert main(["load", str(nd), "--store", str(tmp_path / "a")]) == 0
+    assert main(["load", str(pages), "--store", str(tmp_path / "b")]) == 0
+    a, b = read_parquet(tmp_path / "a"), read_parquet(tmp_path / "b")
+    assert a.equals(b)
+    capsys.readouterr()
+    assert main(["summary", str(tmp_path / "a")]) == 0
+    out = capsys.readouterr().out
+    assert f"events     {len(a):>12,}" in out
+    assert "customer.order.paid" in out
+    assert "by family" in out
+
+
+def test_sample_parquet_format(tmp_path):
+    assert main(["sample", "--customers", "5", "--format", "parquet", "--out", str(tmp_path / "s")]) == 0
+    assert len(read_parquet(tmp_path / "s")) > 0
+
+
+def test_load_append_combines(tmp_path):
+    one, two = tmp_path / "1.ndjson", tmp_path / "2.ndjson"
+    one.write_bytes(orjson.dumps(make_event("a")))
+    two.write_bytes(orjson.dumps(make_event("b", created_at="2024-06-01T00:00:00Z")))
+    store = str(tmp_path / "s")
+    assert main(["load", str(one), "--store", store]) == 0
+    assert main(["load", str(two), "--store", store, "--append"]) == 0
+    assert read_parquet(store).events["id"].to_list() == ["a", "b"]
+
+
+def test_bad_input_exit_code_and_one_line_error(tmp_path, capsys):
+    bad = tmp_path / "bad.ndjson"
+    bad.write_text('{"id": "a"\n')
+    assert main(["load", str(bad), "--kind", "events", "--store", str(tmp_path / "s")]) == 3
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {bad}, line 1: invalid JSON")
+    assert "Traceback" not in err
+    assert not (tmp_path / "s" / "CURRENT").exists()
+
+
+def test_skip_mode_reports_on_stderr(tmp_path, capsys):
+    f = tmp_path / "mixed.ndjson"
+    f.write_text(orjson.dumps(make_event("a")).decode() + "\nnot json\n")
+    assert main(["load", str(f), "--kind", "events", "--on-error", "skip", "--store", str(tmp_path / "s")]) == 0
+    assert "skipped 1 bad record" in capsys.readouterr().err
+
+
+def test_missing_store_exit_code(tmp_path, capsys):
+    assert main(["summary", str(tmp_path / "nothing")]) == 4
+    assert "no such store" in capsys.readouterr().err
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    from activity_toolkit.exceptions import StoreError
+
+    with pytest.raises(StoreError):
+        main(["--debug", "summary", str(tmp_path / "nothing")])
+
+
+def test_usage_error_exit_code():
+    with pytest.raises(SystemExit) as info:
+        main(["sample"])  # --out is required
+    assert info.value.code == 2
+
+
+@pytest.mark.slow
+def test_demo_as_a_module_in_a_subprocess(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "activity_toolkit", "demo", "--customers", "30", "--out", str(tmp_path)],
+        capture_output=True, text=True, check=False, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "activity_toolkit demo" in proc.stdout
+    assert "wrote the Parquet store" in proc.stdout
+    assert proc.stderr == ""
+    assert len(read_parquet(tmp_path / "store")) > 0
