@@ -1,0 +1,274 @@
+"""Shared plumbing for the analysis functions: input kinds, column checks, time
+normalisation, event matchers (steps) and durations.
+
+Nothing here collects a LazyFrame except :func:`finish`, which is the public boundary
+of every analysis function.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Literal, TypeAlias
+
+import polars as pl
+
+from activity_toolkit.analysis._params import AnalysisParams, with_params
+from activity_toolkit.events import canonical_type
+from activity_toolkit.exceptions import AnalysisInputError, MissingColumnsError
+
+if TYPE_CHECKING:
+    from activity_toolkit.model import ActivityLog
+
+__all__ = [
+    "UTC_MS",
+    "Data",
+    "Kind",
+    "Step",
+    "StepLike",
+    "as_lazy",
+    "duration_ms",
+    "finish",
+    "label_of",
+    "match_expr",
+    "norm_key",
+    "require_columns",
+    "utc_ms",
+]
+
+UTC_MS = pl.Datetime("ms", "UTC")
+
+Data: TypeAlias = "ActivityLog | pl.DataFrame | pl.LazyFrame"
+Kind = Literal["eager", "lazy"]
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One funnel step (or cohort/return event, or exclusion) with a display label.
+
+    Parameters
+    ----------
+    match
+        An event type (aliases accepted), a sequence of event types (any of them
+        matches), or a boolean Polars expression evaluated on the input rows, e.g.
+        ``pl.col("campaign_name") == "Summer"``.
+    label
+        Name shown in results and charts. Defaults to the type, the types joined
+        with ``" | "``, or the expression's text.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> Step("customer.order.paid").label
+    'customer.order.paid'
+    >>> Step(["a", "b"]).label
+    'a | b'
+    >>> Step(pl.col("type") == "a", label="A").label
+    'A'
+    """
+
+    match: str | tuple[str, ...] | pl.Expr
+    label: str | None = None
+
+    def __post_init__(self) -> None:
+        m = self.match
+        if isinstance(m, str | pl.Expr):
+            pass
+        elif isinstance(m, Iterable):
+            types = tuple(m)
+            if not types or not all(isinstance(t, str) for t in types):
+                msg = f"a step given as a sequence must hold event type strings; got {m!r}"
+                raise AnalysisInputError(msg)
+            object.__setattr__(self, "match", types)
+        else:
+            msg = (
+                "a step is an event type, a sequence of event types, a Polars "
+                f"expression or a Step; got {type(m).__name__}"
+            )
+            raise AnalysisInputError(msg)
+        if self.label is None:
+            object.__setattr__(self, "label", _default_label(self.match))
+
+    @property
+    def types(self) -> tuple[str, ...] | None:
+        """The canonical event types this step matches, ``None`` for an expression."""
+        m = self.match
+        if isinstance(m, pl.Expr):
+            return None
+        return tuple(canonical_type(t) for t in ((m,) if isinstance(m, str) else m))
+
+    def same_as(self, other: Step) -> bool:
+        """Whether both steps match exactly the same events (same definition)."""
+        a, b = self.match, other.match
+        if isinstance(a, pl.Expr) or isinstance(b, pl.Expr):
+            return isinstance(a, pl.Expr) and isinstance(b, pl.Expr) and a.meta.eq(b)
+        return set(self.types or ()) == set(other.types or ())
+
+
+StepLike: TypeAlias = "str | Sequence[str] | pl.Expr | Step"
+
+
+def _default_label(match: str | tuple[str, ...] | pl.Expr) -> str:
+    if isinstance(match, str):
+        return match
+    if isinstance(match, pl.Expr):
+        text = str(match)
+        return text if len(text) <= 60 else text[:57] + "..."
+    return " | ".join(match)
+
+
+def as_step(spec: StepLike) -> Step:
+    """Wrap a step-like value in a :class:`Step`."""
+    return spec if isinstance(spec, Step) else Step(spec)  # type: ignore[arg-type]
+
+
+def label_of(spec: StepLike) -> str:
+    """The display label of a step-like value."""
+    label = as_step(spec).label
+    assert label is not None
+    return label
+
+
+def match_expr(spec: StepLike, type_col: str) -> pl.Expr:
+    """Boolean expression: the row matches ``spec`` (null counts as no match)."""
+    step = as_step(spec)
+    if isinstance(step.match, pl.Expr):
+        return step.match.fill_null(value=False)
+    types = step.types or ()
+    if len(types) == 1:
+        return (pl.col(type_col) == types[0]).fill_null(value=False)
+    return pl.col(type_col).is_in(list(types)).fill_null(value=False)
+
+
+def as_lazy(data: object, *, what: str = "data") -> tuple[pl.LazyFrame, Kind]:
+    """The input as a LazyFrame plus the kind of result to hand back.
+
+    An :class:`~activity_toolkit.ActivityLog` contributes its ``events`` frame and
+    gets an eager result.
+    """
+    from activity_toolkit.model import ActivityLog
+
+    if isinstance(data, ActivityLog):
+        return data.events.lazy(), "eager"
+    if isinstance(data, pl.DataFrame):
+        return data.lazy(), "eager"
+    if isinstance(data, pl.LazyFrame):
+        return data, "lazy"
+    msg = (
+        f"{what} must be an ActivityLog, a polars DataFrame or a polars LazyFrame; "
+        f"got {type(data).__name__}"
+    )
+    raise AnalysisInputError(msg)
+
+
+def require_columns(
+    schema: pl.Schema, columns: Iterable[str], *, what: str = "input frame"
+) -> None:
+    """Raise :class:`MissingColumnsError` unless ``schema`` has every column."""
+    missing = [c for c in dict.fromkeys(columns) if c not in schema]
+    if missing:
+        raise MissingColumnsError(missing, list(schema), what=what)
+
+
+def utc_ms(column: str, schema: pl.Schema) -> pl.Expr:
+    """``column`` as ``Datetime("ms", "UTC")``: naive values are taken as UTC, dates
+    as midnight UTC, other zones converted."""
+    dtype = schema[column]
+    expr = pl.col(column)
+    if isinstance(dtype, pl.Date):
+        return expr.cast(pl.Datetime("ms")).dt.replace_time_zone("UTC")
+    if not isinstance(dtype, pl.Datetime):
+        msg = (
+            f"column {column!r} must be a Datetime (or Date); got {dtype}. "
+            "Parse text with pl.col(...).str.to_datetime() first."
+        )
+        raise AnalysisInputError(msg)
+    if dtype.time_zone is None:
+        expr = expr.dt.replace_time_zone("UTC")
+    elif dtype.time_zone != "UTC":
+        expr = expr.dt.convert_time_zone("UTC")
+    return expr.dt.cast_time_unit("ms")
+
+
+def norm_key(key: str | Sequence[str]) -> tuple[str, ...]:
+    """A unit key as a tuple of column names."""
+    cols = (key,) if isinstance(key, str) else tuple(key)
+    if not cols or not all(isinstance(c, str) for c in cols):
+        msg = f"key must be a column name or a non-empty sequence of names; got {key!r}"
+        raise AnalysisInputError(msg)
+    return cols
+
+
+def norm_by(by: str | Sequence[str] | None) -> tuple[str, ...]:
+    """Breakdown columns as a tuple (empty when ``by`` is None)."""
+    if by is None:
+        return ()
+    return norm_key(by)
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|w|d|h|m|s)")
+_UNIT_MS = {
+    "ms": 1,
+    "s": 1000,
+    "m": 60_000,
+    "h": 3_600_000,
+    "d": 86_400_000,
+    "w": 604_800_000,
+}
+
+
+def duration_ms(value: timedelta | str | None, *, name: str = "within") -> int | None:
+    """A fixed duration (``timedelta`` or text such as ``"7d"``, ``"1d12h"``,
+    ``"90m"``) in milliseconds. Calendar units (``mo``, ``y``) are refused because
+    they have no fixed length."""
+    if value is None:
+        return None
+    if isinstance(value, timedelta):
+        ms = round(value.total_seconds() * 1000)
+    elif isinstance(value, str):
+        text = value.replace(" ", "")
+        pos, ms_f = 0, 0.0
+        for m in _DURATION.finditer(text):
+            if m.start() != pos:
+                break
+            ms_f += float(m.group(1)) * _UNIT_MS[m.group(2)]
+            pos = m.end()
+        if pos != len(text) or not text:
+            msg = (
+                f"{name}={value!r} is not a fixed duration; use a timedelta or text like "
+                "'7d', '36h', '1d12h', '90m', '30s' (calendar units such as 'mo' have "
+                "no fixed length)"
+            )
+            raise AnalysisInputError(msg)
+        ms = round(ms_f)
+    else:
+        msg = f"{name} must be a timedelta, a duration string or None; got {value!r}"
+        raise AnalysisInputError(msg)
+    if ms < 0:
+        msg = f"{name} must not be negative; got {value!r}"
+        raise AnalysisInputError(msg)
+    return ms
+
+
+def to_timedelta(ms: int | None) -> timedelta | None:
+    """Milliseconds back to a ``timedelta`` (for result parameters)."""
+    return None if ms is None else timedelta(milliseconds=ms)
+
+
+def finish(
+    lf: pl.LazyFrame, kind: Kind, params: AnalysisParams
+) -> pl.DataFrame | pl.LazyFrame:
+    """The public boundary: collect unless the caller gave a LazyFrame, and record
+    the parameters on the returned object."""
+    out: pl.DataFrame | pl.LazyFrame = lf if kind == "lazy" else lf.collect()
+    return with_params(out, params)
+
+
+def choice(value: str, allowed: Sequence[str], *, name: str) -> str:
+    """Validate a Literal option at run time with a helpful message."""
+    if value not in allowed:
+        msg = f"{name}={value!r} is not one of {list(allowed)}"
+        raise AnalysisInputError(msg)
+    return value

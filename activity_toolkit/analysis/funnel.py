@@ -1,0 +1,821 @@
+"""Conversion funnels: which units went through a sequence of steps, and how fast.
+
+Every semantic choice is a parameter, recorded in the result's
+:class:`~activity_toolkit.analysis.AnalysisParams`:
+
+**Event order.** Events of a unit are ordered by ``created_at``, then by ``id`` (the
+ActivityLog order). Two events with the same timestamp are therefore *not*
+interchangeable: the one with the smaller ``id`` comes first. A frame without an ``id``
+column falls back to its row order (this reproduces retentioneering 5, which keeps
+same-timestamp events in input order). No event ever serves two steps.
+
+**Modes** (``mode=``):
+
+``"ordered"``
+    The unit did s1, then later s2, …, then sk (any events in between). Without a
+    window this is retentioneering 5's ``funnel_data``: each step is matched to the
+    earliest event after the previous step's event (greedy earliest match, which finds
+    a match whenever one exists). With ``within=W`` every step must happen at most W
+    after the step-1 event (inclusive), and ``entry`` says which s1 events start an
+    attempt: ``"first"`` — only the unit's first s1 (Mixpanel uniques); ``"furthest"``
+    — every s1, and the unit is credited with the furthest step any attempt reached
+    (PostHog's ordered funnel). Without a window both entries give the same result.
+``"strict"``
+    Like ordered, but consecutive steps must be consecutive events of the unit: *every*
+    event of the unit in the input counts as "another event" (filter the input first
+    to narrow that scope). ``entry`` and ``within`` work as in ordered.
+``"unordered"``
+    Step k is reached when events matching s1, …, sk all occur within ``within`` of
+    the earliest of them, in any order (``within=None``: at any time). A step listed m
+    times needs m distinct events. ``entry="first"`` only tries the window that opens
+    at the unit's first step event; ``"furthest"`` tries every window.
+``"reached"``
+    Step k counts the units that did sk at all, in any order and at any time
+    (retentioneering 3's ``open`` funnel). Counts need not decrease, so conversion can
+    exceed 1.
+
+**Exclusions** (``exclude=``): an :class:`Exclusion` (or any step value, meaning the
+whole funnel) names events that disqualify an attempt when they happen after its
+``from_step`` event and before its ``to_step`` event — or, when the attempt never
+reached ``to_step``, at any time after ``from_step`` (within the window). A unit whose
+furthest attempt(s) are all disqualified is removed from the *whole* funnel (every step
+count), as in PostHog; :func:`funnel_units` still lists it with ``excluded=True``. In
+``reached`` mode a unit with any exclusion event is removed; ``unordered`` mode does not
+take exclusions.
+
+**Breakdown** (``by=``): the value of the ``by`` column(s) on the unit's entry event
+(the step-1 event of the attempt it is credited with, or the opening event of its best
+window in unordered mode). In ``reached`` mode every event counts under its own value,
+so a unit may appear under several values.
+
+Rows with a null key or a null timestamp are ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Literal
+
+import polars as pl
+
+from activity_toolkit.analysis._common import (
+    Step,
+    StepLike,
+    as_lazy,
+    as_step,
+    choice,
+    duration_ms,
+    finish,
+    match_expr,
+    norm_by,
+    norm_key,
+    require_columns,
+    to_timedelta,
+    utc_ms,
+)
+from activity_toolkit.analysis._params import AnalysisParams
+from activity_toolkit.exceptions import AnalysisInputError
+from activity_toolkit.model import ActivityLog
+
+__all__ = ["Exclusion", "FunnelEntry", "FunnelMode", "funnel", "funnel_units"]
+
+FunnelMode = Literal["ordered", "strict", "unordered", "reached"]
+FunnelEntry = Literal["first", "furthest"]
+
+_MODES: tuple[str, ...] = ("ordered", "strict", "unordered", "reached")
+_ENTRIES: tuple[str, ...] = ("first", "furthest")
+_NEVER = 2**62  # a position after every event: "no previous match"
+
+TIE_NOTE = "events ordered by created_at, then id (same-timestamp events are not interchangeable)"
+_MODE_NOTES = {
+    "ordered": "step k: s1..sk in order, greedy earliest match, any events in between",
+    "strict": "step k: s1..sk as consecutive events of the unit (every input event counts)",
+    "unordered": "step k: s1..sk all within the window of the earliest, any order",
+    "reached": "step k: the unit did sk at all (counts are not nested)",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Exclusion:
+    """Events that disqualify a funnel attempt between two of its steps.
+
+    Parameters
+    ----------
+    match
+        Event type(s), a boolean expression or a :class:`Step`.
+    from_step, to_step
+        1-based steps bounding the exclusion range; ``to_step=None`` means the last
+        step. The event must come after the ``from_step`` event and before the
+        ``to_step`` event (or, if that step was not reached, at any time after
+        ``from_step`` within the window).
+
+    Examples
+    --------
+    >>> Exclusion("customer.redemption.failed", from_step=2).to_step is None
+    True
+    """
+
+    match: StepLike
+    from_step: int = 1
+    to_step: int | None = None
+
+    @property
+    def label(self) -> str:
+        """Display label of the matched events."""
+        return as_step(self.match).label or ""
+
+
+@dataclass(frozen=True, slots=True)
+class _Spec:
+    steps: tuple[Step, ...]
+    mode: str
+    entry: str
+    within_ms: int | None
+    keys: tuple[str, ...]
+    bys: tuple[str, ...]
+    exclusions: tuple[tuple[Step, int, int], ...]
+    time_col: str
+    type_col: str
+    id_col: str | None
+
+    @property
+    def n(self) -> int:
+        return len(self.steps)
+
+    def params(self, analysis: str) -> AnalysisParams:
+        notes = [_MODE_NOTES[self.mode], TIE_NOTE]
+        if self.mode in ("ordered", "strict") and self.within_ms is not None:
+            notes.append("window measured from the step-1 event, inclusive")
+        if self.exclusions:
+            notes.append("an excluded unit is removed from every step")
+        if self.by_note:
+            notes.append(self.by_note)
+        entry = None if self.mode == "reached" else self.entry
+        return AnalysisParams(
+            analysis,
+            (
+                ("steps", tuple(s.label for s in self.steps)),
+                ("mode", self.mode),
+                ("within", to_timedelta(self.within_ms)),
+                ("entry", entry),
+                ("key", self.keys[0] if len(self.keys) == 1 else self.keys),
+                ("by", (self.bys[0] if len(self.bys) == 1 else self.bys) or None),
+                (
+                    "exclude",
+                    tuple(f"{s.label} (steps {a}-{b})" for s, a, b in self.exclusions)
+                    or None,
+                ),
+            ),
+            tuple(notes),
+        )
+
+    @property
+    def by_note(self) -> str | None:
+        if not self.bys:
+            return None
+        if self.mode == "reached":
+            return "breakdown: every event counts under its own value"
+        return "breakdown: value on the unit's entry event"
+
+
+def _norm_exclusions(
+    exclude: StepLike | Exclusion | Sequence[StepLike | Exclusion] | None, n: int
+) -> tuple[tuple[Step, int, int], ...]:
+    if exclude is None:
+        return ()
+    if isinstance(exclude, str | pl.Expr | Step | Exclusion):
+        items: list[StepLike | Exclusion] = [exclude]
+    else:
+        items = list(exclude)
+        # a plain list of strings is one exclusion step matching any of them
+        if items and all(isinstance(i, str) for i in items):
+            items = [tuple(items)]  # type: ignore[list-item]
+    out = []
+    for item in items:
+        ex = item if isinstance(item, Exclusion) else Exclusion(item)
+        to = n if ex.to_step is None else ex.to_step
+        if n < 2:
+            msg = "exclusions need a funnel of at least two steps"
+            raise AnalysisInputError(msg)
+        if not 1 <= ex.from_step < to <= n:
+            msg = (
+                f"exclusion {ex.label!r}: need 1 <= from_step < to_step <= {n}; "
+                f"got from_step={ex.from_step}, to_step={to}"
+            )
+            raise AnalysisInputError(msg)
+        out.append((as_step(ex.match), ex.from_step, to))
+    return tuple(out)
+
+
+def _spec(
+    steps: Sequence[StepLike],
+    *,
+    within: timedelta | str | None,
+    mode: str,
+    entry: str,
+    key: str | Sequence[str],
+    by: str | Sequence[str] | None,
+    exclude: StepLike | Exclusion | Sequence[StepLike | Exclusion] | None,
+    time_col: str,
+    type_col: str,
+    id_col: str | None,
+) -> _Spec:
+    if isinstance(steps, str | pl.Expr | Step):
+        msg = "steps must be a sequence of steps, e.g. ['a', 'b']; got a single step"
+        raise AnalysisInputError(msg)
+    norm_steps = tuple(as_step(s) for s in steps)
+    if not norm_steps:
+        msg = "a funnel needs at least one step"
+        raise AnalysisInputError(msg)
+    choice(mode, _MODES, name="mode")
+    choice(entry, _ENTRIES, name="entry")
+    exclusions = _norm_exclusions(exclude, len(norm_steps))
+    if exclusions and mode == "unordered":
+        msg = "mode='unordered' does not take exclusions (steps have no order to exclude between)"
+        raise AnalysisInputError(msg)
+    return _Spec(
+        steps=norm_steps,
+        mode=mode,
+        entry=entry,
+        within_ms=duration_ms(within),
+        keys=norm_key(key),
+        bys=tuple(b for b in norm_by(by) if b not in norm_key(key)),
+        exclusions=exclusions,
+        time_col=time_col,
+        type_col=type_col,
+        id_col=id_col,
+    )
+
+
+# -- the unit-level engine ---------------------------------------------------------------
+
+
+def _base(lf: pl.LazyFrame, spec: _Spec) -> pl.LazyFrame:
+    """Keys, breakdown, ``_t`` (UTC ms), ``_o`` (tie-break) and one boolean column per
+    step (``_m1``…) and exclusion (``_x1``…)."""
+    schema = lf.collect_schema()
+    require_columns(schema, [*spec.keys, spec.time_col, spec.type_col, *spec.bys])
+    if spec.id_col is not None and spec.id_col in schema:
+        order = pl.col(spec.id_col).alias("_o")
+    else:
+        lf = lf.with_row_index("_row")
+        order = pl.col("_row").alias("_o")
+    flags = [
+        match_expr(s, spec.type_col).alias(f"_m{k}")
+        for k, s in enumerate(spec.steps, 1)
+    ]
+    xflags = [
+        match_expr(s, spec.type_col).alias(f"_x{i}")
+        for i, (s, _, _) in enumerate(spec.exclusions, 1)
+    ]
+    out = lf.select(
+        *spec.keys,
+        *spec.bys,
+        utc_ms(spec.time_col, schema).alias("_t"),
+        order,
+        *flags,
+        *xflags,
+    )
+    return out.filter(
+        pl.all_horizontal(pl.col(c).is_not_null() for c in (*spec.keys, "_t"))
+    )
+
+
+def _step_cols(spec: _Spec) -> list[str]:
+    return [f"_m{k}" for k in range(1, spec.n + 1)]
+
+
+def _x_cols(spec: _Spec) -> list[str]:
+    return [f"_x{i}" for i in range(1, len(spec.exclusions) + 1)]
+
+
+def _unit_sorted(lf: pl.LazyFrame, keys: tuple[str, ...]) -> pl.LazyFrame:
+    """Rows grouped by unit, each unit in (time, id) order.
+
+    Sorting by (time, id) first and then by (key, rank) is much faster than one sort
+    on (key, time, id) when the key and the id are strings.
+    """
+    return lf.sort(["_t", "_o"]).with_row_index("_g").sort([*keys, "_g"]).drop("_g")
+
+
+def _next_flag(flag: str) -> pl.Expr:
+    """Position of the next row strictly after this one where ``flag`` holds (any
+    unit; compare with ``_end`` to stay inside the unit)."""
+    return pl.when(pl.col(flag)).then(pl.col("_pos")).backward_fill().shift(-1)
+
+
+def _in_unit(pos: pl.Expr) -> pl.Expr:
+    return pl.when(pos <= pl.col("_end")).then(pos)
+
+
+def _sequence_units(base: pl.LazyFrame, spec: _Spec) -> pl.LazyFrame:
+    """Ordered and strict funnels in one pass over one frame (no self-joins).
+
+    Rows are sorted by (key, time, id) and numbered ``_pos``; ``_end`` is the last
+    position of the row's unit. Each row matching s1 is an attempt. Ordered: step k is
+    the first sk row after step k-1's row, found by gathering from a "next sk
+    position" column (greedy earliest match). Strict: step k is the row k-1 positions
+    after the attempt's row.
+    """
+    n = spec.n
+    flags = _step_cols(spec) + _x_cols(spec)
+    ev = base if spec.mode == "strict" else base.filter(pl.any_horizontal(flags))
+    ev = _unit_sorted(ev, spec.keys).with_row_index("_pos")
+    last = pl.any_horizontal(
+        (pl.col(k) != pl.col(k).shift(-1)).fill_null(value=True) for k in spec.keys
+    )
+    ev = ev.with_columns(
+        pl.col("_pos").cast(pl.Int64),
+        pl.when(last).then(pl.col("_pos").cast(pl.Int64)).backward_fill().alias("_end"),
+    )
+    helpers = [_next_flag(x).alias(f"_n{x}") for x in _x_cols(spec)]
+    if spec.mode == "ordered":
+        helpers += [_next_flag(f"_m{k}").alias(f"_n_m{k}") for k in range(2, n + 1)]
+    ev = ev.with_columns(helpers)
+    # positions of steps 2..n for every row, as if the row were an s1 attempt
+    ev = ev.with_columns(pl.col("_pos").alias("_p1"))
+    for k in range(2, n + 1):
+        if spec.mode == "ordered":
+            nxt = (
+                pl.col(f"_n_m{k}")
+                if k == 2
+                else pl.col(f"_n_m{k}").gather(pl.col(f"_p{k - 1}"))
+            )
+            pk = _in_unit(nxt)
+        else:
+            cand = pl.col("_pos") + (k - 1)
+            pk = pl.when(
+                pl.col(f"_p{k - 1}").is_not_null()
+                & (cand <= pl.col("_end"))
+                & pl.col(f"_m{k}").shift(-(k - 1)).fill_null(value=False)
+            ).then(cand)
+        ev = ev.with_columns(pk.alias(f"_p{k}"))
+    ev = ev.with_columns(
+        pl.col("_t").alias("_t1"),
+        *[
+            pl.col("_t").gather(pl.col(f"_p{k}")).alias(f"_t{k}")
+            for k in range(2, n + 1)
+        ],
+    )
+    # reach within the window, then exclusion lookups (still before filtering rows,
+    # because gathers index the whole frame)
+    ok = pl.lit(value=True)
+    oks = [ok]
+    for k in range(2, n + 1):
+        ok = ok & pl.col(f"_p{k}").is_not_null()
+        if spec.within_ms is not None:
+            ok = ok & (
+                (pl.col(f"_t{k}") - pl.col("_t1"))
+                <= pl.duration(milliseconds=spec.within_ms)
+            )
+        oks.append(ok)
+    ev = ev.with_columns(
+        pl.sum_horizontal([o.cast(pl.Int64) for o in oks]).alias("_reach")
+    )
+    excl = pl.lit(value=False)
+    for i, (_, a, b) in enumerate(spec.exclusions, 1):
+        lo = pl.when(pl.col("_reach") >= a).then(pl.col(f"_p{a}"))
+        x = _in_unit(pl.col(f"_n_x{i}").gather(lo))
+        if spec.within_ms is None:
+            in_window = pl.lit(value=True)
+        else:
+            in_window = (pl.col("_t").gather(x) - pl.col("_t1")) <= pl.duration(
+                milliseconds=spec.within_ms
+            )
+        hit = x.is_not_null() & (
+            pl.when(pl.col("_reach") >= b)
+            .then(x < pl.col(f"_p{b}"))
+            .otherwise(in_window)
+        )
+        excl = excl | hit
+    att = ev.with_columns(excl.alias("_excl")).filter(pl.col("_m1"))
+    if spec.entry == "first":
+        att = att.unique(list(spec.keys), keep="first")
+    else:
+        att = att.sort(
+            [*spec.keys, "_reach", "_excl", "_pos"],
+            descending=[False] * len(spec.keys) + [True, False, False],
+        ).unique(list(spec.keys), keep="first")
+    return att.select(
+        *spec.keys,
+        *spec.bys,
+        pl.col("_reach").alias("furthest_step"),
+        pl.col("_excl").alias("excluded"),
+        pl.col("_t1").alias("entered_at"),
+        *[
+            pl.when(pl.col("_reach") >= k).then(pl.col(f"_t{k}")).alias(f"step_{k}_at")
+            for k in range(1, n + 1)
+        ],
+    )
+
+
+def _step_groups(spec: _Spec) -> tuple[list[int], list[tuple[int, ...]]]:
+    """Distinct step definitions, and the groups of definitions whose event counts
+    must be checked.
+
+    ``defs[j]`` is the definition index of step j+1. A set of steps can take distinct
+    events exactly when, for every group D of definitions, the events matching any of
+    D are at least as many as the steps using D (Hall's theorem). When the definitions
+    are disjoint event-type sets, single definitions are enough.
+    """
+    defs: list[int] = []
+    reps: list[Step] = []
+    for s in spec.steps:
+        for d, r in enumerate(reps):
+            if s.same_as(r):
+                defs.append(d)
+                break
+        else:
+            defs.append(len(reps))
+            reps.append(s)
+    m = len(reps)
+    type_sets = [r.types for r in reps]
+    disjoint = all(t is not None for t in type_sets) and all(
+        not set(type_sets[a] or ()) & set(type_sets[b] or ())
+        for a in range(m)
+        for b in range(a + 1, m)
+    )
+    if disjoint:
+        groups = [(d,) for d in range(m)]
+    else:
+        if m > 10:
+            msg = (
+                "mode='unordered' with overlapping steps supports at most 10 distinct "
+                f"step definitions; got {m}"
+            )
+            raise AnalysisInputError(msg)
+        groups = [
+            tuple(d for d in range(m) if mask >> d & 1) for mask in range(1, 2**m)
+        ]
+    return defs, groups
+
+
+def _unordered_units(base: pl.LazyFrame, spec: _Spec) -> pl.LazyFrame:
+    n = spec.n
+    defs, groups = _step_groups(spec)
+    first_step = {d: defs.index(d) + 1 for d in set(defs)}
+    gcols = [f"_g{i}" for i in range(len(groups))]
+    ev = _unit_sorted(
+        base.filter(pl.any_horizontal(_step_cols(spec))), spec.keys
+    ).with_columns(
+        pl.any_horizontal(pl.col(f"_m{first_step[d]}") for d in g)
+        .cast(pl.Int64)
+        .alias(c)
+        for g, c in zip(groups, gcols, strict=True)
+    )
+    if spec.within_ms is None:
+        counts = ev.group_by(list(spec.keys)).agg(pl.col(gcols).sum())
+    else:
+        counts = (
+            ev.rolling(
+                "_t",
+                # [t, t + W] on millisecond timestamps (a zero period is not allowed)
+                period=timedelta(milliseconds=spec.within_ms + 1),
+                offset=timedelta(0),
+                closed="left",
+                group_by=list(spec.keys),
+            )
+            .agg(pl.col(gcols).sum())
+            .unique([*spec.keys, "_t"])
+        )
+    anchors = ev.select(*spec.keys, *spec.bys, "_t", "_o")
+    if spec.entry == "first":
+        anchors = anchors.unique(list(spec.keys), keep="first")
+    on = [*spec.keys] if spec.within_ms is None else [*spec.keys, "_t"]
+    anchors = anchors.join(counts, on=on, how="left")
+    oks = []
+    ok = pl.lit(value=True)
+    for k in range(1, n + 1):
+        conds = []
+        for g, c in zip(groups, gcols, strict=True):
+            need = sum(1 for d in defs[:k] if d in g)
+            if need:
+                conds.append(pl.col(c) >= need)
+        ok = ok & pl.all_horizontal(conds)
+        oks.append(ok)
+    best = (
+        anchors.with_columns(
+            pl.sum_horizontal([o.cast(pl.Int64) for o in oks]).alias("_reach")
+        )
+        .sort(
+            [*spec.keys, "_reach", "_t", "_o"],
+            descending=[False] * len(spec.keys) + [True, False, False],
+        )
+        .unique(list(spec.keys), keep="first")
+    )
+    return best.select(
+        *spec.keys,
+        *spec.bys,
+        pl.col("_reach").cast(pl.Int64).alias("furthest_step"),
+        pl.lit(value=False).alias("excluded"),
+        pl.col("_t").alias("entered_at"),
+        *[
+            pl.lit(None, dtype=pl.Datetime("ms", "UTC")).alias(f"step_{k}_at")
+            for k in range(1, n + 1)
+        ],
+    )
+
+
+def _reached_units(base: pl.LazyFrame, spec: _Spec) -> pl.LazyFrame:
+    n = spec.n
+    ev = base.filter(pl.any_horizontal(_step_cols(spec)))
+    units = ev.group_by([*spec.keys, *spec.bys]).agg(
+        pl.col("_t").min().alias("entered_at"),
+        *[
+            pl.col("_t").filter(pl.col(f"_m{k}")).min().alias(f"step_{k}_at")
+            for k in range(1, n + 1)
+        ],
+    )
+    if spec.exclusions:
+        xcols = _x_cols(spec)
+        excl = (
+            base.filter(pl.any_horizontal(xcols))
+            .select(*spec.keys)
+            .unique()
+            .with_columns(pl.lit(value=True).alias("excluded"))
+        )
+        units = units.join(excl, on=list(spec.keys), how="left").with_columns(
+            pl.col("excluded").fill_null(value=False)
+        )
+    else:
+        units = units.with_columns(pl.lit(value=False).alias("excluded"))
+    return units.select(
+        *spec.keys,
+        *spec.bys,
+        pl.lit(None, dtype=pl.Int64).alias("furthest_step"),
+        "excluded",
+        "entered_at",
+        *[f"step_{k}_at" for k in range(1, n + 1)],
+    )
+
+
+def _units(lf: pl.LazyFrame, spec: _Spec) -> pl.LazyFrame:
+    base = _base(lf, spec)
+    if spec.mode in ("ordered", "strict"):
+        units = _sequence_units(base, spec)
+    elif spec.mode == "unordered":
+        units = _unordered_units(base, spec)
+    else:
+        units = _reached_units(base, spec)
+    units = units.with_columns(
+        pl.col("entered_at").cast(pl.Datetime("ms", "UTC")),
+        *[
+            pl.col(f"step_{k}_at").cast(pl.Datetime("ms", "UTC"))
+            for k in range(1, spec.n + 1)
+        ],
+    )
+    return units.sort([*spec.keys, *spec.bys], nulls_last=True)
+
+
+def _summary(units: pl.LazyFrame, spec: _Spec) -> pl.LazyFrame:
+    n = spec.n
+    u = units.filter(~pl.col("excluded"))
+    timed = spec.mode in ("ordered", "strict")
+    aggs: list[pl.Expr] = []
+    for k in range(1, n + 1):
+        if spec.mode == "reached":
+            hit = pl.col(f"step_{k}_at").is_not_null()
+        else:
+            hit = pl.col("furthest_step") >= k
+        aggs.append(hit.sum().cast(pl.Int64).alias(f"_c{k}"))
+        if timed and k > 1:
+            prev = pl.col(f"step_{k}_at") - pl.col(f"step_{k - 1}_at")
+            start = pl.col(f"step_{k}_at") - pl.col("step_1_at")
+        else:
+            prev = start = pl.lit(None, dtype=pl.Duration("ms"))
+        aggs += [
+            prev.median().cast(pl.Duration("ms")).alias(f"_mp{k}"),
+            prev.quantile(0.9, "linear").cast(pl.Duration("ms")).alias(f"_qp{k}"),
+            start.median().cast(pl.Duration("ms")).alias(f"_ms{k}"),
+            start.quantile(0.9, "linear").cast(pl.Duration("ms")).alias(f"_qs{k}"),
+        ]
+    wide = u.group_by(list(spec.bys)).agg(aggs) if spec.bys else u.select(aggs)
+    long = pl.concat(
+        [
+            wide.select(
+                *spec.bys,
+                pl.lit(k, dtype=pl.Int64).alias("step"),
+                pl.lit(s.label, dtype=pl.String).alias("label"),
+                pl.col(f"_c{k}").fill_null(0).alias("count"),
+                pl.col(f"_mp{k}").alias("median_time_from_previous"),
+                pl.col(f"_qp{k}").alias("p90_time_from_previous"),
+                pl.col(f"_ms{k}").alias("median_time_from_start"),
+                pl.col(f"_qs{k}").alias("p90_time_from_start"),
+            )
+            for k, s in enumerate(spec.steps, 1)
+        ],
+        how="vertical",
+    ).sort([*spec.bys, "step"], nulls_last=True)
+    over = list(spec.bys) or None
+    first = pl.col("count").first()
+    prev = pl.col("count").shift(1)
+    if over:
+        first, prev = first.over(over), prev.over(over)
+    prev = pl.when(pl.col("step") == 1).then(pl.col("count")).otherwise(prev)
+    return long.with_columns(
+        pl.when(first > 0).then(pl.col("count") / first).alias("conversion"),
+        pl.when(prev > 0).then(pl.col("count") / prev).alias("step_conversion"),
+        (prev - pl.col("count")).alias("dropped"),
+    ).select(
+        *spec.bys,
+        "step",
+        "label",
+        "count",
+        "conversion",
+        "step_conversion",
+        "dropped",
+        "median_time_from_previous",
+        "p90_time_from_previous",
+        "median_time_from_start",
+        "p90_time_from_start",
+    )
+
+
+_DOC_PARAMS = """
+    Parameters
+    ----------
+    data
+        An :class:`~activity_toolkit.ActivityLog`, or a DataFrame / LazyFrame with at
+        least the key, time and type columns (plus any column a step expression uses).
+    steps
+        The funnel steps in order. Each is an event type, a sequence of types (any of
+        them), a boolean Polars expression, or a :class:`Step` with a label.
+    within
+        Conversion window (``timedelta`` or text such as ``"7d"``), inclusive, measured
+        from the step-1 event (ordered, strict) or from the earliest step event
+        (unordered). ``None``: no limit. Ignored by ``mode="reached"``.
+    mode
+        ``"ordered"``, ``"strict"``, ``"unordered"`` or ``"reached"`` (see the module
+        documentation).
+    entry
+        Which step-1 events start an attempt: ``"first"`` (only the unit's first) or
+        ``"furthest"`` (each one; the unit gets its furthest attempt).
+    key
+        Column(s) identifying the unit, e.g. ``["customer_id", "campaign_id"]`` to hold
+        the campaign constant.
+    by
+        Breakdown column(s), attributed from the entry event.
+    exclude
+        Exclusion events: a step value (whole funnel) or :class:`Exclusion` values.
+    time_col, type_col, id_col
+        Column names of the timestamp, the event type and the tie-breaking event id
+        (without an ``id_col`` column, the input row order breaks ties).
+"""
+
+
+def funnel_units(
+    data: ActivityLog | pl.DataFrame | pl.LazyFrame,
+    steps: Sequence[StepLike],
+    *,
+    within: timedelta | str | None = None,
+    mode: FunnelMode = "ordered",
+    entry: FunnelEntry = "first",
+    key: str | Sequence[str] = "customer_id",
+    by: str | Sequence[str] | None = None,
+    exclude: StepLike | Exclusion | Sequence[StepLike | Exclusion] | None = None,
+    time_col: str = "created_at",
+    type_col: str = "type",
+    id_col: str | None = "id",
+) -> pl.DataFrame | pl.LazyFrame:
+    """Per unit: how far it got in the funnel, and when.
+
+    One row per unit that did a step-1 event (any step event for ``"unordered"`` and
+    ``"reached"``), sorted by key.
+    {params}
+    Returns
+    -------
+    DataFrame or LazyFrame
+        The key column(s), the ``by`` column(s), ``furthest_step`` (1…n; null in
+        ``reached`` mode), ``excluded``, ``entered_at`` (the entry event's time) and
+        ``step_1_at`` … ``step_n_at``: the times of the step events of the credited
+        attempt (null beyond ``furthest_step``; in ``reached`` mode each step's first
+        time; null in ``unordered`` mode). Units that dropped after step k are those
+        with ``furthest_step == k``.
+
+    Raises
+    ------
+    MissingColumnsError
+        A needed column is missing.
+    AnalysisInputError
+        Invalid steps, mode, entry, window or exclusion.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> events = pl.DataFrame(
+    ...     {{
+    ...         "customer_id": ["c1", "c1", "c2"],
+    ...         "type": ["view", "buy", "view"],
+    ...         "created_at": pl.Series(
+    ...             ["2024-01-01 10:00", "2024-01-02 10:00", "2024-01-01 11:00"]
+    ...         ).str.to_datetime(),
+    ...     }}
+    ... )
+    >>> funnel_units(events, ["view", "buy"]).select("customer_id", "furthest_step")
+    shape: (2, 2)
+    ┌─────────────┬───────────────┐
+    │ customer_id ┆ furthest_step │
+    │ ---         ┆ ---           │
+    │ str         ┆ i64           │
+    ╞═════════════╪═══════════════╡
+    │ c1          ┆ 2             │
+    │ c2          ┆ 1             │
+    └─────────────┴───────────────┘
+    """
+    spec = _spec(
+        steps,
+        within=within,
+        mode=mode,
+        entry=entry,
+        key=key,
+        by=by,
+        exclude=exclude,
+        time_col=time_col,
+        type_col=type_col,
+        id_col=id_col,
+    )
+    lf, kind = as_lazy(data)
+    return finish(_units(lf, spec), kind, spec.params("funnel_units"))
+
+
+def funnel(
+    data: ActivityLog | pl.DataFrame | pl.LazyFrame,
+    steps: Sequence[StepLike],
+    *,
+    within: timedelta | str | None = None,
+    mode: FunnelMode = "ordered",
+    entry: FunnelEntry = "first",
+    key: str | Sequence[str] = "customer_id",
+    by: str | Sequence[str] | None = None,
+    exclude: StepLike | Exclusion | Sequence[StepLike | Exclusion] | None = None,
+    time_col: str = "created_at",
+    type_col: str = "type",
+    id_col: str | None = "id",
+) -> pl.DataFrame | pl.LazyFrame:
+    """Step counts, conversion and time to convert of a funnel.
+    {params}
+    Returns
+    -------
+    DataFrame or LazyFrame
+        One row per step (per ``by`` group): ``step`` (1-based), ``label``, ``count``
+        (units credited with at least that step; excluded units left out),
+        ``conversion`` (÷ step 1), ``step_conversion`` (÷ previous step; step 1 is
+        ÷ itself), ``dropped`` (previous count - count; 0 at step 1), and
+        ``median_time_from_previous``, ``p90_time_from_previous``,
+        ``median_time_from_start``, ``p90_time_from_start`` (durations over the units
+        that reached the step, linear interpolation; null at step 1 and in
+        ``unordered`` / ``reached`` modes). A ratio with a zero denominator is null.
+        Without ``by``, every step has a row even when nobody entered.
+
+    Raises
+    ------
+    MissingColumnsError
+        A needed column is missing.
+    AnalysisInputError
+        Invalid steps, mode, entry, window or exclusion.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> events = pl.DataFrame(
+    ...     {{
+    ...         "customer_id": ["c1", "c1", "c2", "c3", "c3"],
+    ...         "type": ["view", "buy", "view", "buy", "view"],
+    ...         "created_at": pl.Series(
+    ...             ["2024-01-01", "2024-01-03", "2024-01-01", "2024-01-01", "2024-01-02"]
+    ...         ).str.to_datetime(),
+    ...     }}
+    ... )
+    >>> funnel(events, ["view", "buy"]).select("step", "count", "conversion", "dropped")
+    shape: (2, 4)
+    ┌──────┬───────┬────────────┬─────────┐
+    │ step ┆ count ┆ conversion ┆ dropped │
+    │ ---  ┆ ---   ┆ ---        ┆ ---     │
+    │ i64  ┆ i64   ┆ f64        ┆ i64     │
+    ╞══════╪═══════╪════════════╪═════════╡
+    │ 1    ┆ 3     ┆ 1.0        ┆ 0       │
+    │ 2    ┆ 1     ┆ 0.333333   ┆ 2       │
+    └──────┴───────┴────────────┴─────────┘
+    >>> funnel(events, ["view", "buy"], mode="reached")["count"].to_list()
+    [3, 2]
+    """
+    spec = _spec(
+        steps,
+        within=within,
+        mode=mode,
+        entry=entry,
+        key=key,
+        by=by,
+        exclude=exclude,
+        time_col=time_col,
+        type_col=type_col,
+        id_col=id_col,
+    )
+    lf, kind = as_lazy(data)
+    return finish(_summary(_units(lf, spec), spec), kind, spec.params("funnel"))
+
+
+funnel_units.__doc__ = (funnel_units.__doc__ or "").format(params=_DOC_PARAMS)
+funnel.__doc__ = (funnel.__doc__ or "").format(params=_DOC_PARAMS)
