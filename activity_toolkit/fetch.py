@@ -128,8 +128,8 @@ def fetch(
     Examples
     --------
     >>> import tempfile
-    >>> from activity_toolkit.sandbox import Sandbox
-    >>> box = Sandbox.from_sample(customers=4, seed=5)
+    >>> from activity_toolkit.sandbox import Sandbox, World
+    >>> box = Sandbox(World.generate(customers=4, events=30))
     >>> store = tempfile.mkdtemp()
     >>> log = fetch(box.client(), store=store, progress=False)
     >>> sorted(log.events["id"]) == sorted(box.event_ids())

@@ -16,7 +16,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qs, unquote
 
@@ -166,11 +166,6 @@ class _BadQuery(Exception):
     def __init__(self, details: str) -> None:
         super().__init__(details)
         self.details = details
-
-
-def _iso_ms(ms: int) -> str:
-    dt = datetime.fromtimestamp(ms / 1000, UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
 def _request_id(rng: random.Random) -> str:

@@ -88,6 +88,16 @@ class _Server(ThreadingHTTPServer):
         self.stopping = threading.Event()
         super().__init__(address, _Handler)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up (timeout, retry) is normal here: log, do not print."""
+        import sys
+
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError | TimeoutError):
+            logger.debug("client %s went away: %s", client_address, error)
+            return
+        logger.exception("sandbox error while answering %s", client_address)
+
 
 class SandboxServer:
     """A running sandbox HTTP server; use as a context manager or call :meth:`close`.

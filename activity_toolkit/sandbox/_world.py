@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,6 +30,11 @@ def to_ms(value: str) -> int:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     return int(dt.timestamp() * 1000 + (0.5 if dt.timestamp() >= 0 else -0.5))
+
+
+def _iso(ms: int) -> str:
+    dt = datetime.fromtimestamp(ms / 1000, UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
 def _customer_of(event: Mapping[str, Any]) -> str | None:
@@ -75,6 +81,82 @@ class World:
     def to_json(self) -> bytes:
         """The world as JSON (see :meth:`from_json`)."""
         return orjson.dumps({"customers": self.customers, "events": self.events})
+
+    @classmethod
+    def generate(
+        cls,
+        *,
+        customers: int = 10,
+        events: int | Sequence[int] = 25,
+        tie: int = 3,
+        bulk: int = 3,
+        seed: int = 0,
+        start: str = "2024-01-01T00:00:00.000Z",
+    ) -> World:
+        """A small deterministic world built to exercise loaders.
+
+        Parameters
+        ----------
+        customers
+            Number of customers. Every ``bulk`` consecutive customers share one
+            ``created_at`` millisecond (a bulk import).
+        events
+            Events per customer (one number, or one per customer).
+        tie
+            Events come in groups of ``tie`` that share one ``created_at``
+            millisecond (one API request's effects), with ids in random order, so
+            page boundaries fall inside groups.
+        seed
+            Seeds the ids.
+
+        >>> w = World.generate(customers=4, events=5, tie=2, bulk=2)
+        >>> [c["created_at"][11:23] for c in w.customers]
+        ['00:00:00.000', '00:00:00.000', '00:00:01.000', '00:00:01.000']
+        >>> len(w.events), len({e["created_at"] for e in w.events if
+        ...                     e["data"]["data"]["customer"]["id"] == w.customers[0]["id"]})
+        (20, 3)
+        """
+        rng = random.Random(seed)
+        base = to_ms(start)
+        counts = [events] * customers if isinstance(events, int) else list(events)
+        if len(counts) != customers:
+            msg = f"events: expected {customers} counts, got {len(counts)}"
+            raise ValueError(msg)
+        people: list[dict[str, Any]] = []
+        evs: list[dict[str, Any]] = []
+        types = ("customer.order.paid", "customer.redemption.succeeded",
+                 "customer.rewarded.loyalty_points", "customer.segment.entered")
+        campaigns = (("camp_loyalty", "LOYALTY_PROGRAM"), ("camp_promo", "PROMOTION"))
+        for i in range(customers):
+            cid = f"cust_{rng.getrandbits(64):016x}"
+            created = base + (i // max(bulk, 1)) * 1000
+            person = {"id": cid, "source_id": f"src-{i:05d}", "name": f"Customer {i}",
+                      "email": f"c{i}@example.com", "metadata": {}, "object": "customer",
+                      "created_at": _iso(created)}
+            people.append(person)
+            simple = {k: person[k] for k in ("id", "source_id", "name", "email", "metadata",
+                                             "object")}
+            t = created + 60_000
+            for j in range(counts[i]):
+                if j % max(tie, 1) == 0:
+                    t += 1000 + rng.randrange(5000)
+                    group = f"v-{rng.getrandbits(72):018x}"
+                camp_id, camp_type = campaigns[j % len(campaigns)]
+                evs.append({
+                    "id": f"evcus_{rng.getrandbits(72):018x}",
+                    "type": types[j % len(types)],
+                    "created_at": _iso(t),
+                    "group_id": group,
+                    "data": {
+                        "data": {
+                            "customer": simple,
+                            "campaign": {"id": camp_id, "name": camp_id,
+                                         "campaign_type": camp_type},
+                        },
+                        "event_source": {"channel": "API"},
+                    },
+                })
+        return cls(people, evs)
 
 
 # Event types that are effects of another action (the /activity ``category`` filter).
