@@ -328,3 +328,38 @@ def test_loaded_types_are_typed_frames(small_log):
     expired = small_log["customer.voucher.loyalty_card.points_expired"]
     assert (expired["points_change"] == -expired["expired_points"]).all()
     assert (expired["expired_points"] > 0).all()
+
+
+# -- the DuckDB fast path for event files ------------------------------------------------
+def test_fast_path_and_chunked_path_give_the_same_log(small_world, tmp_path, monkeypatch):
+    from activity_toolkit.io import _readers
+
+    nested = small_world.write_ndjson(tmp_path / "n.ndjson.gz")
+    flat = small_world.write_ndjson(tmp_path / "f.ndjson", shape="flat")
+    array = tmp_path / "a.json"
+    array.write_bytes(orjson.dumps(small_world.events[:300]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnknownEventTypeWarning)
+        fast = [read_events(p) for p in (nested, flat, array)]
+        monkeypatch.setattr(_readers, "use_fast_path", False)
+        slow = [read_events(p) for p in (nested, flat, array)]
+    for a, b in zip(fast, slow, strict=True):
+        assert a.equals(b)
+
+
+def test_fast_path_hands_invalid_files_to_the_precise_path(tmp_path):
+    from activity_toolkit.io._duckdb import read_envelopes
+
+    good = tmp_path / "good.ndjson"
+    write_ndjson(good, [make_event("a"), make_event("b", nested=False)])
+    raw = read_envelopes(good, array=False)
+    assert raw is not None
+    assert raw["payload"].to_list() == [
+        orjson.dumps(make_event("a")["data"]["data"]).decode(),
+        orjson.dumps(make_event("b", nested=False)["data"]).decode(),
+    ]
+    missing = write_ndjson(tmp_path / "m.ndjson", [make_event("a"), {"id": "x", "type": "t"}])
+    assert read_envelopes(missing, array=False) is None
+    broken = tmp_path / "broken.ndjson"
+    broken.write_text('{"id": "a",\n')
+    assert read_envelopes(broken, array=False) is None

@@ -275,6 +275,17 @@ class Builder:
         while len(self._pending) > self._workers:
             self._merge(self._pending.popleft())
 
+    def add_raw(self, raw: pl.DataFrame) -> None:
+        """Feed envelopes that are already validated (``id, type_raw, created_at,
+        group_id, channel, payload``), e.g. from the DuckDB fast path."""
+        result = _ChunkResult(records=raw.height, raw=raw)
+        for t, n in raw.group_by("type_raw").len().iter_rows():
+            if ALIASES.get(t, t) not in REGISTRY:
+                result.unknown[t] += n
+        done: Future[_ChunkResult] = Future()
+        done.set_result(result)
+        self._pending.append(done)
+
     def _merge(self, future: Future[_ChunkResult]) -> None:
         try:
             result = future.result()

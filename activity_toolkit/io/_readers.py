@@ -20,6 +20,7 @@ from activity_toolkit.io._builder import (
     iter_line_chunks,
     ndjson_locator,
 )
+from activity_toolkit.io._duckdb import read_envelopes
 from activity_toolkit.io._report import OnError
 from activity_toolkit.io._sources import (
     PathLike,
@@ -122,11 +123,23 @@ def _looks_like_paths(source: Any) -> bool:
     return False
 
 
+#: Event files go through DuckDB first (see ``_duckdb.py``); tests switch it off to
+#: exercise the chunked Polars path on files too.
+use_fast_path = True
+
+
 def _read_event_file(builder: Builder, path: Path, chunk_bytes: int) -> None:
     label = str(path)
     builder.collector.sources.append(label)
     with open_bytes(path) as stream:
-        if first_significant_byte(stream) == b"[":
+        array = first_significant_byte(stream) == b"["
+    if use_fast_path:
+        raw = read_envelopes(path, array=array)
+        if raw is not None:
+            builder.add_raw(raw)
+            return
+    with open_bytes(path) as stream:
+        if array:
             try:
                 records = orjson.loads(stream.read())
             except orjson.JSONDecodeError as exc:

@@ -1,0 +1,73 @@
+"""Fast path for event files: DuckDB's JSON reader takes the envelope and payload text.
+
+DuckDB (multi-threaded, yyjson) reads NDJSON or JSON-array files, plain or gzipped, and
+hands the envelope columns and each payload's JSON text to Polars through the Arrow
+C stream interface (no pyarrow). It is about three times faster than taking the
+payload text with Polars' JSON path matching, and it re-serialises with correct
+escaping.
+
+The fast path never reports errors itself: on any DuckDB error, or when some record
+lacks ``id``/``type``/``created_at`` or has a timestamp that does not parse, the
+caller reads the file again through the chunked Polars path, which names the exact
+line of every bad record (and skips them under ``on_error="skip"``). Extension
+auto-loading is off, so DuckDB never reaches for the network.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from activity_toolkit.events._normalize import parse_timestamp
+
+__all__ = ["read_envelopes"]
+
+_COLUMNS = (
+    "{'id': 'VARCHAR', 'type': 'VARCHAR', 'created_at': 'VARCHAR', "
+    "'group_id': 'VARCHAR', 'data': 'JSON'}"
+)
+_QUERY = """
+SELECT
+    id,
+    type AS type_raw,
+    created_at AS _created_at_text,
+    group_id,
+    json_extract_string(data, '$.event_source.channel') AS channel,
+    CASE WHEN json_type(data, '$.data') = 'OBJECT'
+         THEN json_extract(data, '$.data') ELSE data END AS payload
+FROM read_json(?, format = ?, columns = {columns}, compression = 'auto_detect',
+               maximum_object_size = 268435456)
+"""
+
+
+def read_envelopes(path: Path, *, array: bool) -> pl.DataFrame | None:
+    """Validated envelopes of one event file, or ``None`` when the fast path cannot
+    vouch for the file (DuckDB missing or refusing it, or some record invalid)."""
+    try:
+        import duckdb
+    except ImportError:  # pragma: no cover - duckdb is a dependency
+        return None
+    config = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+    try:
+        with duckdb.connect(config=config) as con:
+            rel = con.sql(
+                _QUERY.format(columns=_COLUMNS),
+                params=[str(path), "array" if array else "newline_delimited"],
+            )
+            frame = pl.DataFrame(rel)
+    except duckdb.Error:
+        return None
+    frame = frame.with_columns(
+        parse_timestamp(pl.col("_created_at_text")).alias("created_at")
+    )
+    invalid = frame.select(
+        (
+            pl.col("id").is_null()
+            | pl.col("type_raw").is_null()
+            | pl.col("created_at").is_null()
+        ).any()
+    ).item()
+    if invalid:
+        return None
+    return frame.select("id", "type_raw", "created_at", "group_id", "channel", "payload")
