@@ -1,4 +1,4 @@
-"""Analysis: pure functions from events to aggregated frames (placeholder)."""
+"""Analysis: pure functions from events to aggregated frames (work in progress)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from activity_toolkit.analysis._params import (
     params_of,
     with_params,
 )
+from activity_toolkit.analysis.cohort import retention, retention_matrix
 from activity_toolkit.analysis.funnel import Exclusion, funnel, funnel_units
 
 __all__ = [
@@ -19,5 +20,7 @@ __all__ = [
     "funnel",
     "funnel_units",
     "params_of",
+    "retention",
+    "retention_matrix",
     "with_params",
 ]

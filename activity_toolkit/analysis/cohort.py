@@ -1,0 +1,627 @@
+"""Cohort retention: who comes back, period by period.
+
+A *unit* (customer by default) enters a cohort with a **start event** and is *active*
+in a later period when it does a **return event** there (at least ``min_events`` of
+them). Every rule is a parameter and is recorded in the result's
+:class:`~activity_toolkit.analysis.AnalysisParams`:
+
+``cohort="first"``
+    The unit's cohort is the period of its first start event in the data.
+``cohort="recurring"``
+    The unit joins the cohort of every period in which it did a start event, so it can
+    appear in several cohorts.
+``rolling=False`` (calendar periods)
+    Periods are calendar days, weeks (starting on ``week_start``), months, quarters or
+    years in the time zone ``tz``. Period p of a cohort is the p-th calendar period
+    after the cohort's own, so a unit first seen on 31 Jan 23:00 that returns on 1 Feb
+    01:00 is active in month 1 (retentioneering 3 and PostHog do the same).
+``rolling=True``
+    Period p of a unit is ``[start + p·L, start + (p+1)·L)`` measured from the unit's
+    own (first) start event in that cohort, with L = 24 h x 1, 7, 30, 91 or 365 for day,
+    week, month, quarter, year (Amplitude and Mixpanel's default). The cohort label is
+    still the calendar period of the start event.
+``mode="on"`` / ``"on_or_after"``
+    Active in period p, or active in p or any later period.
+
+Period 0 is the cohort itself: its ``active`` count is the cohort size by definition
+(the start event happened there), whatever the return event.
+
+**Zeros and unobservable cells.** Cells run from period 0 to the last period that has
+begun by the end of the observation (``end``, by default the data's last timestamp).
+A cell with no active unit is 0. A cell is ``observable=False`` when its period ends
+after ``end`` (for rolling periods: for at least one member); its count is then a lower
+bound. With ``mode="on_or_after"`` even an observable cell can still grow when later
+data arrives.
+
+With the defaults and ``period="month"`` (first event of any type, calendar months,
+any event returns) the non-zero cells equal retentioneering 3's ``Cohorts`` tool with
+``cohort_period=(1, "M")``; ``period="week"`` matches ``("W", (1, "W"))``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from typing import Literal
+
+import polars as pl
+
+from activity_toolkit.analysis._common import (
+    UTC_MS,
+    StepLike,
+    as_lazy,
+    as_step,
+    choice,
+    finish,
+    match_expr,
+    norm_key,
+    require_columns,
+    utc_ms,
+)
+from activity_toolkit.analysis._params import AnalysisParams, params_of, with_params
+from activity_toolkit.exceptions import AnalysisInputError
+from activity_toolkit.model import ActivityLog
+
+__all__ = [
+    "CohortRule",
+    "Period",
+    "RetentionMode",
+    "WeekStart",
+    "retention",
+    "retention_matrix",
+]
+
+Period = Literal["day", "week", "month", "quarter", "year"]
+CohortRule = Literal["first", "recurring"]
+RetentionMode = Literal["on", "on_or_after"]
+WeekStart = Literal[
+    "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"
+]
+
+_PERIODS: tuple[str, ...] = ("day", "week", "month", "quarter", "year")
+_WEEKDAYS: tuple[str, ...] = (
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+)
+_ROLLING_DAYS = {"day": 1, "week": 7, "month": 30, "quarter": 91, "year": 365}
+_OFFSET_UNIT = {"day": "d", "week": "w", "month": "mo", "quarter": "q", "year": "y"}
+_MS_DAY = 86_400_000
+
+
+def _floor(local: pl.Expr, period: str, week_start: int) -> pl.Expr:
+    """Start of the calendar period containing ``local`` (a zoned datetime)."""
+    if period == "day":
+        return local.dt.truncate("1d")
+    if period == "week":
+        shift = week_start  # 0 = Monday
+        if shift == 0:
+            return local.dt.truncate("1w")
+        return (
+            local.dt.offset_by(f"-{shift}d").dt.truncate("1w").dt.offset_by(f"{shift}d")
+        )
+    return local.dt.truncate({"month": "1mo", "quarter": "1q", "year": "1y"}[period])
+
+
+def _index(start: pl.Expr, period: str, week_start: int) -> pl.Expr:
+    """An integer numbering of calendar periods from the period's start."""
+    if period in ("day", "week"):
+        days = start.dt.date().cast(pl.Int64)
+        if period == "day":
+            return days
+        # 1969-12-29 was a Monday: day -3 since the epoch
+        return (days - (-3 + week_start)) // 7
+    months = start.dt.year().cast(pl.Int64) * 12 + start.dt.month().cast(pl.Int64) - 1
+    if period == "month":
+        return months
+    if period == "quarter":
+        return months // 3
+    return months // 12
+
+
+def _as_utc_ms(value: datetime | date | str) -> datetime:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day, tzinfo=UTC)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value
+
+
+def _params(
+    name: str,
+    *,
+    period: str,
+    start: StepLike | None,
+    returning: StepLike | None,
+    cohort: str,
+    mode: str,
+    rolling: bool,
+    tz: str,
+    week_start: str,
+    min_events: int,
+    end: datetime | date | str | None,
+    key: tuple[str, ...],
+) -> AnalysisParams:
+    notes = [
+        "period 0 = cohort size (the start event happened there)",
+        "a zero is 0; observable=False when the period ends after the observation end",
+    ]
+    if rolling:
+        notes.append(
+            f"rolling periods of {_ROLLING_DAYS[period]} x 24 h from each unit's start"
+        )
+    else:
+        notes.append("calendar periods counted from the cohort's period")
+    return AnalysisParams(
+        name,
+        (
+            ("period", period),
+            ("start", as_step(start).label if start is not None else "any event"),
+            (
+                "returning",
+                as_step(returning).label if returning is not None else "any event",
+            ),
+            ("cohort", cohort),
+            ("mode", mode),
+            ("rolling", rolling),
+            ("tz", tz),
+            ("week_start", week_start if period == "week" and not rolling else None),
+            ("min_events", min_events),
+            ("end", _as_utc_ms(end) if end is not None else "last event"),
+            ("key", key[0] if len(key) == 1 else key),
+        ),
+        tuple(notes),
+    )
+
+
+def _long(
+    lf: pl.LazyFrame,
+    *,
+    period: str,
+    start: StepLike | None,
+    returning: StepLike | None,
+    cohort: str,
+    mode: str,
+    rolling: bool,
+    tz: str,
+    week_start: int,
+    min_events: int,
+    end: datetime | date | str | None,
+    keys: tuple[str, ...],
+    time_col: str,
+    type_col: str,
+) -> pl.LazyFrame:
+    """The retention cells.
+
+    Plan: one aggregation per unit (its first start event, and the calendar periods —
+    or, for rolling periods, the times — of its return events as a list), then the
+    lists are exploded into (unit, cohort, period) rows. Grouping by the unit alone
+    keeps the hash table small (one entry per unit instead of one per unit and
+    period), which is what makes this fast on millions of events.
+    """
+    schema = lf.collect_schema()
+    needs_type = any(
+        s is not None and not isinstance(as_step(s).match, pl.Expr)
+        for s in (start, returning)
+    )
+    require_columns(schema, [*keys, time_col, *([type_col] if needs_type else [])])
+    is_start = match_expr(start, type_col) if start is not None else pl.lit(value=True)
+    is_return = (
+        match_expr(returning, type_col) if returning is not None else pl.lit(value=True)
+    )
+    base = lf.select(
+        *keys,
+        utc_ms(time_col, schema).alias("_t"),
+        is_start.alias("_s"),
+        is_return.alias("_r"),
+    ).filter(pl.all_horizontal(pl.col(c).is_not_null() for c in (*keys, "_t")))
+    if end is not None:
+        base = base.filter(pl.col("_t") <= _as_utc_ms(end))
+    length_ms = _ROLLING_DAYS[period] * _MS_DAY
+
+    def floor(expr: pl.Expr) -> pl.Expr:
+        return _floor(expr.dt.convert_time_zone(tz), period, week_start)
+
+    def index(expr: pl.Expr) -> pl.Expr:
+        return _index(floor(expr), period, week_start)
+
+    ret_value = pl.col("_t") if rolling else pl.col("_e")
+    if not rolling:
+        base = base.with_columns(index(pl.col("_t")).alias("_e"))
+    ret_list = ret_value.filter(pl.col("_r"))
+    if min_events == 1 and not rolling:
+        ret_list = ret_list.unique()
+
+    if cohort == "first":
+        # one row per unit, its cohort and its return events as a list
+        units = base.group_by(list(keys)).agg(
+            pl.col("_t").filter(pl.col("_s")).min().alias("_a"),
+            pl.col("_t").max().alias("_tmax"),
+            ret_list.alias("_ret"),
+        )
+    else:
+        # one row per (unit, period with a start event); the unit's returns as a list
+        if rolling:
+            base = base.with_columns(index(pl.col("_t")).alias("_e"))
+        anchors = (
+            base.filter(pl.col("_s"))
+            .group_by([*keys, "_e"])
+            .agg(pl.col("_t").min().alias("_a"))
+            .drop("_e")
+        )
+        per_unit = base.group_by(list(keys)).agg(
+            pl.col("_t").max().alias("_tmax"), ret_list.alias("_ret")
+        )
+        units = per_unit.join(anchors, on=list(keys), how="left")
+    if end is not None:
+        units = units.with_columns(pl.lit(_as_utc_ms(end)).cast(UTC_MS).alias("_end"))
+    else:
+        units = units.with_columns(pl.col("_tmax").max().alias("_end"))
+    units = units.filter(pl.col("_a").is_not_null()).with_columns(
+        floor(pl.col("_a")).alias("_cs"), index(pl.col("_a")).alias("_c")
+    )
+
+    # (unit, cohort, period) for every return in a period >= 1
+    rets = units.select(*keys, "_c", "_a", "_ret").explode("_ret")
+    if rolling:
+        p = (pl.col("_ret") - pl.col("_a")).dt.total_milliseconds() // length_ms
+        rets = rets.filter(pl.col("_ret") >= pl.col("_a"))
+    else:
+        p = pl.col("_ret") - pl.col("_c")
+    rets = rets.select(*keys, "_c", p.alias("_p")).filter(pl.col("_p") >= 1)
+    if rolling or min_events > 1:
+        qual = (
+            rets.group_by([*keys, "_c", "_p"])
+            .agg(pl.len().alias("_n"))
+            .filter(pl.col("_n") >= min_events)
+            .drop("_n")
+        )
+    else:
+        qual = rets
+    if mode == "on":
+        cells = qual.group_by(["_c", "_p"]).agg(pl.len().cast(pl.Int64).alias("_v"))
+    else:
+        cells = (
+            qual.group_by([*keys, "_c"])
+            .agg(pl.col("_p").max())
+            .group_by(["_c", "_p"])
+            .agg(pl.len().cast(pl.Int64).alias("_v"))
+        )
+
+    cohorts = units.group_by("_c").agg(
+        pl.len().cast(pl.Int64).alias("cohort_size"),
+        pl.col("_cs").first(),
+        pl.col("_end").first(),
+        pl.col("_a").min().alias("_amin"),
+        pl.col("_a").max().alias("_amax"),
+    )
+    if rolling:
+        maxp = (pl.col("_end") - pl.col("_amin")).dt.total_milliseconds() // length_ms
+    else:
+        maxp = index(pl.col("_end")) - pl.col("_c")
+    grid = (
+        cohorts.with_columns(
+            pl.int_ranges(0, pl.max_horizontal(maxp, 0) + 1).alias("_p")
+        )
+        .explode("_p")
+        .with_columns(pl.col("_p").cast(pl.Int64))
+        .join(cells, on=["_c", "_p"], how="left")
+        .with_columns(pl.col("_v").fill_null(0))
+        .sort(["_c", "_p"])
+    )
+    active = (
+        pl.col("_v") if mode == "on" else pl.col("_v").cum_sum(reverse=True).over("_c")
+    )
+    active = pl.when(pl.col("_p") == 0).then(pl.col("cohort_size")).otherwise(active)
+    if rolling:
+        period_end = pl.col("_amax") + pl.duration(
+            milliseconds=(pl.col("_p") + 1) * length_ms
+        )
+    else:
+        period_end = (
+            pl.col("_cs")
+            .dt.offset_by(pl.format("{}" + _OFFSET_UNIT[period], pl.col("_p") + 1))
+            .dt.convert_time_zone("UTC")
+        )
+    return grid.select(
+        pl.col("_cs").alias("cohort"),
+        pl.col("_p").alias("period"),
+        "cohort_size",
+        active.cast(pl.Int64).alias("active"),
+        (active / pl.col("cohort_size")).alias("rate"),
+        (period_end <= pl.col("_end")).alias("observable"),
+    )
+
+
+def _validate(
+    period: str, cohort: str, mode: str, week_start: str, min_events: int
+) -> int:
+    choice(period, _PERIODS, name="period")
+    choice(cohort, ("first", "recurring"), name="cohort")
+    choice(mode, ("on", "on_or_after"), name="mode")
+    choice(week_start, _WEEKDAYS, name="week_start")
+    if not isinstance(min_events, int) or min_events < 1:
+        msg = f"min_events must be an integer >= 1; got {min_events!r}"
+        raise AnalysisInputError(msg)
+    return _WEEKDAYS.index(week_start)
+
+
+def retention(
+    data: ActivityLog | pl.DataFrame | pl.LazyFrame,
+    *,
+    period: Period = "week",
+    start: StepLike | None = None,
+    returning: StepLike | None = None,
+    cohort: CohortRule = "first",
+    mode: RetentionMode = "on",
+    rolling: bool = False,
+    tz: str = "UTC",
+    week_start: WeekStart = "monday",
+    min_events: int = 1,
+    end: datetime | date | str | None = None,
+    key: str | Sequence[str] = "customer_id",
+    time_col: str = "created_at",
+    type_col: str = "type",
+) -> pl.DataFrame | pl.LazyFrame:
+    """Retention of cohorts as a long frame, one row per cohort and period.
+
+    Parameters
+    ----------
+    data
+        An :class:`~activity_toolkit.ActivityLog`, or a DataFrame / LazyFrame with the
+        key and time columns (and the type column when ``start``/``returning`` name
+        event types).
+    period
+        ``"day"``, ``"week"``, ``"month"``, ``"quarter"`` or ``"year"``.
+    start, returning
+        The cohort (start) event and the return event: an event type, a sequence of
+        types, a boolean expression or a :class:`Step`. ``None`` = any event.
+    cohort
+        ``"first"`` (first start event) or ``"recurring"`` (every period with one).
+    mode
+        ``"on"`` (active in the period) or ``"on_or_after"`` (in it or later).
+    rolling
+        Measure periods in 24 h multiples from each unit's start instead of calendar
+        periods.
+    tz
+        IANA time zone of the calendar (``"Europe/Warsaw"``); also the zone of the
+        ``cohort`` column.
+    week_start
+        First day of a week for ``period="week"``.
+    min_events
+        Return events a unit needs in a period to count as active there (periods ≥ 1).
+    end
+        End of observation; default the data's last timestamp.
+    key, time_col, type_col
+        Column names.
+
+    Returns
+    -------
+    DataFrame or LazyFrame
+        ``cohort`` (period start, in ``tz``), ``period`` (0, 1, …), ``cohort_size``,
+        ``active``, ``rate`` (active ÷ cohort size) and ``observable``; sorted by
+        cohort and period.
+
+    Raises
+    ------
+    MissingColumnsError
+        A needed column is missing.
+    AnalysisInputError
+        An invalid option.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> events = pl.DataFrame(
+    ...     {
+    ...         "customer_id": ["a", "a", "b", "b", "c"],
+    ...         "created_at": pl.Series(
+    ...             [
+    ...                 "2024-01-31 23:00",
+    ...                 "2024-02-01 01:00",
+    ...                 "2024-01-05 00:00",
+    ...                 "2024-03-02 00:00",
+    ...                 "2024-02-10 00:00",
+    ...             ]
+    ...         ).str.to_datetime(),
+    ...     }
+    ... )
+    >>> retention(events, period="month").select(
+    ...     pl.col("cohort").dt.date(), "period", "active", "observable"
+    ... )
+    shape: (5, 4)
+    ┌────────────┬────────┬────────┬────────────┐
+    │ cohort     ┆ period ┆ active ┆ observable │
+    │ ---        ┆ ---    ┆ ---    ┆ ---        │
+    │ date       ┆ i64    ┆ i64    ┆ bool       │
+    ╞════════════╪════════╪════════╪════════════╡
+    │ 2024-01-01 ┆ 0      ┆ 2      ┆ true       │
+    │ 2024-01-01 ┆ 1      ┆ 1      ┆ true       │
+    │ 2024-01-01 ┆ 2      ┆ 1      ┆ false      │
+    │ 2024-02-01 ┆ 0      ┆ 1      ┆ true       │
+    │ 2024-02-01 ┆ 1      ┆ 0      ┆ false      │
+    └────────────┴────────┴────────┴────────────┘
+    """
+    ws = _validate(period, cohort, mode, week_start, min_events)
+    keys = norm_key(key)
+    lf, kind = as_lazy(data)
+    out = _long(
+        lf,
+        period=period,
+        start=start,
+        returning=returning,
+        cohort=cohort,
+        mode=mode,
+        rolling=rolling,
+        tz=tz,
+        week_start=ws,
+        min_events=min_events,
+        end=end,
+        keys=keys,
+        time_col=time_col,
+        type_col=type_col,
+    )
+    params = _params(
+        "retention",
+        period=period,
+        start=start,
+        returning=returning,
+        cohort=cohort,
+        mode=mode,
+        rolling=rolling,
+        tz=tz,
+        week_start=week_start,
+        min_events=min_events,
+        end=end,
+        key=keys,
+    )
+    return finish(out, kind, params)
+
+
+def _matrix(long: pl.LazyFrame, periods: int) -> pl.LazyFrame:
+    cols = [str(p) for p in range(periods + 1)]
+    value = pl.when(pl.col("observable")).then(pl.col("rate"))
+    rows = (
+        long.group_by("cohort", maintain_order=True)
+        .agg(
+            pl.col("cohort_size").first(),
+            *[
+                value.filter(pl.col("period") == p).first().alias(str(p))
+                for p in range(periods + 1)
+            ],
+        )
+        .sort("cohort")
+        .with_columns(pl.col("cohort").dt.strftime("%Y-%m-%d %H:%M").alias("row"))
+    )
+    obs = long.filter(pl.col("observable"))
+    weighted = obs.group_by("period").agg(
+        (pl.col("active").sum() / pl.col("cohort_size").sum()).alias("v")
+    )
+    simple = obs.group_by("period").agg(pl.col("rate").mean().alias("v"))
+    size = long.filter(pl.col("period") == 0).select(pl.col("cohort_size").sum())
+
+    def avg_row(frame: pl.LazyFrame, label: str) -> pl.LazyFrame:
+        return frame.select(
+            pl.lit(label).alias("row"),
+            *[
+                pl.col("v").filter(pl.col("period") == p).first().alias(str(p))
+                for p in range(periods + 1)
+            ],
+        ).join(size, how="cross")
+
+    schema_row = [
+        pl.col("row"),
+        pl.col("cohort"),
+        pl.col("cohort_size").cast(pl.Int64),
+        *[pl.col(c).cast(pl.Float64) for c in cols],
+    ]
+    cohort_dtype = long.collect_schema()["cohort"]
+    averages = pl.concat(
+        [avg_row(weighted, "weighted average"), avg_row(simple, "simple average")],
+        how="vertical",
+    ).with_columns(pl.lit(None, dtype=cohort_dtype).alias("cohort"))
+    return pl.concat(
+        [rows.select(schema_row), averages.select(schema_row)], how="vertical"
+    )
+
+
+def retention_matrix(
+    data: ActivityLog | pl.DataFrame | pl.LazyFrame,
+    *,
+    period: Period = "week",
+    start: StepLike | None = None,
+    returning: StepLike | None = None,
+    cohort: CohortRule = "first",
+    mode: RetentionMode = "on",
+    rolling: bool = False,
+    tz: str = "UTC",
+    week_start: WeekStart = "monday",
+    min_events: int = 1,
+    end: datetime | date | str | None = None,
+    key: str | Sequence[str] = "customer_id",
+    time_col: str = "created_at",
+    type_col: str = "type",
+    periods: int | None = None,
+) -> pl.DataFrame | pl.LazyFrame:
+    """The cohort x period retention pivot, with weighted and simple average rows.
+
+    Takes the same parameters as :func:`retention`, plus ``periods``.
+
+    Parameters
+    ----------
+    periods
+        Highest period column to show. By default the highest period in the data;
+        give it to keep a LazyFrame input fully lazy (otherwise the small long result
+        is collected to find the columns, and returned as a LazyFrame again).
+
+    Returns
+    -------
+    DataFrame or LazyFrame
+        ``row`` (the cohort start as text, or ``"weighted average"`` /
+        ``"simple average"``), ``cohort`` (null on the average rows), ``cohort_size``
+        (the total on the average rows) and one column per period ``"0"``, ``"1"``, …
+        holding the rate; null where the cell is not observable (or absent). The
+        weighted average is Σ active ÷ Σ cohort size over the observable cells of a
+        period; the simple average is the mean of their rates.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> events = pl.DataFrame(
+    ...     {
+    ...         "customer_id": ["a", "a", "b", "c", "c"],
+    ...         "created_at": pl.Series(
+    ...             ["2024-01-01", "2024-01-09", "2024-01-02", "2024-01-08", "2024-01-22"]
+    ...         ).str.to_datetime(),
+    ...     }
+    ... )
+    >>> m = retention_matrix(events, period="week")
+    >>> m.select("row", "cohort_size", "0", "1")
+    shape: (4, 4)
+    ┌──────────────────┬─────────────┬─────┬──────────┐
+    │ row              ┆ cohort_size ┆ 0   ┆ 1        │
+    │ ---              ┆ ---         ┆ --- ┆ ---      │
+    │ str              ┆ i64         ┆ f64 ┆ f64      │
+    ╞══════════════════╪═════════════╪═════╪══════════╡
+    │ 2024-01-01 00:00 ┆ 2           ┆ 1.0 ┆ 0.5      │
+    │ 2024-01-08 00:00 ┆ 1           ┆ 1.0 ┆ 0.0      │
+    │ weighted average ┆ 3           ┆ 1.0 ┆ 0.333333 │
+    │ simple average   ┆ 3           ┆ 1.0 ┆ 0.25     │
+    └──────────────────┴─────────────┴─────┴──────────┘
+    """
+    if periods is not None and (not isinstance(periods, int) or periods < 0):
+        msg = f"periods must be a non-negative integer or None; got {periods!r}"
+        raise AnalysisInputError(msg)
+    long = retention(
+        data,
+        period=period,
+        start=start,
+        returning=returning,
+        cohort=cohort,
+        mode=mode,
+        rolling=rolling,
+        tz=tz,
+        week_start=week_start,
+        min_events=min_events,
+        end=end,
+        key=key,
+        time_col=time_col,
+        type_col=type_col,
+    )
+    params = params_of(long)
+    assert params is not None
+    params = AnalysisParams("retention_matrix", params.options, params.notes)
+    if isinstance(long, pl.DataFrame):
+        n = periods if periods is not None else int(long["period"].max() or 0)
+        return with_params(_matrix(long.lazy(), n).collect(), params)
+    if periods is None:
+        collected = long.collect()
+        n = int(collected["period"].max() or 0)
+        return with_params(_matrix(collected.lazy(), n).collect().lazy(), params)
+    return with_params(_matrix(long, periods), params)
