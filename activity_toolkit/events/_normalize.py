@@ -205,19 +205,35 @@ def _points_change(event_type: str) -> pl.Expr:
     return pl.col("points")
 
 
+#: Payload text decoded per call: Polars builds a whole JSON tree per call before the
+#: columns (about four times the text), so large types are decoded in slices.
+DECODE_BATCH_BYTES = 16 * 1024 * 1024
+
+
 def _decode_payloads(payloads: pl.Series, schema: pl.Struct) -> pl.Series:
     """Decode one type group's payload texts against a declared schema.
 
-    The fast path is ``str.json_decode``. When some value's JSON type does not fit the
-    schema (schema drift: an object where a string was declared, ``"7"`` for an
-    integer), the group is decoded again with the NDJSON reader in lenient mode, where
-    such values become null; the raw ``payload`` keeps them either way.
+    The fast path is ``str.json_decode``, in slices of about ``DECODE_BATCH_BYTES``
+    of text to bound memory. When some value's JSON type does not fit the schema
+    (schema drift: an object where a string was declared, ``"7"`` for an integer),
+    that slice is decoded again with the NDJSON reader in lenient mode, where such
+    values become null; the raw ``payload`` keeps them either way.
     """
     filled = payloads.fill_null("{}")
+    total = filled.str.len_bytes().sum() or 0
+    rows = max(1, int(filled.len() * DECODE_BATCH_BYTES / total)) if total else filled.len()
+    parts = [
+        _decode_slice(filled.slice(start, rows), schema)
+        for start in range(0, max(filled.len(), 1), rows)
+    ]
+    return parts[0] if len(parts) == 1 else pl.concat(parts, rechunk=False)
+
+
+def _decode_slice(texts: pl.Series, schema: pl.Struct) -> pl.Series:
     try:
-        return filled.str.json_decode(schema).alias("_decoded")
+        return texts.str.json_decode(schema).alias("_decoded")
     except POLARS_ERRORS:
-        text = filled.str.join("\n").item()
+        text = texts.str.join("\n").item()
         frame = pl.read_ndjson(
             io.BytesIO(text.encode()), schema=dict(schema.to_schema()), ignore_errors=True
         )
@@ -257,11 +273,23 @@ def normalize(
     unique by ``id`` and sorted by (``created_at``, ``id``); the outputs keep that
     order. Each type's payloads are decoded once, as one batch; ``map_`` may be a
     thread pool's ``map`` to decode several types at once.
+
+    Memory: pass ``raw`` without keeping another reference to it; it is released as
+    soon as it is split by type, and each type's part as soon as its frame is built.
     """
-    base = raw.with_columns(pl.col("type_raw").replace(dict(ALIASES)).alias("type"))
-    groups = [(t, g) for (t,), g in base.group_by("type", maintain_order=True)]
-    types = [str(t) for t, _ in groups]
-    frames = dict(zip(types, map_(_normalize_type, types, [g for _, g in groups]), strict=True))
+    parts = {
+        str(t): g
+        for (t,), g in raw.with_columns(
+            pl.col("type_raw").replace(dict(ALIASES)).alias("type")
+        ).partition_by("type", as_dict=True, maintain_order=True).items()
+    }
+    del raw
+    types = list(parts)
+
+    def build(event_type: str) -> pl.DataFrame:
+        return _normalize_type(event_type, parts.pop(event_type))
+
+    frames = dict(zip(types, map_(build, types), strict=True))
     if not frames:
         return pl.DataFrame(schema=EVENTS_SCHEMA), {}
     events = pl.concat([f.select(EVENT_COLUMNS) for f in frames.values()], how="vertical")

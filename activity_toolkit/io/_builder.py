@@ -303,6 +303,13 @@ class Builder:
             self._raw.append(result.raw)
 
     # -- result ------------------------------------------------------------------------
+    def _take_raw(self) -> pl.DataFrame:
+        """All envelopes, first occurrence of each id, sorted; the builder lets go of
+        them so that ``normalize`` can free them early."""
+        raw = pl.concat(self._raw, how="vertical", rechunk=False)
+        self._raw = []
+        return raw.unique("id", keep="first", maintain_order=True).sort("created_at", "id")
+
     def build(self) -> ActivityLog:
         """Deduplicate by id (first seen wins), sort, decode each type's payloads once,
         and attach the load report."""
@@ -313,11 +320,8 @@ class Builder:
                 return ActivityLog(
                     ActivityLog.empty().events, {}, report=self.collector.finish(duplicates=0)
                 )
-            raw = pl.concat(self._raw, how="vertical", rechunk=False)
-            self._raw = []
-            total = raw.height
-            raw = raw.unique("id", keep="first", maintain_order=True).sort("created_at", "id")
-            events, frames = normalize(raw, map_=self._pool.map)
+            total = sum(r.height for r in self._raw)
+            events, frames = normalize(self._take_raw(), map_=self._pool.map)
         finally:
             self._pool.shutdown(wait=True)
         report = self.collector.finish(duplicates=total - events.height)
