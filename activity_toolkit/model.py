@@ -75,6 +75,7 @@ class ActivityLog:
     """
 
     __slots__ = ("_parts",)
+    _parts: _Parts
 
     def __init__(
         self,

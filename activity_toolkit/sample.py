@@ -525,7 +525,7 @@ class _Journey:
         amount = sum(i["amount"] for i in items)
         failed = rng.random() < 0.12
         reason = _choice(rng, _VALIDATION_FAILURES) if failed else None
-        redeemable = {"id": code, "object": "voucher", "status": "INAPPLICABLE" if failed else "APPLICABLE"}
+        redeemable: dict[str, Any] = {"id": code, "object": "voucher", "status": "INAPPLICABLE" if failed else "APPLICABLE"}
         if failed:
             redeemable["result"] = {"error": {"code": 400, "key": reason,
                                               "message": reason.replace("_", " ") if reason else None}}

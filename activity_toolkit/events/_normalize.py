@@ -12,7 +12,7 @@ type (once per type, in one batch).
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import polars as pl
@@ -64,20 +64,20 @@ UTC_MS = pl.Datetime("ms", "UTC")
 
 EVENTS_SCHEMA = pl.Schema(
     {
-        "id": pl.String,
-        "type": pl.String,
-        "type_raw": pl.String,
-        "family": pl.String,
-        "customer_id": pl.String,
-        "customer_source_id": pl.String,
+        "id": pl.String(),
+        "type": pl.String(),
+        "type_raw": pl.String(),
+        "family": pl.String(),
+        "customer_id": pl.String(),
+        "customer_source_id": pl.String(),
         "created_at": UTC_MS,
-        "group_id": pl.String,
-        "channel": pl.String,
-        "campaign_id": pl.String,
-        "campaign_name": pl.String,
-        "campaign_type": pl.String,
-        "voucher_code": pl.String,
-        "payload": pl.String,
+        "group_id": pl.String(),
+        "channel": pl.String(),
+        "campaign_id": pl.String(),
+        "campaign_name": pl.String(),
+        "campaign_type": pl.String(),
+        "voucher_code": pl.String(),
+        "payload": pl.String(),
     }
 )
 assert tuple(EVENTS_SCHEMA) == EVENT_COLUMNS
@@ -294,10 +294,3 @@ def normalize(
         return pl.DataFrame(schema=EVENTS_SCHEMA), {}
     events = pl.concat([f.select(EVENT_COLUMNS) for f in frames.values()], how="vertical")
     return events.sort("created_at", "id"), {t: frames[t] for t in sorted(frames)}
-
-
-def concat_frames(
-    parts: Mapping[str, list[pl.DataFrame]],
-) -> dict[str, pl.DataFrame]:
-    """Concatenate per-chunk frames of each type (no copy of the data buffers)."""
-    return {t: pl.concat(dfs, how="vertical", rechunk=False) for t, dfs in parts.items()}

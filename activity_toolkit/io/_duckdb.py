@@ -48,7 +48,10 @@ def read_envelopes(path: Path, *, array: bool) -> pl.DataFrame | None:
         import duckdb
     except ImportError:  # pragma: no cover - duckdb is a dependency
         return None
-    config = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+    config: dict[str, str | bool | int | float | list[str]] = {
+        "autoinstall_known_extensions": False,
+        "autoload_known_extensions": False,
+    }
     try:
         with duckdb.connect(config=config) as con:
             rel = con.sql(

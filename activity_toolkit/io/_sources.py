@@ -5,9 +5,9 @@ from __future__ import annotations
 import glob
 import gzip
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, cast
 
 from activity_toolkit.exceptions import InputError
 
@@ -57,7 +57,7 @@ def open_bytes(path: Path) -> IO[bytes]:
     raw = path.open("rb")
     if raw.peek(2)[:2] == b"\x1f\x8b":
         raw.close()
-        return gzip.open(path, "rb")
+        return cast("IO[bytes]", gzip.open(path, "rb"))
     return raw
 
 
@@ -70,7 +70,3 @@ def first_significant_byte(stream: IO[bytes]) -> bytes:
         stream.seek(0)
     stripped = head.lstrip()
     return stripped[:1]
-
-
-def iter_records(obj: Any) -> Iterator[Any]:
-    yield from obj if isinstance(obj, list) else [obj]
