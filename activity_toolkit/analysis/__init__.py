@@ -1,4 +1,53 @@
-"""Analysis: pure functions from events to aggregated frames (work in progress)."""
+"""Analysis: pure functions from customer activity to small, chartable frames.
+
+Every function takes an :class:`~activity_toolkit.ActivityLog`, a polars ``DataFrame``
+or a polars ``LazyFrame`` and returns the same kind of frame it got (an ActivityLog
+gives a DataFrame; a LazyFrame stays lazy until you collect it). Nothing here reads
+files, talks to the network, prints or imports pandas.
+
+=========================  ==========================================================
+Funnels                    :func:`funnel`, :func:`funnel_units`, :class:`Step`,
+                           :class:`Exclusion`, :func:`coupon_funnel`
+Cohorts and retention      :func:`retention`, :func:`retention_matrix`
+Loyalty tiers              :func:`tier_spells`, :func:`tier_path`,
+                           :func:`tier_transitions`, :func:`tier_distribution`,
+                           :func:`time_in_tier`
+Points                     :func:`points_flows`, :func:`breakage`,
+                           :func:`points_liability`
+Campaigns                  :func:`campaign_summary`, :func:`coupon_funnel`
+Inputs                     :func:`typed_events` (stack the typed frames of families)
+Result parameters          :class:`AnalysisParams`, :func:`params_of`,
+                           :func:`collect`, :func:`with_params`
+Option types               ``FunnelMode``, ``FunnelEntry``, ``Period``,
+                           ``CohortRule``, ``RetentionMode``, ``WeekStart``,
+                           ``TierLevel``, ``SurvivalOutput`` (``Literal`` aliases)
+=========================  ==========================================================
+
+**Event order.** Everywhere, events are ordered by ``created_at`` and then by ``id``;
+same-timestamp events are therefore not interchangeable (see :mod:`.funnel`). The
+coupon funnel is the one documented exception: one API call emits several of its
+events in the same millisecond, so a step may share its predecessor's timestamp.
+
+**Result parameters.** Each result is recorded with the :class:`AnalysisParams` that
+produced it (options in signature order plus notes stating the semantic rules), so a
+chart can print them. ``params_of(result)`` reads the record; it is kept for the exact
+object returned, held through a weak reference. ``collect(lazy_result)`` collects a
+lazy result and keeps the record; ``with_params(frame, params)`` re-attaches it to a
+frame you derived. See :mod:`activity_toolkit.analysis._params` for why this is a
+registry and not a wrapper.
+
+Examples
+--------
+>>> from activity_toolkit import sample
+>>> from activity_toolkit.analysis import funnel, params_of
+>>> log = sample(customers=60, seed=2)
+>>> steps = ["customer.publication.succeeded", "customer.redemption.succeeded"]
+>>> result = funnel(log, steps, within="30d")
+>>> result["step"].to_list()
+[1, 2]
+>>> params_of(result).describe()  # doctest: +ELLIPSIS
+'funnel: steps=[customer.publication.succeeded, ...], mode=ordered, within=30d, ...'
+"""
 
 from __future__ import annotations
 
@@ -9,18 +58,62 @@ from activity_toolkit.analysis._params import (
     params_of,
     with_params,
 )
-from activity_toolkit.analysis.cohort import retention, retention_matrix
-from activity_toolkit.analysis.funnel import Exclusion, funnel, funnel_units
+from activity_toolkit.analysis._typed import typed_events
+from activity_toolkit.analysis.campaigns import campaign_summary, coupon_funnel
+from activity_toolkit.analysis.cohort import (
+    CohortRule,
+    Period,
+    RetentionMode,
+    WeekStart,
+    retention,
+    retention_matrix,
+)
+from activity_toolkit.analysis.funnel import (
+    Exclusion,
+    FunnelEntry,
+    FunnelMode,
+    funnel,
+    funnel_units,
+)
+from activity_toolkit.analysis.points import breakage, points_flows, points_liability
+from activity_toolkit.analysis.tiers import (
+    SurvivalOutput,
+    TierLevel,
+    tier_distribution,
+    tier_path,
+    tier_spells,
+    tier_transitions,
+    time_in_tier,
+)
 
 __all__ = [
     "AnalysisParams",
+    "CohortRule",
     "Exclusion",
+    "FunnelEntry",
+    "FunnelMode",
+    "Period",
+    "RetentionMode",
     "Step",
+    "SurvivalOutput",
+    "TierLevel",
+    "WeekStart",
+    "breakage",
+    "campaign_summary",
     "collect",
+    "coupon_funnel",
     "funnel",
     "funnel_units",
     "params_of",
+    "points_flows",
+    "points_liability",
     "retention",
     "retention_matrix",
+    "tier_distribution",
+    "tier_path",
+    "tier_spells",
+    "tier_transitions",
+    "time_in_tier",
+    "typed_events",
     "with_params",
 ]

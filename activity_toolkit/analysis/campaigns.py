@@ -1,0 +1,550 @@
+"""Campaigns: per-campaign summary and the voucher-level coupon funnel.
+
+Validation events carry a voucher code but no campaign; they are attributed to the
+campaign that the same code has on publication and redemption events. Paid orders are
+linked to redemptions by ``order_id``.
+
+Inputs are an :class:`~activity_toolkit.ActivityLog` or a frame of stacked events of
+the publication, validation, redemption and order families (see
+:func:`~activity_toolkit.analysis.typed_events`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+
+from activity_toolkit.analysis._common import finish
+from activity_toolkit.analysis._params import AnalysisParams
+from activity_toolkit.analysis._typed import typed_input
+from activity_toolkit.model import ActivityLog
+
+__all__ = ["campaign_summary", "coupon_funnel"]
+
+_FAMILIES = ["publication", "validation", "redemption", "order"]
+_TYPED = (
+    "voucher_code",
+    "campaign_id",
+    "campaign_name",
+    "campaign_type",
+    "failure_code",
+    "order_id",
+    "redemption_id",
+    "order_total_amount",
+    "order_total_discount_amount",
+)
+_PUB = "customer.publication.succeeded"
+_PUB_FAIL = "customer.publication.failed"
+_VAL = "customer.validation.succeeded"
+_VAL_FAIL = "customer.validation.failed"
+_RED = "customer.redemption.succeeded"
+_RED_FAIL = "customer.redemption.failed"
+_ROLLBACK = "customer.redemption.rollback.succeeded"
+_PAID = "customer.order.paid"
+_CANCELED = "customer.order.canceled"
+
+
+def _input(data: ActivityLog | pl.DataFrame | pl.LazyFrame) -> tuple[pl.LazyFrame, str]:
+    lf, kind = typed_input(
+        data,
+        families=_FAMILIES,
+        required=["customer_id", "type", "created_at"],
+        typed=_TYPED,
+        what="campaign events",
+    )
+    return lf, kind
+
+
+def _with_campaign(lf: pl.LazyFrame) -> pl.LazyFrame:
+    """Fill ``campaign_id``/``campaign_name`` of events that only carry a voucher code
+    from the other events of the same code."""
+    codes = (
+        lf.filter(
+            pl.col("voucher_code").is_not_null() & pl.col("campaign_id").is_not_null()
+        )
+        .group_by("voucher_code")
+        .agg(
+            pl.col("campaign_id").first().alias("_cid"),
+            pl.col("campaign_name").drop_nulls().first().alias("_cname"),
+        )
+    )
+    return (
+        lf.join(codes, on="voucher_code", how="left")
+        .with_columns(
+            pl.coalesce("campaign_id", "_cid").alias("campaign_id"),
+            pl.coalesce("campaign_name", "_cname").alias("campaign_name"),
+        )
+        .drop("_cid", "_cname")
+    )
+
+
+def _top_codes(frame: pl.LazyFrame, by: list[str], n: int, name: str) -> pl.LazyFrame:
+    return (
+        frame.group_by([*by, pl.col("failure_code").fill_null("(none)").alias("code")])
+        .agg(pl.len().cast(pl.Int64).alias("count"))
+        .sort([*by, "count", "code"], descending=[False] * len(by) + [True, False])
+        .group_by(by, maintain_order=True)
+        .agg(pl.struct("code", "count").head(n).alias(name))
+    )
+
+
+def campaign_summary(
+    data: ActivityLog | pl.DataFrame | pl.LazyFrame, *, top: int = 3
+) -> pl.DataFrame | pl.LazyFrame:
+    """One row per campaign: publications, validations, redemptions, money.
+
+    Parameters
+    ----------
+    data
+        An :class:`~activity_toolkit.ActivityLog` or stacked campaign events.
+    top
+        How many failure codes to list.
+
+    Returns
+    -------
+    DataFrame or LazyFrame
+        ``campaign_id``, ``campaign_name``, ``publications`` (succeeded),
+        ``publications_failed``, ``validations_valid``, ``validations_invalid``,
+        ``redemptions_succeeded``, ``redemptions_failed``, ``top_failure_codes``
+        (redemption failures as a list of ``{code, count}``, most frequent first),
+        ``rollbacks`` (succeeded rollbacks), ``customers`` (distinct customers with any
+        of these events), ``discount_given`` (``order_total_discount_amount`` of
+        succeeded redemptions minus that of rolled back ones, minor units),
+        ``order_revenue`` (``order_total_amount`` of paid orders that a succeeded
+        redemption of the campaign applied to, each order once) and
+        ``redemption_rate`` (redemptions succeeded ÷ publications; null without
+        publications). Sorted by campaign id.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> events = pl.DataFrame(
+    ...     {
+    ...         "customer_id": ["c1", "c1", "c1", "c2"],
+    ...         "type": [
+    ...             "customer.publication.succeeded",
+    ...             "customer.redemption.succeeded",
+    ...             "customer.order.paid",
+    ...             "customer.publication.succeeded",
+    ...         ],
+    ...         "created_at": pl.Series(
+    ...             ["2024-01-01", "2024-01-02", "2024-01-02", "2024-01-03"]
+    ...         ).str.to_datetime(),
+    ...         "campaign_id": ["camp1", "camp1", None, "camp1"],
+    ...         "voucher_code": ["A", "A", None, "B"],
+    ...         "order_id": [None, "o1", "o1", None],
+    ...         "order_total_amount": [None, 900, 900, None],
+    ...         "order_total_discount_amount": [None, 100, 100, None],
+    ...     }
+    ... )
+    >>> campaign_summary(events).select(
+    ...     "publications", "redemptions_succeeded", "discount_given", "order_revenue",
+    ...     "redemption_rate",
+    ... )
+    shape: (1, 5)
+    ┌──────────────┬───────────────────────┬────────────────┬───────────────┬─────────────────┐
+    │ publications ┆ redemptions_succeeded ┆ discount_given ┆ order_revenue ┆ redemption_rate │
+    │ ---          ┆ ---                   ┆ ---            ┆ ---           ┆ ---             │
+    │ i64          ┆ i64                   ┆ i64            ┆ i64           ┆ f64             │
+    ╞══════════════╪═══════════════════════╪════════════════╪═══════════════╪═════════════════╡
+    │ 2            ┆ 1                     ┆ 100            ┆ 900           ┆ 0.5             │
+    └──────────────┴───────────────────────┴────────────────┴───────────────┴─────────────────┘
+    """
+    lf, kind = _input(data)
+    ev = _with_campaign(lf).filter(pl.col("campaign_id").is_not_null())
+    t = pl.col("type")
+
+    def n(*types: str) -> pl.Expr:
+        return t.is_in(list(types)).sum().cast(pl.Int64)
+
+    disc = pl.col("order_total_discount_amount").fill_null(0)
+    counts = ev.group_by("campaign_id").agg(
+        pl.col("campaign_name").drop_nulls().first(),
+        n(_PUB).alias("publications"),
+        n(_PUB_FAIL).alias("publications_failed"),
+        n(_VAL).alias("validations_valid"),
+        n(_VAL_FAIL).alias("validations_invalid"),
+        n(_RED).alias("redemptions_succeeded"),
+        n(_RED_FAIL).alias("redemptions_failed"),
+        n(_ROLLBACK).alias("rollbacks"),
+        pl.col("customer_id").drop_nulls().n_unique().cast(pl.Int64).alias("customers"),
+        (disc.filter(t == _RED).sum() - disc.filter(t == _ROLLBACK).sum())
+        .cast(pl.Int64)
+        .alias("discount_given"),
+    )
+    top_codes = _top_codes(
+        ev.filter(t == _RED_FAIL), ["campaign_id"], top, "top_failure_codes"
+    )
+    redeemed_orders = (
+        ev.filter((t == _RED) & pl.col("order_id").is_not_null())
+        .select("campaign_id", "order_id")
+        .unique()
+    )
+    paid = (
+        lf.filter((t == _PAID) & pl.col("order_id").is_not_null())
+        .group_by("order_id")
+        .agg(pl.col("order_total_amount").last())
+    )
+    revenue = (
+        redeemed_orders.join(paid, on="order_id", how="inner")
+        .group_by("campaign_id")
+        .agg(pl.col("order_total_amount").sum().cast(pl.Int64).alias("order_revenue"))
+    )
+    empty_codes = pl.lit(
+        [], dtype=pl.List(pl.Struct({"code": pl.String, "count": pl.Int64}))
+    )
+    out = (
+        counts.join(top_codes, on="campaign_id", how="left")
+        .join(revenue, on="campaign_id", how="left")
+        .with_columns(
+            pl.col("top_failure_codes").fill_null(empty_codes),
+            pl.col("order_revenue").fill_null(0),
+            pl.when(pl.col("publications") > 0)
+            .then(pl.col("redemptions_succeeded") / pl.col("publications"))
+            .alias("redemption_rate"),
+        )
+        .select(
+            "campaign_id",
+            "campaign_name",
+            "publications",
+            "publications_failed",
+            "validations_valid",
+            "validations_invalid",
+            "redemptions_succeeded",
+            "redemptions_failed",
+            "top_failure_codes",
+            "rollbacks",
+            "customers",
+            "discount_given",
+            "order_revenue",
+            "redemption_rate",
+        )
+        .sort("campaign_id")
+    )
+    params = AnalysisParams(
+        "campaign_summary",
+        (("top", top),),
+        (
+            "validations attributed to campaigns through their voucher code",
+            "redemption_rate = succeeded redemptions / succeeded publications",
+            "discount net of rolled back redemptions; revenue of paid orders a redemption applied to",
+        ),
+    )
+    return finish(out, kind, params)
+
+
+_STEPS = ("published", "validated", "redeemed", "paid")
+
+
+def _first_after(
+    cur: pl.LazyFrame,
+    events: pl.LazyFrame,
+    *,
+    on: list[str],
+    prev: str,
+    name: str,
+    carry: Sequence[str] = (),
+) -> pl.LazyFrame:
+    """The first event at or after ``prev`` for each unit of ``cur`` (ties allowed)."""
+    hit = (
+        cur.filter(pl.col(prev).is_not_null())
+        .select(
+            "customer_id",
+            "voucher_code",
+            *[c for c in on if c not in ("customer_id", "voucher_code")],
+            prev,
+        )
+        .join(events, on=on, how="inner")
+        .filter(pl.col("created_at") >= pl.col(prev))
+        .sort(["created_at", "id"])
+        .group_by(["customer_id", "voucher_code"])
+        .agg(
+            pl.col("created_at").first().alias(name),
+            *[pl.col(c).first().alias(c) for c in carry],
+        )
+    )
+    return cur.join(hit, on=["customer_id", "voucher_code"], how="left")
+
+
+def _reasons(frame: pl.LazyFrame, step: int, reason: pl.Expr) -> pl.LazyFrame:
+    return (
+        frame.group_by(reason.alias("reason"))
+        .agg(pl.len().cast(pl.Int64).alias("units"))
+        .sort(["units", "reason"], descending=[True, False])
+        .select(
+            pl.lit(step, dtype=pl.Int64).alias("step"),
+            pl.struct("reason", "units").alias("_r"),
+        )
+        .group_by("step")
+        .agg(pl.col("_r").alias("failure_reasons"))
+    )
+
+
+def coupon_funnel(
+    data: ActivityLog | pl.DataFrame | pl.LazyFrame,
+    *,
+    campaign: str | Sequence[str] | None = None,
+) -> pl.DataFrame | pl.LazyFrame:
+    """Publication → validation → redemption → paid order, per voucher code and customer.
+
+    The unit is a (customer, voucher code) pair with a succeeded publication, so two
+    codes of one customer are two units. Steps, each the first matching event at or
+    after the previous step's time (one API call can emit several of them in the same
+    millisecond, so equal timestamps count):
+
+    1. ``published``: ``publication.succeeded`` of the code to the customer;
+    2. ``validated``: ``validation.succeeded`` of the code by the customer;
+    3. ``redeemed``: ``redemption.succeeded`` of the code by the customer;
+    4. ``paid``: ``order.paid`` of the order that redemption applied to.
+
+    Units that stopped before a step are broken down by reason: the failure code of
+    their last failed validation (step 2) or redemption (step 3) of that code, or
+    ``"(no attempt)"``; at step 4 ``"rolled back"``, ``"order canceled"`` or
+    ``"(not paid)"``.
+
+    Parameters
+    ----------
+    data
+        An :class:`~activity_toolkit.ActivityLog` or stacked campaign events.
+    campaign
+        Campaign id(s) or name(s) to keep (by the publication's campaign).
+
+    Returns
+    -------
+    DataFrame or LazyFrame
+        One row per step: ``step``, ``label``, ``count``, ``conversion`` (÷ step 1),
+        ``step_conversion``, ``dropped``, ``median_time_from_previous``,
+        ``failure_reasons`` (list of ``{reason, units}`` for the units that dropped
+        before this step), ``rolled_back`` and ``rollback_rate`` (redeemed units whose
+        redemption of the code was rolled back, ÷ redeemed; on the ``redeemed`` row
+        only).
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> events = pl.DataFrame(
+    ...     {
+    ...         "customer_id": ["c1", "c1", "c1", "c1", "c2", "c2"],
+    ...         "type": [
+    ...             "customer.publication.succeeded",
+    ...             "customer.validation.succeeded",
+    ...             "customer.redemption.succeeded",
+    ...             "customer.order.paid",
+    ...             "customer.publication.succeeded",
+    ...             "customer.validation.failed",
+    ...         ],
+    ...         "created_at": pl.Series(
+    ...             ["2024-01-01", "2024-01-02", "2024-01-02", "2024-01-02",
+    ...              "2024-01-01", "2024-01-05"]
+    ...         ).str.to_datetime(),
+    ...         "voucher_code": ["A", "A", "A", None, "B", "B"],
+    ...         "campaign_id": ["camp1", None, "camp1", None, "camp1", None],
+    ...         "order_id": [None, None, "o1", "o1", None, None],
+    ...         "failure_code": [None, None, None, None, None, "voucher_expired"],
+    ...     }
+    ... )
+    >>> out = coupon_funnel(events)
+    >>> out.select("label", "count", "conversion")
+    shape: (4, 3)
+    ┌───────────┬───────┬────────────┐
+    │ label     ┆ count ┆ conversion │
+    │ ---       ┆ ---   ┆ ---        │
+    │ str       ┆ i64   ┆ f64        │
+    ╞═══════════╪═══════╪════════════╡
+    │ published ┆ 2     ┆ 1.0        │
+    │ validated ┆ 1     ┆ 0.5        │
+    │ redeemed  ┆ 1     ┆ 0.5        │
+    │ paid      ┆ 1     ┆ 0.5        │
+    └───────────┴───────┴────────────┘
+    >>> out["failure_reasons"][1].to_list()
+    [{'reason': 'voucher_expired', 'units': 1}]
+    """
+    lf, kind = _input(data)
+    t = pl.col("type")
+    keys = ["customer_id", "voucher_code"]
+    pubs = lf.filter(
+        (t == _PUB)
+        & pl.col("voucher_code").is_not_null()
+        & pl.col("customer_id").is_not_null()
+    )
+    if campaign is not None:
+        names = [campaign] if isinstance(campaign, str) else list(campaign)
+        pubs = pubs.filter(
+            pl.col("campaign_id").is_in(names) | pl.col("campaign_name").is_in(names)
+        )
+    units = pubs.group_by(keys).agg(pl.col("created_at").min().alias("_t1"))
+    coded = lf.filter(pl.col("voucher_code").is_not_null())
+    sel = ["customer_id", "voucher_code", "created_at", "id"]
+    units = _first_after(
+        units, coded.filter(t == _VAL).select(sel), on=keys, prev="_t1", name="_t2"
+    )
+    units = _first_after(
+        units,
+        coded.filter(t == _RED).select(*sel, "order_id", "redemption_id"),
+        on=keys,
+        prev="_t2",
+        name="_t3",
+        carry=("order_id", "redemption_id"),
+    )
+    paid = lf.filter((t == _PAID) & pl.col("order_id").is_not_null()).select(
+        "customer_id", "order_id", "created_at", "id"
+    )
+    units = _first_after(
+        units, paid, on=["customer_id", "order_id"], prev="_t3", name="_t4"
+    )
+    rollbacks = (
+        coded.filter(t == _ROLLBACK)
+        .select(*keys, pl.col("created_at").alias("_rb"))
+        .group_by(keys)
+        .agg(pl.col("_rb").min())
+    )
+    canceled = (
+        lf.filter((t == _CANCELED) & pl.col("order_id").is_not_null())
+        .select("order_id", pl.lit(value=True).alias("_canceled"))
+        .unique()
+    )
+    units = (
+        units.join(rollbacks, on=keys, how="left")
+        .join(canceled, on="order_id", how="left")
+        .with_columns(
+            (
+                pl.col("_t3").is_not_null()
+                & (pl.col("_rb") >= pl.col("_t3")).fill_null(value=False)
+            ).alias("_rolled")
+        )
+    )
+
+    # failure reasons of the units that stopped before steps 2, 3 and 4
+    def last_failure(type_: str, lo: str) -> pl.LazyFrame:
+        return (
+            units.filter(pl.col(lo).is_not_null())
+            .select(*keys, lo)
+            .join(
+                coded.filter(t == type_).select(
+                    *keys, "created_at", "id", "failure_code"
+                ),
+                on=keys,
+            )
+            .filter(pl.col("created_at") >= pl.col(lo))
+            .sort(["created_at", "id"])
+            .group_by(keys)
+            .agg(
+                pl.col("failure_code")
+                .last()
+                .fill_null("(unknown)")
+                .alias(f"_fail_{type_}")
+            )
+        )
+
+    units = units.join(last_failure(_VAL_FAIL, "_t1"), on=keys, how="left").join(
+        last_failure(_RED_FAIL, "_t2"), on=keys, how="left"
+    )
+    reasons = pl.concat(
+        [
+            _reasons(
+                units.filter(pl.col("_t2").is_null()),
+                2,
+                pl.col(f"_fail_{_VAL_FAIL}").fill_null("(no attempt)"),
+            ),
+            _reasons(
+                units.filter(pl.col("_t2").is_not_null() & pl.col("_t3").is_null()),
+                3,
+                pl.col(f"_fail_{_RED_FAIL}").fill_null("(no attempt)"),
+            ),
+            _reasons(
+                units.filter(pl.col("_t3").is_not_null() & pl.col("_t4").is_null()),
+                4,
+                pl.when(pl.col("_rolled"))
+                .then(pl.lit("rolled back"))
+                .when(pl.col("_canceled").fill_null(value=False))
+                .then(pl.lit("order canceled"))
+                .otherwise(pl.lit("(not paid)")),
+            ),
+        ],
+        how="vertical",
+    )
+    counts = units.select(
+        *[
+            pl.col(f"_t{k}").is_not_null().sum().cast(pl.Int64).alias(f"_c{k}")
+            for k in range(1, 5)
+        ],
+        *[
+            (pl.col(f"_t{k}") - pl.col(f"_t{k - 1}"))
+            .median()
+            .cast(pl.Duration("ms"))
+            .alias(f"_m{k}")
+            for k in range(2, 5)
+        ],
+        pl.col("_rolled").sum().cast(pl.Int64).alias("_rolled"),
+    )
+    long = pl.concat(
+        [
+            counts.select(
+                pl.lit(k, dtype=pl.Int64).alias("step"),
+                pl.lit(label).alias("label"),
+                pl.col(f"_c{k}").alias("count"),
+                (
+                    pl.col(f"_m{k}") if k > 1 else pl.lit(None, dtype=pl.Duration("ms"))
+                ).alias("median_time_from_previous"),
+                (pl.col("_rolled") if k == 3 else pl.lit(None, dtype=pl.Int64)).alias(
+                    "rolled_back"
+                ),
+            )
+            for k, label in enumerate(_STEPS, 1)
+        ],
+        how="vertical",
+    )
+    first = pl.col("count").first()
+    prev = (
+        pl.when(pl.col("step") == 1)
+        .then(pl.col("count"))
+        .otherwise(pl.col("count").shift(1))
+    )
+    empty = pl.lit(
+        [], dtype=pl.List(pl.Struct({"reason": pl.String, "units": pl.Int64}))
+    )
+    out = (
+        long.join(reasons, on="step", how="left")
+        .sort("step")
+        .with_columns(
+            pl.when(first > 0).then(pl.col("count") / first).alias("conversion"),
+            pl.when(prev > 0).then(pl.col("count") / prev).alias("step_conversion"),
+            (prev - pl.col("count")).alias("dropped"),
+            pl.col("failure_reasons").fill_null(empty),
+            pl.when(pl.col("count") > 0)
+            .then(pl.col("rolled_back") / pl.col("count"))
+            .alias("rollback_rate"),
+        )
+        .select(
+            "step",
+            "label",
+            "count",
+            "conversion",
+            "step_conversion",
+            "dropped",
+            "median_time_from_previous",
+            "failure_reasons",
+            "rolled_back",
+            "rollback_rate",
+        )
+    )
+    params = AnalysisParams(
+        "coupon_funnel",
+        (
+            ("steps", _STEPS),
+            ("key", ("customer_id", "voucher_code")),
+            (
+                "campaign",
+                None
+                if campaign is None
+                else (campaign if isinstance(campaign, str) else tuple(campaign)),
+            ),
+        ),
+        (
+            "each step: first event at or after the previous step (equal timestamps count)",
+            "paid = order.paid of the redeemed order",
+            "rollback_rate = redeemed units later rolled back / redeemed units",
+        ),
+    )
+    return finish(out, kind, params)

@@ -1,0 +1,623 @@
+"""Loyalty points economics: flows per period, breakage, liability.
+
+**The ledger.** Every points-related event becomes one signed change of a loyalty
+card's balance (the card is ``voucher_code``; customer and campaign when the code is
+missing):
+
+========================================================  ==================  =======
+event                                                     flow                balance
+========================================================  ==================  =======
+``loyalty_card.points_added``                             earned              \\+
+``loyalty_card.points_activated``                         earned              \\+
+``loyalty_card.pending_points.activated``                 earned (pending)    \\+
+``loyalty_card.points_transferred`` (IN / OUT)            transferred in/out  ±
+``loyalty_card.points_expired``                           expired             \\-
+``redemption.succeeded`` of a ``LOYALTY_CARD`` voucher    spent (redemption)  \\-
+``redemption.rollback.succeeded`` of a ``LOYALTY_CARD``   spent, negative     \\+
+``reward_redemptions.completed``                          spent (reward)      \\-
+``reward_redemptions.rolledback``                         spent, negative     \\+
+``pending_points.added`` / ``.canceled``                  pending (memo)      0
+``rewarded.loyalty_points``                               not counted         0
+========================================================  ==================  =======
+
+``customer.rewarded.loyalty_points`` is emitted together with ``points_added`` for the
+same accrual (same ``group_id``), so earning is counted from ``points_added`` only. A
+``points_activated`` event in the same ``group_id`` as a
+``pending_points.activated`` is the same credit and is counted once. Amounts: the
+signed ``points_change`` for points events, ``expired_points`` for expiry,
+``redemption_amount`` for redemptions (negative on rollbacks) and ``reward_points`` for
+reward redemptions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+
+import polars as pl
+
+from activity_toolkit.analysis._common import finish, norm_by
+from activity_toolkit.analysis._params import AnalysisParams
+from activity_toolkit.analysis._typed import typed_input
+from activity_toolkit.exceptions import AnalysisInputError
+from activity_toolkit.model import ActivityLog
+
+__all__ = ["breakage", "points_flows", "points_liability"]
+
+_FAMILIES = ["points", "pending_points", "reward_redemption", "redemption"]
+_TYPED = (
+    "points",
+    "balance",
+    "points_change",
+    "expired_points",
+    "transaction_type",
+    "pending_points",
+    "reward_points",
+    "redemption_amount",
+    "voucher_type",
+)
+_P = "customer.voucher.loyalty_card."
+_FLOWS = (
+    "earned",
+    "spent_redemptions",
+    "spent_rewards",
+    "spent",
+    "expired",
+    "transferred_in",
+    "transferred_out",
+    "pending_added",
+    "pending_activated",
+    "pending_canceled",
+    "net",
+)
+_LEDGER_NOTE = (
+    "earning counted from points_added/points_activated/pending activations "
+    "(rewarded.loyalty_points is the same accrual)"
+)
+
+
+def _as_utc(value: datetime | date | str) -> datetime:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day, tzinfo=UTC)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _input(data: ActivityLog | pl.DataFrame | pl.LazyFrame) -> tuple[pl.LazyFrame, str]:
+    return typed_input(
+        data,
+        families=_FAMILIES,
+        required=["customer_id", "type", "created_at"],
+        typed=_TYPED,
+        what="points events",
+    )
+
+
+def _ledger(lf: pl.LazyFrame) -> pl.LazyFrame:
+    """One row per points-related event: ``_kind``, ``_amount`` (magnitude, or the
+    signed value for spends that can be negative) and ``_delta`` (balance change)."""
+    schema = lf.collect_schema()
+    t = pl.col("type")
+    extra = [c for c in ("campaign_id", "voucher_code", "group_id") if c not in schema]
+    lf = lf.with_columns(pl.lit(None, dtype=pl.String).alias(c) for c in extra)
+    change = pl.coalesce("points_change", "points")
+    loyalty = pl.col("voucher_type") == "LOYALTY_CARD"
+    pend_act = t == _P + "pending_points.activated"
+    dup_activation = (
+        pl.when(pl.col("group_id").is_not_null())
+        .then(pend_act.any().over("group_id"))
+        .otherwise(pl.lit(value=False))
+    )
+    kind = (
+        pl.when(t == _P + "points_added")
+        .then(pl.lit("earned"))
+        .when((t == _P + "points_activated") & ~dup_activation)
+        .then(pl.lit("earned"))
+        .when(pend_act)
+        .then(pl.lit("pending_activated"))
+        .when((t == _P + "points_transferred") & (change >= 0))
+        .then(pl.lit("transferred_in"))
+        .when(t == _P + "points_transferred")
+        .then(pl.lit("transferred_out"))
+        .when(t == _P + "points_expired")
+        .then(pl.lit("expired"))
+        .when(
+            t.is_in(
+                [
+                    "customer.redemption.succeeded",
+                    "customer.redemption.rollback.succeeded",
+                ]
+            )
+            & loyalty
+        )
+        .then(pl.lit("spent_redemptions"))
+        .when(
+            t.is_in(
+                [
+                    "customer.reward_redemptions.completed",
+                    "customer.reward_redemptions.rolledback",
+                ]
+            )
+        )
+        .then(pl.lit("spent_rewards"))
+        .when(t == _P + "pending_points.added")
+        .then(pl.lit("pending_added"))
+        .when(t == _P + "pending_points.canceled")
+        .then(pl.lit("pending_canceled"))
+    )
+    rolled = t == "customer.reward_redemptions.rolledback"
+    amount = (
+        pl.when(pl.col("_kind").is_in(["earned", "transferred_in"]))
+        .then(change)
+        .when(pl.col("_kind") == "transferred_out")
+        .then(-change)
+        .when(pl.col("_kind") == "pending_activated")
+        .then(pl.coalesce("points", "pending_points"))
+        .when(pl.col("_kind") == "expired")
+        .then(pl.coalesce(pl.col("expired_points"), -pl.col("points_change")))
+        .when(pl.col("_kind") == "spent_redemptions")
+        .then(pl.col("redemption_amount"))
+        .when(pl.col("_kind") == "spent_rewards")
+        .then(
+            pl.when(rolled)
+            .then(-pl.col("reward_points"))
+            .otherwise(pl.col("reward_points"))
+        )
+        .when(pl.col("_kind").is_in(["pending_added", "pending_canceled"]))
+        .then(pl.col("pending_points"))
+    )
+    delta = (
+        pl.when(
+            pl.col("_kind").is_in(["earned", "pending_activated", "transferred_in"])
+        )
+        .then(pl.col("_amount"))
+        .when(
+            pl.col("_kind").is_in(
+                ["transferred_out", "expired", "spent_redemptions", "spent_rewards"]
+            )
+        )
+        .then(-pl.col("_amount"))
+        .otherwise(0)
+    )
+    card = pl.coalesce(
+        "voucher_code",
+        pl.concat_str(
+            [pl.col("customer_id"), pl.col("campaign_id").fill_null("")], separator="/"
+        ),
+    )
+    return (
+        lf.with_columns(kind.alias("_kind"), card.alias("_card"))
+        .filter(pl.col("_kind").is_not_null())
+        .with_columns(amount.fill_null(0).cast(pl.Int64).alias("_amount"))
+        .with_columns(delta.cast(pl.Int64).alias("_delta"))
+    )
+
+
+def _period(col: str, every: str, tz: str) -> pl.Expr:
+    return pl.col(col).dt.convert_time_zone(tz).dt.truncate(every)
+
+
+def points_flows(
+    data: ActivityLog | pl.DataFrame | pl.LazyFrame,
+    *,
+    every: str = "1mo",
+    by: str | Sequence[str] | None = None,
+    tz: str = "UTC",
+) -> pl.DataFrame | pl.LazyFrame:
+    """Points earned, spent, expired, transferred and pending, per period.
+
+    Parameters
+    ----------
+    data
+        An :class:`~activity_toolkit.ActivityLog`, or stacked events of the points,
+        pending_points, reward_redemption and redemption families (see
+        :func:`~activity_toolkit.analysis.typed_events`).
+    every
+        Period as a Polars duration string (``"1d"``, ``"1w"``, ``"1mo"``, ``"1q"``,
+        ``"1y"``), calendar periods in ``tz``.
+    by
+        Breakdown column(s) such as ``"campaign_id"``.
+    tz
+        Time zone of the calendar and of ``period``.
+
+    Returns
+    -------
+    DataFrame or LazyFrame
+        ``period`` (start), the ``by`` columns, then ``earned`` (points credited by
+        earning, including activated pending points), ``spent_redemptions``,
+        ``spent_rewards``, ``spent`` (their sum, net of rollbacks), ``expired``,
+        ``transferred_in``, ``transferred_out``, ``pending_added``,
+        ``pending_activated`` (also inside ``earned``), ``pending_canceled``,
+        ``net`` (earned + transferred in - spent - expired - transferred out: the
+        change of the balances) and ``earn_burn_ratio`` (spent ÷ earned). One row per
+        period from the first to the last event, zeros included.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> p = "customer.voucher.loyalty_card."
+    >>> events = pl.DataFrame(
+    ...     {
+    ...         "customer_id": ["c1", "c1", "c1"],
+    ...         "type": [
+    ...             p + "points_added",
+    ...             "customer.reward_redemptions.completed",
+    ...             p + "points_expired",
+    ...         ],
+    ...         "created_at": pl.Series(
+    ...             ["2024-01-05", "2024-01-20", "2024-03-01"]
+    ...         ).str.to_datetime(),
+    ...         "points_change": [500, None, -100],
+    ...         "expired_points": [None, None, 100],
+    ...         "reward_points": [None, 300, None],
+    ...     }
+    ... )
+    >>> points_flows(events).select("earned", "spent", "expired", "net")
+    shape: (3, 4)
+    ┌────────┬───────┬─────────┬──────┐
+    │ earned ┆ spent ┆ expired ┆ net  │
+    │ ---    ┆ ---   ┆ ---     ┆ ---  │
+    │ i64    ┆ i64   ┆ i64     ┆ i64  │
+    ╞════════╪═══════╪═════════╪══════╡
+    │ 500    ┆ 300   ┆ 0       ┆ 200  │
+    │ 0      ┆ 0     ┆ 0       ┆ 0    │
+    │ 0      ┆ 0     ┆ 100     ┆ -100 │
+    └────────┴───────┴─────────┴──────┘
+    """
+    bys = norm_by(by)
+    lf, kind = _input(data)
+    led = _ledger(lf).with_columns(_period("created_at", every, tz).alias("period"))
+    raw = [
+        "earned",
+        "pending_activated",
+        "transferred_in",
+        "transferred_out",
+        "expired",
+        "spent_redemptions",
+        "spent_rewards",
+        "pending_added",
+        "pending_canceled",
+    ]
+    sums = led.group_by(["period", *bys]).agg(
+        pl.col("_amount").filter(pl.col("_kind") == k).sum().alias(k) for k in raw
+    )
+    periods = led.select(
+        pl.datetime_ranges(
+            pl.col("period").min(), pl.col("period").max(), every, time_unit="ms"
+        ).alias("period")
+    ).explode("period")
+    grid = periods.join(sums.select(bys).unique(), how="cross") if bys else periods
+    out = (
+        grid.join(sums, on=["period", *bys], how="left", nulls_equal=True)
+        .filter(pl.col("period").is_not_null())
+        .with_columns(pl.col(raw).fill_null(0).cast(pl.Int64))
+        .with_columns(
+            (pl.col("earned") + pl.col("pending_activated")).alias("earned"),
+            (pl.col("spent_redemptions") + pl.col("spent_rewards")).alias("spent"),
+        )
+        .with_columns(
+            (
+                pl.col("earned")
+                + pl.col("transferred_in")
+                - pl.col("spent")
+                - pl.col("expired")
+                - pl.col("transferred_out")
+            ).alias("net"),
+            pl.when(pl.col("earned") != 0)
+            .then(pl.col("spent") / pl.col("earned"))
+            .alias("earn_burn_ratio"),
+        )
+        .select("period", *bys, *_FLOWS, "earn_burn_ratio")
+        .sort(["period", *bys], nulls_last=True)
+    )
+    params = AnalysisParams(
+        "points_flows",
+        (
+            ("every", every),
+            ("by", (bys[0] if len(bys) == 1 else bys) or None),
+            ("tz", tz),
+        ),
+        (
+            _LEDGER_NOTE,
+            "spent is net of rollbacks; earned includes activated pending points",
+        ),
+    )
+    return finish(out, kind, params)
+
+
+def breakage(
+    data: ActivityLog | pl.DataFrame | pl.LazyFrame,
+    *,
+    every: str = "1mo",
+    tz: str = "UTC",
+) -> pl.DataFrame | pl.LazyFrame:
+    """Breakage per earning cohort, with first-in-first-out attribution.
+
+    Points earned in the same period form a cohort. Each card's debits (spends,
+    expiries, transfers out) consume its credits oldest first, so every spent, expired
+    or transferred point is attributed to the cohort that earned it. Credits that are
+    not earning (transfers in, refunds from rollbacks) take part in the order but are
+    not reported. Cards are assumed to start at zero inside the data (points from
+    before the first event cannot be attributed and are left out).
+
+    Two rates, each with its definition:
+
+    * ``realised_breakage`` = expired ÷ earned: final once the cohort is ``settled``
+      (all its points spent, expired or transferred);
+    * ``lifetime_breakage`` = (earned - spent) ÷ earned: treats every point not spent
+      yet — outstanding, expired or transferred out — as broken; an upper bound while
+      points are outstanding.
+
+    Returns
+    -------
+    DataFrame or LazyFrame
+        ``cohort`` (period start), ``earned``, ``spent``, ``expired``,
+        ``transferred_out``, ``outstanding``, ``settled``, ``realised_breakage``,
+        ``lifetime_breakage``.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> p = "customer.voucher.loyalty_card."
+    >>> events = pl.DataFrame(
+    ...     {
+    ...         "customer_id": ["c1"] * 4,
+    ...         "voucher_code": ["LC1"] * 4,
+    ...         "type": [
+    ...             p + "points_added",
+    ...             p + "points_added",
+    ...             "customer.reward_redemptions.completed",
+    ...             p + "points_expired",
+    ...         ],
+    ...         "created_at": pl.Series(
+    ...             ["2024-01-05", "2024-02-05", "2024-02-20", "2025-01-05"]
+    ...         ).str.to_datetime(),
+    ...         "points_change": [100, 100, None, -50],
+    ...         "expired_points": [None, None, None, 50],
+    ...         "reward_points": [None, None, 150, None],
+    ...     }
+    ... )
+    >>> breakage(events).select("earned", "spent", "expired", "outstanding", "realised_breakage")
+    shape: (2, 5)
+    ┌────────┬───────┬─────────┬─────────────┬───────────────────┐
+    │ earned ┆ spent ┆ expired ┆ outstanding ┆ realised_breakage │
+    │ ---    ┆ ---   ┆ ---     ┆ ---         ┆ ---               │
+    │ i64    ┆ i64   ┆ i64     ┆ i64         ┆ f64               │
+    ╞════════╪═══════╪═════════╪═════════════╪═══════════════════╡
+    │ 100    ┆ 100   ┆ 0       ┆ 0           ┆ 0.0               │
+    │ 100    ┆ 50    ┆ 50      ┆ 0           ┆ 0.5               │
+    └────────┴───────┴─────────┴─────────────┴───────────────────┘
+    """
+    lf, kind = _input(data)
+    led = (
+        _ledger(lf)
+        .filter(pl.col("_delta") != 0)
+        .sort(["created_at", "id"])
+        .with_row_index("_g")
+        .sort(["_card", "_g"])
+    )
+    credit = pl.col("_delta") > 0
+    led = led.with_columns(
+        pl.when(credit)
+        .then(pl.col("_delta"))
+        .otherwise(0)
+        .cum_sum()
+        .over("_card")
+        .alias("_in_hi"),
+        pl.when(credit)
+        .then(0)
+        .otherwise(-pl.col("_delta"))
+        .cum_sum()
+        .over("_card")
+        .alias("_out_hi"),
+    )
+    lots = led.filter(credit).select(
+        "_card",
+        (pl.col("_in_hi") - pl.col("_delta")).alias("_lo"),
+        pl.col("_in_hi").alias("_hi"),
+        (pl.col("_kind").is_in(["earned", "pending_activated"])).alias("_earning"),
+        _period("created_at", every, tz).alias("cohort"),
+    )
+    debits = led.filter(~credit).select(
+        "_card",
+        (pl.col("_out_hi") + pl.col("_delta")).alias("_dlo"),
+        pl.col("_out_hi").alias("_dhi"),
+        pl.when(pl.col("_kind").is_in(["spent_redemptions", "spent_rewards"]))
+        .then(pl.lit("spent"))
+        .otherwise(pl.col("_kind"))
+        .alias("_dkind"),
+    )
+    overlap = (
+        lots.filter(pl.col("_earning"))
+        .join(debits, on="_card", how="inner")
+        .with_columns(
+            (pl.min_horizontal("_hi", "_dhi") - pl.max_horizontal("_lo", "_dlo")).alias(
+                "_x"
+            )
+        )
+        .filter(pl.col("_x") > 0)
+        .group_by("cohort")
+        .agg(
+            pl.col("_x").filter(pl.col("_dkind") == k).sum().alias(k)
+            for k in ("spent", "expired", "transferred_out")
+        )
+    )
+    earned = (
+        lots.filter(pl.col("_earning"))
+        .group_by("cohort")
+        .agg((pl.col("_hi") - pl.col("_lo")).sum().alias("earned"))
+    )
+    out = (
+        earned.join(overlap, on="cohort", how="left")
+        .with_columns(pl.col("spent", "expired", "transferred_out").fill_null(0))
+        .with_columns(
+            (
+                pl.col("earned")
+                - pl.col("spent")
+                - pl.col("expired")
+                - pl.col("transferred_out")
+            ).alias("outstanding")
+        )
+        .select(
+            "cohort",
+            pl.col("earned", "spent", "expired", "transferred_out", "outstanding").cast(
+                pl.Int64
+            ),
+            (pl.col("outstanding") == 0).alias("settled"),
+            pl.when(pl.col("earned") > 0)
+            .then(pl.col("expired") / pl.col("earned"))
+            .alias("realised_breakage"),
+            pl.when(pl.col("earned") > 0)
+            .then((pl.col("earned") - pl.col("spent")) / pl.col("earned"))
+            .alias("lifetime_breakage"),
+        )
+        .sort("cohort")
+    )
+    params = AnalysisParams(
+        "breakage",
+        (("every", every), ("tz", tz)),
+        (
+            "realised_breakage = expired / earned (final when settled)",
+            "lifetime_breakage = (earned - spent) / earned",
+            "debits attributed to earning cohorts first-in-first-out per card",
+            _LEDGER_NOTE,
+        ),
+    )
+    return finish(out, kind, params)
+
+
+def points_liability(
+    data: ActivityLog | pl.DataFrame | pl.LazyFrame,
+    *,
+    value_per_point: float,
+    expected_breakage: float,
+    at: datetime | date | str | None = None,
+    by: str | Sequence[str] | None = "campaign_id",
+) -> pl.DataFrame | pl.LazyFrame:
+    """Outstanding points and their liability: points x value x (1 - expected breakage).
+
+    A card's outstanding points are its last reported ``balance`` plus the ledger
+    changes after that report that carry no balance of their own (spends on rewards
+    and redemptions, expiries); a card that never reported a balance uses the sum of
+    its ledger. Negative results count as 0. Under IFRS 15 / ASC 606 the liability is
+    deferred revenue released as points are redeemed or expire.
+
+    Parameters
+    ----------
+    value_per_point
+        Money value of one point, in the unit the liability should be in.
+    expected_breakage
+        Forecast share of outstanding points that will never be redeemed, in [0, 1).
+    at
+        Measure as of this time (events before it); default after all events.
+    by
+        Grouping column(s); ``None`` gives a single total row.
+
+    Returns
+    -------
+    DataFrame or LazyFrame
+        The ``by`` columns, ``cards``, ``outstanding_points``, ``value_per_point``,
+        ``expected_breakage`` and ``liability``.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> p = "customer.voucher.loyalty_card."
+    >>> events = pl.DataFrame(
+    ...     {
+    ...         "customer_id": ["c1", "c1", "c2"],
+    ...         "campaign_id": ["club"] * 3,
+    ...         "voucher_code": ["LC1", "LC1", "LC2"],
+    ...         "type": [
+    ...             p + "points_added",
+    ...             "customer.reward_redemptions.completed",
+    ...             p + "points_added",
+    ...         ],
+    ...         "created_at": pl.Series(
+    ...             ["2024-01-05", "2024-01-20", "2024-02-01"]
+    ...         ).str.to_datetime(),
+    ...         "points_change": [500, None, 200],
+    ...         "balance": [500, None, 200],
+    ...         "reward_points": [None, 300, None],
+    ...     }
+    ... )
+    >>> points_liability(events, value_per_point=0.01, expected_breakage=0.2).select(
+    ...     "cards", "outstanding_points", "liability"
+    ... )
+    shape: (1, 3)
+    ┌───────┬────────────────────┬───────────┐
+    │ cards ┆ outstanding_points ┆ liability │
+    │ ---   ┆ ---                ┆ ---       │
+    │ i64   ┆ i64                ┆ f64       │
+    ╞═══════╪════════════════════╪═══════════╡
+    │ 2     ┆ 400                ┆ 3.2       │
+    └───────┴────────────────────┴───────────┘
+    """
+    if not 0 <= expected_breakage < 1:
+        msg = f"expected_breakage must be in [0, 1); got {expected_breakage!r}"
+        raise AnalysisInputError(msg)
+    if value_per_point < 0:
+        msg = f"value_per_point must not be negative; got {value_per_point!r}"
+        raise AnalysisInputError(msg)
+    bys = norm_by(by)
+    lf, kind = _input(data)
+    led = _ledger(lf)
+    if at is not None:
+        led = led.filter(pl.col("created_at") < _as_utc(at))
+    missing = [c for c in bys if c not in led.collect_schema()]
+    if missing:
+        msg = f"by column(s) {missing} are not in the points events"
+        raise AnalysisInputError(msg)
+    led = led.sort(["created_at", "id"]).with_row_index("_g").sort(["_card", "_g"])
+    seen = pl.col("balance").is_not_null().cum_sum().over("_card")
+    led = led.with_columns(seen.alias("_seen"))
+    per_card = led.group_by("_card").agg(
+        *[pl.col(c).drop_nulls().last() for c in bys],
+        pl.col("balance").drop_nulls().last().alias("_bal"),
+        pl.col("_delta")
+        .filter(
+            (pl.col("_seen") == pl.col("_seen").max()) & pl.col("balance").is_null()
+        )
+        .sum()
+        .alias("_after"),
+        pl.col("_delta").sum().alias("_all"),
+    )
+    outstanding = pl.max_horizontal(
+        pl.when(pl.col("_bal").is_not_null())
+        .then(pl.col("_bal") + pl.col("_after"))
+        .otherwise(pl.col("_all")),
+        0,
+    )
+    per_card = per_card.with_columns(outstanding.cast(pl.Int64).alias("_out"))
+    aggs = [
+        pl.len().cast(pl.Int64).alias("cards"),
+        pl.col("_out").sum().cast(pl.Int64).alias("outstanding_points"),
+    ]
+    grouped = per_card.group_by(list(bys)).agg(aggs) if bys else per_card.select(aggs)
+    out = grouped.with_columns(
+        pl.lit(float(value_per_point)).alias("value_per_point"),
+        pl.lit(float(expected_breakage)).alias("expected_breakage"),
+        (
+            pl.col("outstanding_points").cast(pl.Float64)
+            * float(value_per_point)
+            * (1 - float(expected_breakage))
+        ).alias("liability"),
+    )
+    if bys:
+        out = out.sort(list(bys), nulls_last=True)
+    params = AnalysisParams(
+        "points_liability",
+        (
+            ("value_per_point", float(value_per_point)),
+            ("expected_breakage", float(expected_breakage)),
+            ("at", _as_utc(at) if at is not None else "after the last event"),
+            ("by", (bys[0] if len(bys) == 1 else bys) or None),
+        ),
+        (
+            "liability = outstanding points x value per point x (1 - expected breakage)",
+            "outstanding = last reported balance + later unreported changes",
+            _LEDGER_NOTE,
+        ),
+    )
+    return finish(out, kind, params)
