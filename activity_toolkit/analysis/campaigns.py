@@ -308,7 +308,8 @@ def coupon_funnel(
     data
         An :class:`~activity_toolkit.ActivityLog` or stacked campaign events.
     campaign
-        Campaign id(s) or name(s) to keep (by the publication's campaign).
+        Campaign id(s) or name(s) to keep (by the publication's campaign; a name
+        selects every campaign id that carries it).
 
     Returns
     -------
@@ -370,8 +371,24 @@ def coupon_funnel(
     )
     if campaign is not None:
         names = [campaign] if isinstance(campaign, str) else list(campaign)
-        pubs = pubs.filter(
-            pl.col("campaign_id").is_in(names) | pl.col("campaign_name").is_in(names)
+        # a name matches every campaign id that carries it on any event
+        named = (
+            lf.filter(
+                pl.col("campaign_name").is_in(names)
+                & pl.col("campaign_id").is_not_null()
+            )
+            .select("campaign_id")
+            .unique()
+            .with_columns(pl.lit(value=True).alias("_named"))
+        )
+        pubs = (
+            pubs.join(named, on="campaign_id", how="left")
+            .filter(
+                pl.col("campaign_id").is_in(names)
+                | pl.col("campaign_name").is_in(names)
+                | pl.col("_named").fill_null(value=False)
+            )
+            .drop("_named")
         )
     units = pubs.group_by(keys).agg(pl.col("created_at").min().alias("_t1"))
     coded = lf.filter(pl.col("voucher_code").is_not_null())

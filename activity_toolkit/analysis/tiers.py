@@ -139,7 +139,7 @@ def _states(lf: pl.LazyFrame) -> pl.LazyFrame:
     return ev.with_columns(pl.col("_sid").ne_missing(prev).alias("_change"))
 
 
-def _spells(lf: pl.LazyFrame) -> pl.LazyFrame:
+def _spells(lf: pl.LazyFrame, *, keep: tuple[str, ...] = ()) -> pl.LazyFrame:
     changes = _states(lf).filter(pl.col("_change"))
     nxt_t = pl.col("created_at").shift(-1).over(_UNIT)
     nxt_kind = pl.col("_kind").shift(-1).over(_UNIT)
@@ -154,6 +154,7 @@ def _spells(lf: pl.LazyFrame) -> pl.LazyFrame:
             pl.col("_end").alias("end"),
             pl.col("_end_kind").fill_null("open").alias("end_reason"),
             pl.col("_end").is_null().alias("censored"),
+            *keep,
         )
     )
 
@@ -597,7 +598,7 @@ def time_in_tier(
     choice(output, ("summary", "curve"), name="output")
     lf, kind, end_expr = _tier_input(data)
     censor_at = pl.lit(_as_utc(end), dtype=UTC_MS) if end is not None else end_expr
-    sp = _spells(lf).with_columns(censor_at.alias("_cens"))
+    sp = _spells(lf.with_columns(censor_at.alias("_cens")), keep=("_cens",))
     durations = sp.select(
         "campaign_id",
         "tier_id",

@@ -67,3 +67,39 @@ def run(kind: str) -> Callable:
         return out
 
     return _run
+
+
+def typed(families: Sequence[str], rows: Sequence[dict]) -> pl.DataFrame:
+    """Stacked typed rows of some families; ``created_at`` values go through
+    :func:`ts`, ``type`` may be given without its family prefix via ``t``, ids default
+    to the row number."""
+    from activity_toolkit import ActivityLog
+    from activity_toolkit.analysis import typed_events
+
+    schema = typed_events(ActivityLog.empty(), families=list(families)).schema
+    data = []
+    for i, r in enumerate(rows):
+        r = dict(r)
+        r["created_at"] = ts(r["created_at"])
+        r.setdefault("id", f"ev{i:04d}")
+        data.append(r)
+    return pl.DataFrame(data, schema=schema)
+
+
+def as_log(frame: pl.DataFrame):
+    """An ActivityLog holding the rows of a stacked typed frame."""
+    from activity_toolkit import ActivityLog
+    from activity_toolkit.events import EVENTS_SCHEMA, family_of, frame_schema
+
+    frame = frame.with_columns(
+        pl.col("type").map_elements(family_of, return_dtype=pl.String).alias("family"),
+        pl.col("type").alias("type_raw"),
+    )
+    events = frame.select(list(EVENTS_SCHEMA)).sort("created_at", "id")
+    frames = {
+        t: frame.filter(pl.col("type") == t)
+        .select(list(frame_schema(t)))
+        .sort("created_at", "id")
+        for t in frame["type"].unique().to_list()
+    }
+    return ActivityLog(events, frames)
