@@ -262,8 +262,9 @@ def finish(
 ) -> pl.DataFrame | pl.LazyFrame:
     """The public boundary: collect unless the caller gave a LazyFrame, and record
     the parameters on the returned object."""
-    out: pl.DataFrame | pl.LazyFrame = lf if kind == "lazy" else lf.collect()
-    return with_params(out, params)
+    if kind == "lazy":
+        return with_params(lf, params)
+    return with_params(lf.collect(), params)
 
 
 def choice(value: str, allowed: Sequence[str], *, name: str) -> str:

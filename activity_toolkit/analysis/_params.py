@@ -152,7 +152,11 @@ def with_params(frame: FrameT, params: AnalysisParams) -> FrameT:
     'custom'
     """
     key = id(frame)
-    ref = weakref.ref(frame, lambda r, key=key: _forget(key, r))
+
+    def forget(r: weakref.ref[Any]) -> None:
+        _forget(key, r)
+
+    ref = weakref.ref(frame, forget)
     with _LOCK:
         _REGISTRY[key] = (ref, params)
     return frame

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from activity_toolkit.analysis._common import finish
+from activity_toolkit.analysis._common import Kind, finish
 from activity_toolkit.analysis._params import AnalysisParams
 from activity_toolkit.analysis._typed import typed_input
 from activity_toolkit.model import ActivityLog
@@ -45,7 +45,9 @@ _PAID = "customer.order.paid"
 _CANCELED = "customer.order.canceled"
 
 
-def _input(data: ActivityLog | pl.DataFrame | pl.LazyFrame) -> tuple[pl.LazyFrame, str]:
+def _input(
+    data: ActivityLog | pl.DataFrame | pl.LazyFrame,
+) -> tuple[pl.LazyFrame, Kind]:
     lf, kind = typed_input(
         data,
         families=_FAMILIES,

@@ -531,6 +531,11 @@ def _matrix(long: pl.LazyFrame, periods: int) -> pl.LazyFrame:
     )
 
 
+def _max_period(long: pl.DataFrame) -> int:
+    value = long.select(pl.col("period").max()).item()
+    return int(value) if value is not None else 0
+
+
 def retention_matrix(
     data: ActivityLog | pl.DataFrame | pl.LazyFrame,
     *,
@@ -618,10 +623,10 @@ def retention_matrix(
     assert params is not None
     params = AnalysisParams("retention_matrix", params.options, params.notes)
     if isinstance(long, pl.DataFrame):
-        n = periods if periods is not None else int(long["period"].max() or 0)
+        n = periods if periods is not None else _max_period(long)
         return with_params(_matrix(long.lazy(), n).collect(), params)
     if periods is None:
         collected = long.collect()
-        n = int(collected["period"].max() or 0)
+        n = _max_period(collected)
         return with_params(_matrix(collected.lazy(), n).collect().lazy(), params)
     return with_params(_matrix(long, periods), params)

@@ -191,7 +191,7 @@ def _norm_exclusions(
         items = list(exclude)
         # a plain list of strings is one exclusion step matching any of them
         if items and all(isinstance(i, str) for i in items):
-            items = [tuple(items)]  # type: ignore[list-item]
+            items = [Step(tuple(str(i) for i in items))]
     out = []
     for item in items:
         ex = item if isinstance(item, Exclusion) else Exclusion(item)
@@ -437,6 +437,7 @@ def _step_groups(spec: _Spec) -> tuple[list[int], list[tuple[int, ...]]]:
         for a in range(m)
         for b in range(a + 1, m)
     )
+    groups: list[tuple[int, ...]]
     if disjoint:
         groups = [(d,) for d in range(m)]
     else:

@@ -36,7 +36,7 @@ from datetime import UTC, date, datetime
 
 import polars as pl
 
-from activity_toolkit.analysis._common import finish, norm_by
+from activity_toolkit.analysis._common import Kind, finish, norm_by
 from activity_toolkit.analysis._params import AnalysisParams
 from activity_toolkit.analysis._typed import typed_input
 from activity_toolkit.exceptions import AnalysisInputError
@@ -84,7 +84,9 @@ def _as_utc(value: datetime | date | str) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _input(data: ActivityLog | pl.DataFrame | pl.LazyFrame) -> tuple[pl.LazyFrame, str]:
+def _input(
+    data: ActivityLog | pl.DataFrame | pl.LazyFrame,
+) -> tuple[pl.LazyFrame, Kind]:
     return typed_input(
         data,
         families=_FAMILIES,

@@ -28,7 +28,7 @@ from typing import Literal
 
 import polars as pl
 
-from activity_toolkit.analysis._common import UTC_MS, choice, finish
+from activity_toolkit.analysis._common import UTC_MS, Kind, choice, finish
 from activity_toolkit.analysis._params import AnalysisParams
 from activity_toolkit.analysis._typed import typed_input
 from activity_toolkit.model import ActivityLog
@@ -70,7 +70,7 @@ def _as_utc(value: datetime | date | str) -> datetime:
 
 def _tier_input(
     data: ActivityLog | pl.DataFrame | pl.LazyFrame,
-) -> tuple[pl.LazyFrame, str, pl.Expr]:
+) -> tuple[pl.LazyFrame, Kind, pl.Expr]:
     """Tier events, the result kind, and an expression for the observation end."""
     lf, kind = typed_input(
         data,
@@ -643,7 +643,8 @@ def time_in_tier(
         return finish(out, kind, params)
 
     def q(level: float) -> pl.Expr:
-        return pl.col("duration").filter(pl.col("survival") <= level).min()
+        # a tolerance so that products such as 0.6 * 5/6 count as reaching 0.5
+        return pl.col("duration").filter(pl.col("survival") <= level + 1e-9).min()
 
     out = (
         curve.group_by(grp)

@@ -296,7 +296,7 @@ def km_oracle(durations: list[tuple[int, bool]]) -> dict[float, int | None]:
         events = sum(1 for d, e in durations if d == t and e)
         s *= 1 - events / at_risk
         for level in out:
-            if out[level] is None and s <= level + 1e-12:
+            if out[level] is None and s <= level + 1e-9:
                 out[level] = t
     return out
 
