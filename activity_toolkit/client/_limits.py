@@ -6,9 +6,10 @@ sources, and a request waits until all of them allow it:
 1. **A 429's wait.** ``Retry-After`` (or ``X-Rate-Limit-Retry``) pauses *every*
    request of the client, plus a little jitter, not just the one that was refused.
 2. **The server's own count.** Each answer's ``X-Rate-Limit-Remaining`` says how many
-   calls the server still allows; the limiter subtracts the requests sent since that
-   request left (they may already have been counted) and, at zero, waits until
-   ``X-Rate-Limit-Retry``. When it does not know (before the first answer, or after
+   calls the server still allowed when it handled that request. The limiter
+   subtracts every request still in flight when the answer arrives (the server may
+   handle them after it, in any order) and every request sent since, and, at zero,
+   waits until ``X-Rate-Limit-Retry``. When it does not know (before the first answer, or after
    the reset time passed), it sends a single probe and waits for its headers.
 3. **The plan, if you state it** (:class:`RateLimit`, e.g. ``RateLimit(100, per=60)``):
    a sliding window of the client's own send times keeps every window of ``per``
@@ -230,7 +231,9 @@ class RateLimiter:
         self._sent: deque[float] = deque()
         self._seq = 0
         self._known_remaining: int | None = None
-        self._known_seq = -1
+        self._known_seq = -1  # ticket of the answer the estimate comes from
+        self._known_base = 0  # tickets issued when it was learned
+        self._inflight: set[int] = set()
         self._reset_at: float | None = None
         self._header_mode: bool | None = None
         self._probe: int | None = None
@@ -252,8 +255,7 @@ class RateLimiter:
             return math.inf
         if self._known_remaining is None:
             return None
-        sent_since = self._seq - 1 - self._known_seq
-        return self._known_remaining - sent_since
+        return self._known_remaining - (self._seq - self._known_base)
 
     def _delay(self) -> float | _Wait:
         now_w = self._wall()
@@ -270,6 +272,8 @@ class RateLimiter:
         if est is not None and est <= self.reserve:
             if self._reset_at is not None and self._reset_at + self.margin > now_w:
                 return self._reset_at + self.margin - now_w
+            if self._inflight:  # their answers will say how much the reset freed
+                return _AWAIT_ANSWER
             self._known_remaining = None  # the reset has passed: what we knew is stale
             est = None
         if est is None:
@@ -279,6 +283,7 @@ class RateLimiter:
     def _take(self) -> int:
         seq = self._seq
         self._seq += 1
+        self._inflight.add(seq)
         if self.limit is not None:
             self._sent.append(self._clock())
         if self._estimate() is None:
@@ -313,6 +318,7 @@ class RateLimiter:
         with self._mutex:
             if self._probe == ticket:
                 self._probe = None
+            self._inflight.discard(ticket)
             if headers is not None:
                 self._learn(ticket, headers, status)
         if self._prims is not None:
@@ -332,10 +338,18 @@ class RateLimiter:
             self.server_limit = limit
         if remaining is not None:
             self._header_mode = True
-            if ticket >= self._known_seq:
-                self._known_remaining = remaining
-                self._known_seq = ticket
-                self._reset_at = retry_at
+            # requests still in flight may be counted after this one: assume they are
+            candidate = remaining - len(self._inflight)
+            current = self._estimate()
+            newer = ticket >= self._known_seq
+            if newer or current is None or candidate < current:
+                self._known_remaining = candidate
+                self._known_base = self._seq
+                self._known_seq = max(ticket, self._known_seq)
+                if newer or self._reset_at is None:
+                    self._reset_at = retry_at
+                elif retry_at is not None:  # never earlier than the newest answer says
+                    self._reset_at = max(self._reset_at, retry_at)
         elif self._header_mode is None and status is not None and status < 400:
             self._header_mode = False
         if status == 429:
@@ -345,6 +359,7 @@ class RateLimiter:
             jitter = self._rng.uniform(0.0, min(1.0, 0.1 * wait + 0.05))
             self._blocked_until = max(self._blocked_until, self._wall() + wait + jitter)
             self._known_remaining = 0
+            self._known_base = self._seq
             self._known_seq = max(self._known_seq, ticket)
             self._reset_at = self._blocked_until
             self.counters.rate_limited += 1

@@ -95,6 +95,8 @@ def register(subparsers: Any) -> None:
                    help="how slow a 'slow' fault is (2 s)")
     p.add_argument("--storm", metavar="EVERY:LENGTH",
                    help="429 storms: LENGTH requests out of every EVERY answer 429")
+    p.add_argument("--storm-retry-after", type=int, default=1, metavar="SECONDS",
+                   help="Retry-After of a storm's 429s (1)")
     p.add_argument("--latency", type=float, default=0.0, help="seconds added to every answer")
     p.add_argument("--app-id", default="sandbox-app-id")
     p.add_argument("--secret-key", default="sandbox-secret-key")
@@ -190,7 +192,7 @@ def _sandbox_config(args: argparse.Namespace) -> Any:
         else DEFAULT_FAULT_KINDS
     )
     faults = Faults(rate=args.faults, kinds=kinds, slow_seconds=args.slow_seconds,
-                    storm=storm, seed=args.seed)
+                    storm=storm, storm_retry_after=args.storm_retry_after, seed=args.seed)
     return SandboxConfig(
         app_id=args.app_id,
         secret_key=args.secret_key,
@@ -210,7 +212,7 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     """``activity-toolkit sandbox``: serve the synthetic project on 127.0.0.1."""
     from pathlib import Path
 
-    from activity_toolkit.sandbox import Sandbox, World
+    from activity_toolkit.sandbox import Sandbox, SandboxServer, World
 
     try:
         config = _sandbox_config(args)
@@ -224,7 +226,7 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         box = Sandbox.from_sample(customers=args.customers, seed=args.seed, config=config)
         what = f"synthetic sample, seed {args.seed}"
     try:
-        server = box.serve(port=args.port)
+        server = SandboxServer(box, port=args.port)  # served in this thread, below
     except OSError as error:
         print(f"error: cannot listen on 127.0.0.1:{args.port}: {error}", file=sys.stderr)
         return EXIT_ERROR

@@ -239,8 +239,8 @@ class Sandbox:
         return [r.id for r in self._visible(list(self.index.all_events()))]
 
     def set_visible_until(self, moment: datetime | str | None) -> None:
-        """Hide events created after ``moment`` (``None`` shows all), to play
-        "new events arrived since the last sync"."""
+        """Hide events (and, from the customers list, customers) created after
+        ``moment`` (``None`` shows all), to play "new activity since the last sync"."""
         if moment is None:
             self._visible_until = None
         else:
@@ -686,6 +686,8 @@ class Sandbox:
                 lo = max(lo, index.after(cursor))
             else:
                 hi = min(hi, index.before(cursor))
+        if self._visible_until is not None:
+            hi = min(hi, index.after(self._visible_until))
         selected = list(index.customers[lo:hi]) if hi > lo else []
         for name in ("email", "name"):
             value = request.arg(name)

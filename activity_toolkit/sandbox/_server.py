@@ -28,6 +28,7 @@ _LOOPBACK = ("127.0.0.1", "::1", "localhost")
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "voucherify-sandbox/1"
+    disable_nagle_algorithm = True  # headers and body go out in two writes
     server: _Server
 
     def do_GET(self) -> None:
@@ -136,7 +137,11 @@ class SandboxServer:
         return self
 
     def serve_forever(self) -> None:
-        """Serve in this thread until :meth:`close` (or Ctrl-C)."""
+        """Serve in this thread until Ctrl-C (or :meth:`close` from another thread).
+        Not together with :meth:`start`: one loop serves a server."""
+        if self._thread is not None:
+            msg = "this server already serves in a background thread (start())"
+            raise RuntimeError(msg)
         self._server.serve_forever(poll_interval=0.2)
 
     def close(self) -> None:
