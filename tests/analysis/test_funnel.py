@@ -597,3 +597,23 @@ def test_input_row_order_does_not_matter(rows):
     a = funnel_units(ev, ["A", "B", "A"], within="1h", entry="furthest")
     b = funnel_units(ev.reverse(), ["A", "B", "A"], within="1h", entry="furthest")
     assert_frame_equal(a, b)
+
+
+# -- golden counts from retentioneering 5.2.4 ----------------------------------------------
+
+
+def test_ordered_funnel_equals_retentioneering5():
+    """150 recorded cases (ties, repeated steps) from retentioneering 5.2.4's
+    ``funnel_data``; see ``data/make_r5_cases.py``."""
+    import json
+    from pathlib import Path
+
+    recorded = json.loads(
+        (Path(__file__).parent / "data" / "r5_funnel_cases.json").read_text()
+    )
+    assert recorded["retentioneering"] == "5.2.4"
+    for case in recorded["cases"]:
+        ev = events(
+            [(u, minute, i, e) for u, e, minute, i in case["rows"]],
+        )
+        assert counts(funnel(ev, case["steps"])) == case["r5"], case
