@@ -367,7 +367,37 @@ class VoucherifyClient:
         async with self.session() as s:
             return await s.customer_activity(customer, endpoint=endpoint, query=query)
 
+    async def arequest_token(self, *, scope: str = "api customers") -> Secret:
+        """Async :meth:`request_token`."""
+        async with self.session() as s:
+            answer = await s.request_token(scope=scope)
+        token = answer.get("access_token")
+        if not isinstance(token, str) or not token:
+            msg = "the OAuth token answer has no access_token"
+            raise AuthenticationError(msg)
+        return Secret(token)
+
     # -- sync calls --------------------------------------------------------------------
+    def request_token(self, *, scope: str = "api customers") -> Secret:
+        """An OAuth 2.0 access token for this application (``POST /v1/oauth/token``,
+        client credentials; valid 900 s), authenticated with the key pair.
+
+        Use it as ``VoucherifyClient(bearer_token=token, base_url=...)``.
+
+        Examples
+        --------
+        >>> from activity_toolkit.sandbox import Sandbox, World
+        >>> box = Sandbox(World.generate(customers=2, events=1))
+        >>> token = box.client().request_token()
+        >>> token
+        Secret('********')
+        >>> bearer = VoucherifyClient(bearer_token=token, base_url="http://sandbox.invalid",
+        ...                           transport=box.transport())
+        >>> len(bearer.list_customers())
+        2
+        """
+        return run_sync(lambda: self.arequest_token(scope=scope))
+
     def list_customers(self, *, created_after: str | datetime | None = None) -> list[dict[str, Any]]:
         """Every customer of the project, oldest first.
 

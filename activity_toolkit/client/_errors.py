@@ -84,10 +84,12 @@ def retry_after_seconds(headers: Mapping[str, str], *, now: float | None = None)
 
 
 def error_from_response(
-    response: httpx.Response, *, secrets: Iterable[Secret | None] = ()
+    response: httpx.Response, *, secrets: Iterable[Secret | None] = (), note: str = ""
 ) -> ApiError:
-    """The :class:`~activity_toolkit.exceptions.ApiError` subclass for an error answer."""
+    """The :class:`~activity_toolkit.exceptions.ApiError` subclass for an error answer
+    (``note``, e.g. how many attempts were made, follows the lead sentence)."""
     secrets = tuple(secrets)
+    tail = f"; {note}" if note else ""
     status = response.status_code
     body = _error_body(response, secrets)
     method = response.request.method
@@ -98,20 +100,27 @@ def error_from_response(
             "check VOUCHERIFY_APP_ID / VOUCHERIFY_SECRET_KEY (or the bearer token) "
             "and that VOUCHERIFY_API_URL is your project's cluster"
         )
-        return AuthenticationError(f"{status} authentication failed; {hint}", **kwargs)
+        return AuthenticationError(f"{status} authentication failed; {hint}{tail}", **kwargs)
     if status == 404:
-        return NotFoundError(f"{status} not found", **kwargs)
+        return NotFoundError(f"{status} not found{tail}", **kwargs)
     if status == 429:
         wait = retry_after_seconds(response.headers)
         when = f"; retry after {wait:.1f} s" if wait is not None else ""
-        return RateLimitError(f"{status} rate limit reached{when}", retry_after=wait, **kwargs)
+        return RateLimitError(
+            f"{status} rate limit reached{when}{tail}", retry_after=wait, **kwargs
+        )
     if status >= 500:
-        return ServerError(f"{status} server error", **kwargs)
-    return BadRequestError(f"{status} request refused", **kwargs)
+        return ServerError(f"{status} server error{tail}", **kwargs)
+    return BadRequestError(f"{status} request refused{tail}", **kwargs)
 
 
 def error_from_exception(
-    exc: BaseException, *, method: str, path: str, secrets: Iterable[Secret | None] = ()
+    exc: BaseException,
+    *,
+    method: str,
+    path: str,
+    secrets: Iterable[Secret | None] = (),
+    note: str = "",
 ) -> TransportError:
     """A :class:`~activity_toolkit.exceptions.TransportError` for an httpx failure."""
     kind = {
@@ -129,6 +138,8 @@ def error_from_exception(
     text = f"{kind} ({method} {redact(path, secrets)})"
     if detail:
         text += f": {detail}"
+    if note:
+        text += f"; {note}"
     return TransportError(text)
 
 

@@ -90,7 +90,18 @@ class VoucherifySession:
 
     # -- one request -------------------------------------------------------------------
     async def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """GET ``path`` and return its JSON object, retrying what is worth retrying.
+        """GET ``path`` and return its JSON object (see :meth:`request_json`)."""
+        return await self.request_json("GET", path, params=params)
+
+    async def request_json(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        data: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Send one request and return its JSON object, retrying what is worth retrying.
 
         Raises
         ------
@@ -114,7 +125,9 @@ class VoucherifySession:
             failure: BaseException | None = None
             error: ActivityToolkitError
             try:
-                response = await self._http.get(path, params=dict(params or {}))
+                response = await self._http.request(
+                    method, path, params=dict(params or {}), data=data
+                )
             except httpx.HTTPError as exc:
                 failure = exc
             finally:
@@ -124,55 +137,76 @@ class VoucherifySession:
                     status=response.status_code if response is not None else None,
                 )
             status = response.status_code if response is not None else None
+            malformed: ActivityToolkitError | None = None
             if response is not None and 200 <= response.status_code < 300:
                 try:
                     body = parse_json_body(response, secrets=secrets)
                 except ActivityToolkitError as exc:
-                    error = exc
+                    malformed = exc
                 else:
-                    logger.debug("GET %s -> %s (attempt %d)", shown, status, attempt)
+                    logger.debug("%s %s -> %s (attempt %d)", method, shown, status, attempt)
                     return body
-            elif response is not None:
-                error = error_from_response(response, secrets=secrets)
-            else:
-                assert failure is not None
-                error = error_from_exception(failure, method="GET", path=path, secrets=secrets)
+
+            error = self._error(method, path, response, failure, malformed)
             kind = _failure_kind(error, status)
             wait = getattr(error, "retry_after", None)
             too_long = isinstance(error, RateLimitError) and (wait or 0) > policy.max_wait
             budget_left = self._budget is None or self._budget > 0
-            retry = (
-                is_retryable(error) and attempt < policy.attempts and budget_left and not too_long
-            )
+            retryable = is_retryable(error)
+            retry = retryable and attempt < policy.attempts and budget_left and not too_long
             limiter.record_failure(kind, retry=retry)
             if not retry:
-                if not is_retryable(error):
-                    reason = ""
-                elif too_long:
-                    reason = f"the API asks to wait {wait:.0f} s, over the {policy.max_wait:.0f} s allowed"
+                if not retryable:
+                    raise error from failure
+                if too_long:
+                    reason = (
+                        f"the API asks to wait {wait:.0f} s, over the "
+                        f"{policy.max_wait:.0f} s allowed"
+                    )
                 elif not budget_left:
-                    reason = f"gave up after {attempt} attempt(s): the retry budget of {policy.budget} is spent"
+                    reason = (
+                        f"gave up after {attempt} attempt(s): the retry budget of "
+                        f"{policy.budget} is spent"
+                    )
                 else:
                     reason = f"gave up after {attempt} attempts"
-                if reason:
-                    logger.warning("GET %s failed: %s; %s", shown, error, reason)
-                    raise _with_note(error, reason) from failure
-                raise error from failure
+                final = self._error(method, path, response, failure, malformed, note=reason)
+                logger.warning("%s %s failed: %s", method, shown, final)
+                raise final from failure
             if self._budget is not None:
                 self._budget -= 1
             if isinstance(error, RateLimitError):
                 logger.info(
-                    "GET %s: 429, pausing all requests for %.1f s (retry %d of %d)",
-                    shown, limiter.blocked_for(), attempt, policy.attempts - 1,
+                    "%s %s: 429, pausing all requests for %.1f s (retry %d of %d)",
+                    method, shown, limiter.blocked_for(), attempt, policy.attempts - 1,
                 )
                 continue  # the limiter holds every request until the pause is over
             delay = policy.delay(attempt, self._rng)
             logger.info(
-                "GET %s: %s; retry %d of %d in %.2f s",
-                shown, error, attempt, policy.attempts - 1, delay,
+                "%s %s: %s; retry %d of %d in %.2f s",
+                method, shown, error, attempt, policy.attempts - 1, delay,
             )
             await asyncio.sleep(delay)
             limiter.record_backoff(delay)
+
+    def _error(
+        self,
+        method: str,
+        path: str,
+        response: httpx.Response | None,
+        failure: BaseException | None,
+        malformed: ActivityToolkitError | None,
+        *,
+        note: str = "",
+    ) -> ActivityToolkitError:
+        """The error for one failed attempt (``note``: why it is final)."""
+        secrets = self.client._secrets
+        if malformed is not None:
+            return type(malformed)(f"{malformed}; {note}" if note else str(malformed))
+        if response is not None:
+            return error_from_response(response, secrets=secrets, note=note)
+        assert failure is not None
+        return error_from_exception(failure, method=method, path=path, secrets=secrets, note=note)
 
     # -- many pages --------------------------------------------------------------------
     async def paginate(
@@ -235,6 +269,12 @@ class VoucherifySession:
         paginator = CustomerCursor(limit=page_size or self.client.page_size)
         async for new, _page in self.paginate("/v1/customers", paginator, params):
             yield new
+
+    async def request_token(self, *, scope: str = "api customers") -> dict[str, Any]:
+        """``POST /v1/oauth/token`` (client credentials): the token answer."""
+        return await self.request_json(
+            "POST", "/v1/oauth/token", data={"grant_type": "client_credentials", "scope": scope}
+        )
 
     async def get_customer(self, customer: str) -> dict[str, Any]:
         """``GET /v1/customers/{id}`` (Voucherify id or source id)."""
@@ -311,16 +351,3 @@ class VoucherifySession:
 
 def _describe(params: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(params.items()))
-
-
-def _with_note(error: ActivityToolkitError, note: str) -> ActivityToolkitError:
-    """The same error, its message extended with ``note``."""
-    from activity_toolkit.exceptions import ApiError
-
-    if isinstance(error, ApiError):
-        lead = str(error.args[0]) if error.args else type(error).__name__
-        new = type(error).__new__(type(error))
-        new.__dict__.update(error.__dict__)
-        Exception.__init__(new, f"{lead}; {note}")
-        return new
-    return type(error)(f"{error}; {note}")
