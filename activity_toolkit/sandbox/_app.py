@@ -302,7 +302,8 @@ class Sandbox:
         """Counters of what the sandbox saw (also at ``GET /_sandbox/stats``).
 
         ``max_in_window`` is the largest number of accepted requests in any window of
-        the rate limit's length: it never exceeds the limit.
+        the rate limit (any ``per`` seconds for a sliding window, each clock-aligned
+        one for a fixed window): it never exceeds the limit.
         """
         with self._lock:
             arrivals = sorted(self._arrivals)
@@ -320,7 +321,11 @@ class Sandbox:
                 "rate_limit": (
                     {"requests": limit.requests, "per": limit.per} if limit else None
                 ),
-                "max_in_window": _max_in_window(arrivals, limit.per) if limit else None,
+                "max_in_window": (
+                    _max_in_window(arrivals, limit.per, fixed=self.config.window == "fixed")
+                    if limit
+                    else None
+                ),
             }
 
     # -- handling ----------------------------------------------------------------------
@@ -706,8 +711,12 @@ class Sandbox:
         }
 
 
-def _max_in_window(arrivals: Sequence[float], per: float) -> int:
-    """Largest number of arrivals in any half-open window ``(t - per, t]``."""
+def _max_in_window(arrivals: Sequence[float], per: float, *, fixed: bool = False) -> int:
+    """Largest number of arrivals in any half-open window ``(t - per, t]``, or in any
+    clock-aligned window ``[k * per, (k + 1) * per)`` when ``fixed``."""
+    if fixed:
+        counts = Counter(math.floor(t / per) for t in arrivals)
+        return max(counts.values(), default=0)
     best, lo = 0, 0
     for hi, t in enumerate(arrivals):
         while arrivals[lo] <= t - per:
