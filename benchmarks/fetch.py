@@ -31,6 +31,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -66,8 +67,9 @@ def start_sandbox(args: argparse.Namespace) -> tuple[subprocess.Popen[str], str]
     raise SystemExit(msg)
 
 
-def stats(url: str) -> dict:
-    return httpx.get(f"{url}/_sandbox/stats", timeout=30).json()
+def stats(url: str) -> dict[str, Any]:
+    body: dict[str, Any] = httpx.get(f"{url}/_sandbox/stats", timeout=30).json()
+    return body
 
 
 def window_share(arrivals: list[float], limit: RateLimit) -> tuple[float | None, int]:

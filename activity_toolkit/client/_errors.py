@@ -123,7 +123,7 @@ def error_from_exception(
     note: str = "",
 ) -> TransportError:
     """A :class:`~activity_toolkit.exceptions.TransportError` for an httpx failure."""
-    kind = {
+    kinds: dict[type[BaseException], str] = {
         httpx.ConnectTimeout: "connect timed out",
         httpx.ReadTimeout: "read timed out",
         httpx.WriteTimeout: "write timed out",
@@ -131,7 +131,8 @@ def error_from_exception(
         httpx.ConnectError: "connection failed",
         httpx.RemoteProtocolError: "connection dropped or body truncated",
         httpx.ReadError: "connection dropped while reading",
-    }.get(type(exc))
+    }
+    kind = kinds.get(type(exc))
     if kind is None:
         kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "transport error"
     detail = redact(str(exc), secrets)

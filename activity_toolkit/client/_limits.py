@@ -117,8 +117,8 @@ class RetryPolicy:
     def delay(self, attempt: int, rng: random.Random) -> float:
         """Backoff before retry number ``attempt`` (1-based): "equal jitter", between
         half and all of ``backoff * 2**(attempt-1)``, capped at ``max_backoff``."""
-        ceiling = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
-        return ceiling / 2 + rng.uniform(0, ceiling / 2)
+        ceiling = min(self.max_backoff, self.backoff * 2.0 ** (attempt - 1))
+        return float(ceiling / 2 + rng.uniform(0, ceiling / 2))
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,8 +28,9 @@ class Secret:
     """
 
     __slots__ = ("_value",)
+    _value: str
 
-    def __init__(self, value: str) -> None:
+    def __init__(self, value: str | Secret) -> None:
         if isinstance(value, Secret):
             value = value.reveal()
         if not isinstance(value, str):
@@ -43,7 +44,7 @@ class Secret:
 
     def reveal(self) -> str:
         """The secret value itself."""
-        return self._value  # type: ignore[no-any-return]
+        return self._value
 
     def __repr__(self) -> str:
         return f"Secret({MASK!r})"

@@ -43,9 +43,8 @@ def _customer_of(event: Mapping[str, Any]) -> str | None:
     if not isinstance(payload, Mapping):
         payload = data if isinstance(data, Mapping) else {}
     customer = payload.get("customer")
-    if isinstance(customer, Mapping) and isinstance(customer.get("id"), str):
-        return customer["id"]
-    return None
+    cid = customer.get("id") if isinstance(customer, Mapping) else None
+    return cid if isinstance(cid, str) else None
 
 
 @dataclass(frozen=True, slots=True)
