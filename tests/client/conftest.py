@@ -7,9 +7,9 @@ from typing import Any
 
 import httpx
 import pytest
-from client_fakes import APP_ID, FAST_RETRY, SECRET
 
 from activity_toolkit.client import VoucherifyClient
+from client.fakes import APP_ID, FAST_RETRY, SECRET
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import time
 
 import httpx
 import pytest
-from client_fakes import APP_ID, SECRET, event, ok, page
 
 from activity_toolkit.client import CLUSTERS, ActivityQuery, RateLimit, VoucherifyClient
 from activity_toolkit.exceptions import (
@@ -16,6 +15,7 @@ from activity_toolkit.exceptions import (
     IncompleteFetchWarning,
     PaginationError,
 )
+from client.fakes import APP_ID, SECRET, event, ok, page
 
 
 def test_key_pair_headers(make_client) -> None:

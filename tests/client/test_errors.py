@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from client_fakes import SECRET, ok, page
 
 from activity_toolkit.client import RetryPolicy
 from activity_toolkit.exceptions import (
@@ -17,6 +16,7 @@ from activity_toolkit.exceptions import (
     ServerError,
     TransportError,
 )
+from client.fakes import SECRET, ok, page
 
 BODY_404 = {
     "code": 404,
