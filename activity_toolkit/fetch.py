@@ -139,8 +139,13 @@ def fetch(
     >>> box.stats()["requests"] - before  # 1 list request + 1 per customer
     5
     """
-    return run_sync(
-        lambda: afetch(
+    client = client or VoucherifyClient.from_env()
+    # the bar is made here, in the caller's thread: in Jupyter the fetch itself runs
+    # on a worker thread, and a widget belongs to the cell that displays it
+    bar = FetchProgress(enabled=progress, limiter=client.limiter)
+
+    async def run() -> ActivityLog:
+        return await _FetchRun(
             client,
             customers=customers,
             since=since,
@@ -148,10 +153,14 @@ def fetch(
             store=store,
             endpoint=endpoint,
             query=query,
-            progress=progress,
+            progress=bar,
             checkpoint_every=checkpoint_every,
-        )
-    )
+        ).run()
+
+    try:
+        return run_sync(run)
+    finally:
+        bar.close()
 
 
 async def afetch(
@@ -167,28 +176,30 @@ async def afetch(
     checkpoint_every: float = 30.0,
 ) -> ActivityLog:
     """The coroutine behind :func:`fetch` (same parameters), for async code."""
-    run = _FetchRun(
-        client or VoucherifyClient.from_env(),
-        customers=customers,
-        since=since,
-        until=until,
-        store=store,
-        endpoint=endpoint,
-        query=query,
-        progress=progress,
-        checkpoint_every=checkpoint_every,
-    )
-    return await run.run()
+    client = client or VoucherifyClient.from_env()
+    bar = FetchProgress(enabled=progress, limiter=client.limiter)
+    try:
+        return await _FetchRun(
+            client,
+            customers=customers,
+            since=since,
+            until=until,
+            store=store,
+            endpoint=endpoint,
+            query=query,
+            progress=bar,
+            checkpoint_every=checkpoint_every,
+        ).run()
+    finally:
+        bar.close()
 
 
 def _time(value: TimeLike | None, name: str) -> str | None:
     if value is None:
         return None
-    if isinstance(value, date) and not isinstance(value, datetime):
-        value = datetime(value.year, value.month, value.day)
     try:
         return format_time(value)
-    except ValueError:
+    except (TypeError, ValueError):
         msg = f"{name} must be a datetime, a date or an ISO 8601 string, got {value!r}"
         raise ValueError(msg) from None
 
@@ -232,7 +243,7 @@ class _FetchRun:
         store: str | Path | None,
         endpoint: str,
         query: ActivityQuery | None,
-        progress: bool | None,
+        progress: FetchProgress,
         checkpoint_every: float,
     ) -> None:
         if endpoint not in ENDPOINTS:
@@ -249,7 +260,7 @@ class _FetchRun:
         self.query = (query or ActivityQuery()).replace(start_date=None, end_date=None)
         self.query.params(endpoint)  # unsupported filters fail now, not per customer
         self.store = Path(store) if store is not None else None
-        self.progress_enabled = progress
+        self.progress = progress
         self.checkpoint_every = checkpoint_every
         self.failures: dict[str, ActivityToolkitError] = {}
         self.pending: list[dict[str, Any]] = []
@@ -353,7 +364,7 @@ class _FetchRun:
 
     # -- the run -----------------------------------------------------------------------
     async def run(self) -> ActivityLog:
-        progress = FetchProgress(enabled=self.progress_enabled, limiter=self.client.limiter)
+        progress = self.progress
         started = time.monotonic()
         ticker: asyncio.Task[None] | None = None
         fatal: BaseException | None = None
@@ -369,7 +380,6 @@ class _FetchRun:
             self._stop.set()
             if ticker is not None:
                 await asyncio.gather(ticker, return_exceptions=True)
-            progress.close()
             result = await self._finish()
             logger.info(
                 "fetched %d new events in %.1f s (%d requests, %d 429s, %.1f s waiting "

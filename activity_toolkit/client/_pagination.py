@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
 from activity_toolkit.exceptions import PaginationError
@@ -42,8 +42,14 @@ Params = dict[str, Any]
 _MS = timedelta(milliseconds=1)
 
 
-def parse_time(value: str | datetime) -> datetime:
-    """An ISO 8601 string (``Z`` or offset) or datetime as an aware UTC datetime."""
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def parse_time(value: str | datetime | date) -> datetime:
+    """An ISO 8601 string (``Z`` or offset), datetime or date (midnight) as an aware
+    UTC datetime; naive values are UTC."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day)
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -55,10 +61,20 @@ def parse_time(value: str | datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-def format_time(value: str | datetime) -> str:
+def format_time(value: str | datetime | date) -> str:
     """The API's timestamp format: ``2024-05-01T10:00:00.000Z`` (UTC, milliseconds)."""
     dt = parse_time(value)
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def to_ms(value: str | datetime | date) -> int:
+    """Milliseconds since the Unix epoch (exact, no float rounding)."""
+    return (parse_time(value) - _EPOCH) // _MS
+
+
+def from_ms(ms: int) -> str:
+    """:func:`format_time` of milliseconds since the Unix epoch."""
+    return format_time(_EPOCH + ms * _MS)
 
 
 def before_ms(created_at: str) -> str:

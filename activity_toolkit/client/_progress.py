@@ -103,7 +103,8 @@ class FetchProgress:
                 self._bar.refresh()
 
     def close(self) -> None:
-        """Final refresh and close."""
+        """Final refresh and close (again: nothing)."""
         if self._bar is not None:
             self._bar.set_postfix_str(self.postfix(), refresh=False)
             self._bar.close()
+            self._bar = None

@@ -123,7 +123,6 @@ class VoucherifySession:
             ticket = await limiter.acquire()
             response: httpx.Response | None = None
             failure: BaseException | None = None
-            error: ActivityToolkitError
             try:
                 response = await self._http.request(
                     method, path, params=dict(params or {}), data=data

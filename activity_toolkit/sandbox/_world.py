@@ -6,12 +6,14 @@ import bisect
 import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import orjson
 
-__all__ = ["CustomerIndex", "EventRow", "World", "WorldLike"]
+from activity_toolkit.client._pagination import from_ms as _iso
+from activity_toolkit.client._pagination import to_ms
+
+__all__ = ["CustomerIndex", "EventRow", "World", "WorldLike", "to_ms"]
 
 
 class WorldLike(Protocol):
@@ -22,19 +24,6 @@ class WorldLike(Protocol):
     def customers(self) -> list[dict[str, Any]]: ...
 
     def events_by_customer(self) -> dict[str, list[dict[str, Any]]]: ...
-
-
-def to_ms(value: str) -> int:
-    """Milliseconds since the epoch of an ISO 8601 timestamp (naive = UTC)."""
-    dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return int(dt.timestamp() * 1000 + (0.5 if dt.timestamp() >= 0 else -0.5))
-
-
-def _iso(ms: int) -> str:
-    dt = datetime.fromtimestamp(ms / 1000, UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
 def _customer_of(event: Mapping[str, Any]) -> str | None:
