@@ -63,6 +63,7 @@ def retry_after_seconds(headers: Mapping[str, str], *, now: float | None = None)
     """Seconds to wait according to ``Retry-After`` (seconds or an HTTP date), else
     ``X-Rate-Limit-Retry`` (Unix epoch seconds); ``None`` when neither is usable."""
     now = time.time() if now is None else now
+    headers = {k.lower(): v for k, v in headers.items()}
     raw = headers.get("retry-after")
     if raw:
         try:

@@ -320,7 +320,7 @@ class RateLimiter:
                 self._probe = None
             self._inflight.discard(ticket)
             if headers is not None:
-                self._learn(ticket, headers, status)
+                self._learn(ticket, {k.lower(): v for k, v in headers.items()}, status)
         if self._prims is not None:
             loop, _, answered = self._prims
             try:
