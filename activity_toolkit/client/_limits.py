@@ -209,6 +209,14 @@ class RateLimiter:
         project).
     margin
         Seconds added to every computed wait, to absorb clock and network jitter.
+
+    Attributes
+    ----------
+    server_limit
+        The last ``X-Rate-Limit-Limit`` the server sent (the plan's calls per
+        period), ``None`` before any.
+    counters
+        Live counters behind :class:`ClientStats`.
     """
 
     def __init__(
