@@ -70,6 +70,19 @@ _FLOWS = (
     "pending_canceled",
     "net",
 )
+_BASE_KIND = {
+    _P + "points_added": "earned",
+    _P + "points_activated": "earned",
+    _P + "pending_points.activated": "pending_activated",
+    _P + "points_transferred": "transfer",
+    _P + "points_expired": "expired",
+    "customer.redemption.succeeded": "spent_redemptions",
+    "customer.redemption.rollback.succeeded": "spent_redemptions",
+    "customer.reward_redemptions.completed": "spent_rewards",
+    "customer.reward_redemptions.rolledback": "spent_rewards",
+    _P + "pending_points.added": "pending_added",
+    _P + "pending_points.canceled": "pending_canceled",
+}
 _LEDGER_NOTE = (
     "earning counted from points_added/points_activated/pending activations "
     "(rewarded.loyalty_points is the same accrual)"
@@ -104,49 +117,27 @@ def _ledger(lf: pl.LazyFrame) -> pl.LazyFrame:
     extra = [c for c in ("campaign_id", "voucher_code", "group_id") if c not in schema]
     lf = lf.with_columns(pl.lit(None, dtype=pl.String).alias(c) for c in extra)
     change = pl.coalesce("points_change", "points")
-    loyalty = pl.col("voucher_type") == "LOYALTY_CARD"
+    # the kind of each event type: one hash lookup per row, then the exceptions
+    base_kind = t.replace_strict(_BASE_KIND, default=None, return_dtype=pl.String)
     pend_act = t == _P + "pending_points.activated"
-    dup_activation = (
-        pl.when(pl.col("group_id").is_not_null())
-        .then(pend_act.any().over("group_id"))
-        .otherwise(pl.lit(value=False))
+    dup_activation = (t == _P + "points_activated") & pl.col("group_id").is_in(
+        pl.col("group_id").filter(pend_act).drop_nulls().implode()
     )
     kind = (
-        pl.when(t == _P + "points_added")
-        .then(pl.lit("earned"))
-        .when((t == _P + "points_activated") & ~dup_activation)
-        .then(pl.lit("earned"))
-        .when(pend_act)
-        .then(pl.lit("pending_activated"))
-        .when((t == _P + "points_transferred") & (change >= 0))
-        .then(pl.lit("transferred_in"))
-        .when(t == _P + "points_transferred")
-        .then(pl.lit("transferred_out"))
-        .when(t == _P + "points_expired")
-        .then(pl.lit("expired"))
-        .when(
-            t.is_in(
-                [
-                    "customer.redemption.succeeded",
-                    "customer.redemption.rollback.succeeded",
-                ]
-            )
-            & loyalty
+        pl.when(pl.col("_kind") == "transfer")
+        .then(
+            pl.when(change >= 0)
+            .then(pl.lit("transferred_in"))
+            .otherwise(pl.lit("transferred_out"))
         )
-        .then(pl.lit("spent_redemptions"))
         .when(
-            t.is_in(
-                [
-                    "customer.reward_redemptions.completed",
-                    "customer.reward_redemptions.rolledback",
-                ]
-            )
+            (pl.col("_kind") == "spent_redemptions")
+            & (pl.col("voucher_type") != "LOYALTY_CARD")
         )
-        .then(pl.lit("spent_rewards"))
-        .when(t == _P + "pending_points.added")
-        .then(pl.lit("pending_added"))
-        .when(t == _P + "pending_points.canceled")
-        .then(pl.lit("pending_canceled"))
+        .then(pl.lit(None, dtype=pl.String))
+        .when(dup_activation)
+        .then(pl.lit(None, dtype=pl.String))
+        .otherwise(pl.col("_kind"))
     )
     rolled = t == "customer.reward_redemptions.rolledback"
     amount = (
@@ -189,7 +180,9 @@ def _ledger(lf: pl.LazyFrame) -> pl.LazyFrame:
         ),
     )
     return (
-        lf.with_columns(kind.alias("_kind"), card.alias("_card"))
+        lf.with_columns(base_kind.alias("_kind"))
+        .filter(pl.col("_kind").is_not_null())
+        .with_columns(kind.alias("_kind"), card.alias("_card"))
         .filter(pl.col("_kind").is_not_null())
         .with_columns(amount.fill_null(0).cast(pl.Int64).alias("_amount"))
         .with_columns(delta.cast(pl.Int64).alias("_delta"))

@@ -114,6 +114,11 @@ def _states(lf: pl.LazyFrame) -> pl.LazyFrame:
         .when(kind == "joined")
         .then(pl.coalesce("tier_name", "tier_id"))
     )
+    # rows grouped by unit, in (created_at, id) order inside it; "_u" numbers the
+    # units so that "within the unit" needs no window function over string keys
+    first_of_unit = pl.any_horizontal(
+        pl.col(c).ne_missing(pl.col(c).shift(1)) for c in _UNIT
+    )
     ev = (
         lf.filter(
             pl.col("customer_id").is_not_null() & pl.col("created_at").is_not_null()
@@ -121,28 +126,39 @@ def _states(lf: pl.LazyFrame) -> pl.LazyFrame:
         .sort(["created_at", "id"])
         .with_row_index("_g")
         .sort([*_UNIT, "_g"], nulls_last=True)
+        .with_row_index("_r")
         .with_columns(
-            kind.alias("_kind"), raw_id.alias("_rid"), raw_name.alias("_rname")
+            kind.alias("_kind"),
+            raw_id.alias("_rid"),
+            raw_name.alias("_rname"),
+            first_of_unit.cum_sum().alias("_u"),
         )
         .with_columns(
-            pl.coalesce(pl.col("_rid").forward_fill().over(_UNIT), "tier_id").alias(
-                "_sid"
-            ),
+            pl.coalesce(_fill_in_unit("_rid"), "tier_id").alias("_sid"),
             pl.coalesce(
-                pl.col("_rname").forward_fill().over(_UNIT),
-                pl.coalesce("tier_name", "tier_id"),
+                _fill_in_unit("_rname"), pl.coalesce("tier_name", "tier_id")
             ).alias("_sname"),
         )
         .filter(pl.col("_sid").is_not_null())
     )
-    prev = pl.col("_sid").shift(1).over(_UNIT)
+    same_unit = pl.col("_u") == pl.col("_u").shift(1)
+    prev = pl.when(same_unit).then(pl.col("_sid").shift(1))
     return ev.with_columns(pl.col("_sid").ne_missing(prev).alias("_change"))
+
+
+def _fill_in_unit(col: str) -> pl.Expr:
+    """Forward fill of ``col`` that does not cross into the next unit (rows sorted by
+    unit, ``_r`` the row number, ``_u`` the unit number)."""
+    src = pl.when(pl.col(col).is_not_null()).then(pl.col("_r")).forward_fill()
+    src_unit = pl.col("_u").gather(src)
+    return pl.when(src_unit == pl.col("_u")).then(pl.col(col).forward_fill())
 
 
 def _spells(lf: pl.LazyFrame, *, keep: tuple[str, ...] = ()) -> pl.LazyFrame:
     changes = _states(lf).filter(pl.col("_change"))
-    nxt_t = pl.col("created_at").shift(-1).over(_UNIT)
-    nxt_kind = pl.col("_kind").shift(-1).over(_UNIT)
+    next_same = pl.col("_u").shift(-1) == pl.col("_u")
+    nxt_t = pl.when(next_same).then(pl.col("created_at").shift(-1))
+    nxt_kind = pl.when(next_same).then(pl.col("_kind").shift(-1))
     return (
         changes.with_columns(nxt_t.alias("_end"), nxt_kind.alias("_end_kind"))
         .filter(pl.col("_sid") != _NONE)

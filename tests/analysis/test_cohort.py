@@ -353,3 +353,37 @@ def test_retention_invariants(
     obs = out.group_by("cohort", maintain_order=True).agg(pl.col("observable"))
     for flags in obs["observable"].to_list():
         assert flags == sorted(flags, reverse=True)
+
+
+def test_nonzero_cells_equal_retentioneering3_cohorts():
+    """60 recorded cases from retentioneering 3.3.0's ``Cohorts`` (monthly with
+    ``cohort_period=(1, "M")`` and weekly with ``("W", (1, "W"))``); see
+    ``data/make_r3_cohorts.py``. retentioneering shows zeros as NaN, so only its
+    non-NaN cells are recorded, and they must be exactly our non-zero cells."""
+    import json
+    from pathlib import Path
+
+    recorded = json.loads(
+        (Path(__file__).parent / "data" / "r3_cohort_cases.json").read_text()
+    )
+    assert recorded["retentioneering"] == "3.3.0"
+    start = datetime.fromisoformat(recorded["start"]).replace(tzinfo=UTC)
+    for case in recorded["cases"]:
+        ev = events(
+            [
+                (u, start + timedelta(hours=h), f"e{i:03d}", "x")
+                for i, (u, h) in enumerate(case["rows"])
+            ]
+        )
+        for unit, period, fmt in (("M", "month", "%Y-%m"), ("W", "week", "%Y-%m-%d")):
+            ours = retention(ev, period=period).filter(pl.col("active") > 0)
+            got = {
+                (c.strftime(fmt), p): rate
+                for c, p, rate in ours.select("cohort", "period", "rate").iter_rows()
+            }
+            expected = {(c, p): rate for c, p, rate in case[unit]}
+            assert got.keys() == expected.keys(), (unit, case)
+            assert all(got[k] == pytest.approx(v) for k, v in expected.items()), (
+                unit,
+                case,
+            )
