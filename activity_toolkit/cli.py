@@ -17,6 +17,7 @@ from typing import Any
 from activity_toolkit.exceptions import (
     ActivityToolkitError,
     ApiError,
+    FetchError,
     InputError,
     PaginationError,
     StoreError,
@@ -41,7 +42,7 @@ def _exit_code(error: ActivityToolkitError) -> int:
         return EXIT_INPUT
     if isinstance(error, StoreError):
         return EXIT_STORE
-    if isinstance(error, ApiError | TransportError | PaginationError):
+    if isinstance(error, ApiError | TransportError | PaginationError | FetchError):
         return EXIT_API
     return EXIT_ERROR
 
