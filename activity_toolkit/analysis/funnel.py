@@ -291,13 +291,40 @@ def _x_cols(spec: _Spec) -> list[str]:
     return [f"_x{i}" for i in range(1, len(spec.exclusions) + 1)]
 
 
-def _unit_sorted(lf: pl.LazyFrame, keys: tuple[str, ...]) -> pl.LazyFrame:
-    """Rows grouped by unit, each unit in (time, id) order.
+def _unit_sorted(lf: pl.LazyFrame, spec: _Spec, flags: list[str]) -> pl.LazyFrame:
+    """Rows grouped by unit (numbered ``_u``), each unit in (time, id) order.
 
-    Sorting by (time, id) first and then by (key, rank) is much faster than one sort
-    on (key, time, id) when the key and the id are strings.
+    A hash ``group_by`` on the key, sorting each unit's rows inside the group and
+    exploding them back, is much faster than sorting millions of rows by a string
+    key; the boolean flags travel packed into integer bit masks. Units are numbered
+    in order of first appearance in the input.
     """
-    return lf.sort(["_t", "_o"]).with_row_index("_g").sort([*keys, "_g"]).drop("_g")
+    masks = []
+    for start in range(0, len(flags), 64):
+        chunk = flags[start : start + 64]
+        masks.append(
+            pl.sum_horizontal(
+                pl.col(f).cast(pl.UInt64) * (1 << i) for i, f in enumerate(chunk)
+            ).alias(f"_mask{start // 64}")
+        )
+    mask_cols = [f"_mask{j}" for j in range(len(masks))]
+    listed = ["_t", *mask_cols, *spec.bys]
+    grouped = (
+        lf.select(*spec.keys, *spec.bys, "_t", "_o", *masks)
+        # maintain_order: the unit numbers must be the same whenever this plan is
+        # evaluated (a plan that uses the frame twice may evaluate it twice)
+        .group_by(list(spec.keys), maintain_order=True)
+        .agg(pl.col(listed).sort_by("_t", "_o"))
+        .with_row_index("_u")
+        .explode(listed)
+    )
+    decode = [
+        (
+            (pl.col(f"_mask{i // 64}") & pl.lit(1 << (i % 64), dtype=pl.UInt64)) != 0
+        ).alias(f)
+        for i, f in enumerate(flags)
+    ]
+    return grouped.with_columns(*decode).drop(mask_cols)
 
 
 def _next_flag(flag: str) -> pl.Expr:
@@ -322,10 +349,8 @@ def _sequence_units(base: pl.LazyFrame, spec: _Spec) -> pl.LazyFrame:
     n = spec.n
     flags = _step_cols(spec) + _x_cols(spec)
     ev = base if spec.mode == "strict" else base.filter(pl.any_horizontal(flags))
-    ev = _unit_sorted(ev, spec.keys).with_row_index("_pos")
-    last = pl.any_horizontal(
-        (pl.col(k) != pl.col(k).shift(-1)).fill_null(value=True) for k in spec.keys
-    )
+    ev = _unit_sorted(ev, spec, flags).with_row_index("_pos")
+    last = pl.col("_u").ne_missing(pl.col("_u").shift(-1))
     ev = ev.with_columns(
         pl.col("_pos").cast(pl.Int64),
         pl.when(last).then(pl.col("_pos").cast(pl.Int64)).backward_fill().alias("_end"),
@@ -390,14 +415,26 @@ def _sequence_units(base: pl.LazyFrame, spec: _Spec) -> pl.LazyFrame:
             .otherwise(in_window)
         )
         excl = excl | hit
-    att = ev.with_columns(excl.alias("_excl")).filter(pl.col("_m1"))
+    ev = ev.with_columns(excl.alias("_excl"))
     if spec.entry == "first":
-        att = att.unique(list(spec.keys), keep="first")
+        # the unit's first s1: running count of s1 rows minus the count before the unit
+        count = pl.col("_m1").cast(pl.Int64).cum_sum()
+        unit_start = pl.col("_u").ne_missing(pl.col("_u").shift(1))
+        before = (
+            pl.when(unit_start)
+            .then(count - pl.col("_m1").cast(pl.Int64))
+            .forward_fill()
+        )
+        att = ev.filter(pl.col("_m1") & (count - before == 1))
     else:
-        att = att.sort(
-            [*spec.keys, "_reach", "_excl", "_pos"],
-            descending=[False] * len(spec.keys) + [True, False, False],
-        ).unique(list(spec.keys), keep="first")
+        att = (
+            ev.filter(pl.col("_m1"))
+            .sort(
+                ["_u", "_reach", "_excl", "_pos"],
+                descending=[False, True, False, False],
+            )
+            .unique("_u", keep="first")
+        )
     return att.select(
         *spec.keys,
         *spec.bys,
@@ -458,16 +495,20 @@ def _unordered_units(base: pl.LazyFrame, spec: _Spec) -> pl.LazyFrame:
     defs, groups = _step_groups(spec)
     first_step = {d: defs.index(d) + 1 for d in set(defs)}
     gcols = [f"_g{i}" for i in range(len(groups))]
-    ev = _unit_sorted(
-        base.filter(pl.any_horizontal(_step_cols(spec))), spec.keys
-    ).with_columns(
-        pl.any_horizontal(pl.col(f"_m{first_step[d]}") for d in g)
-        .cast(pl.Int64)
-        .alias(c)
-        for g, c in zip(groups, gcols, strict=True)
+    ev = (
+        _unit_sorted(
+            base.filter(pl.any_horizontal(_step_cols(spec))), spec, _step_cols(spec)
+        )
+        .with_row_index("_pos")
+        .with_columns(
+            pl.any_horizontal(pl.col(f"_m{first_step[d]}") for d in g)
+            .cast(pl.Int64)
+            .alias(c)
+            for g, c in zip(groups, gcols, strict=True)
+        )
     )
     if spec.within_ms is None:
-        counts = ev.group_by(list(spec.keys)).agg(pl.col(gcols).sum())
+        counts = ev.group_by("_u").agg(pl.col(gcols).sum())
     else:
         counts = (
             ev.rolling(
@@ -476,15 +517,15 @@ def _unordered_units(base: pl.LazyFrame, spec: _Spec) -> pl.LazyFrame:
                 period=timedelta(milliseconds=spec.within_ms + 1),
                 offset=timedelta(0),
                 closed="left",
-                group_by=list(spec.keys),
+                group_by="_u",
             )
             .agg(pl.col(gcols).sum())
-            .unique([*spec.keys, "_t"])
+            .unique(["_u", "_t"])
         )
-    anchors = ev.select(*spec.keys, *spec.bys, "_t", "_o")
+    anchors = ev.select("_u", *spec.keys, *spec.bys, "_t", "_pos")
     if spec.entry == "first":
-        anchors = anchors.unique(list(spec.keys), keep="first")
-    on = [*spec.keys] if spec.within_ms is None else [*spec.keys, "_t"]
+        anchors = anchors.filter(pl.col("_u").ne_missing(pl.col("_u").shift(1)))
+    on = ["_u"] if spec.within_ms is None else ["_u", "_t"]
     anchors = anchors.join(counts, on=on, how="left")
     oks = []
     ok = pl.lit(value=True)
@@ -500,11 +541,8 @@ def _unordered_units(base: pl.LazyFrame, spec: _Spec) -> pl.LazyFrame:
         anchors.with_columns(
             pl.sum_horizontal([o.cast(pl.Int64) for o in oks]).alias("_reach")
         )
-        .sort(
-            [*spec.keys, "_reach", "_t", "_o"],
-            descending=[False] * len(spec.keys) + [True, False, False],
-        )
-        .unique(list(spec.keys), keep="first")
+        .sort(["_u", "_reach", "_pos"], descending=[False, True, False])
+        .unique("_u", keep="first")
     )
     return best.select(
         *spec.keys,
