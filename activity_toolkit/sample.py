@@ -237,10 +237,12 @@ class _Journey:
         # loyalty state
         self.card: str | None = None
         self.card_id: str | None = None
+        # loyalty, as the simulation sees it while it decides what the customer does;
+        # the exact balances, expiry amounts and tier changes are settled afterwards,
+        # in time order (see _settle_loyalty)
         self.balance = 0
-        self.tier: int | None = None
-        self.tier_since = 0
-        self.earned_lots: list[tuple[int, int]] = []  # (earned at ms, points left)
+        self.member = False
+        self.member_since = 0
         self.channel = "API"
 
     # -- helpers ---------------------------------------------------------------------
@@ -248,13 +250,14 @@ class _Journey:
         return "v-" + _token(self.rng, 18, _HEX)
 
     def emit(self, etype: str, ms: int, payload: dict[str, Any], group: str,
-             channel: str | None = None) -> None:
+             channel: str | None = None, **marks: Any) -> dict[str, Any]:
+        """Append one event; ``marks`` are private ``_``-keys for the loyalty pass."""
         rng = self.rng
         if etype == "customer.segment.entered" and rng.random() < 0.25:
             etype = "customer.segment_entered"  # legacy spelling, still served
         elif etype == "customer.redemption.succeeded" and rng.random() < 0.01:
             etype = "customer.redemption.succceeded"  # MemberActivity typo
-        self.events.append({
+        event = {
             "id": "evcus_" + _token(rng, 18, _HEX),
             "type": etype,
             "data": {
@@ -263,7 +266,11 @@ class _Journey:
             },
             "created_at": _iso(ms),
             "group_id": group,
-        })
+            "_ms": ms,
+            **{f"_{k}": v for k, v in marks.items()},
+        }
+        self.events.append(event)
+        return event
 
     def voucher(self, key: str, code: str, *, extra: dict[str, Any] | None = None) -> dict[str, Any]:
         camp = CAMPAIGNS[key]
@@ -285,10 +292,10 @@ class _Journey:
         return v
 
     def card_voucher(self) -> dict[str, Any]:
+        """The loyalty card; its ``loyalty_card`` balance is filled by the loyalty pass."""
         assert self.card is not None
         return self.voucher("loyalty", self.card, extra={
-            "id": self.card_id,
-            "loyalty_card": {"points": self.balance, "balance": self.balance},
+            "id": self.card_id, "loyalty_card": {"points": 0, "balance": 0},
         })
 
     # -- the journey -----------------------------------------------------------------
@@ -339,14 +346,19 @@ class _Journey:
                 if now_extra < end:
                     self.visit(now_extra, month)
             self.visit(now, month)
-            if self.card and now - last_expiry > 180 * _MS_DAY:
-                self.expire(last_expiry + 180 * _MS_DAY)
+            if self.card and now - last_expiry > 90 * _MS_DAY:
+                self.expire(now + 13)  # a monthly-ish expiry run; the pass computes the amount
                 last_expiry = now
-            if self.tier is not None and now - self.tier_since > 365 * _MS_DAY:
+            if self.member and now - self.member_since > 365 * _MS_DAY:
                 self.prolong(now + 7)
-        if self.tier is not None and end < w.end_ms and rng.random() < 0.3:
+        if self.member and end < w.end_ms and rng.random() < 0.3:
             self.leave(end + rng.randrange(_MS_DAY, 30 * _MS_DAY))
         self.segment_left(end)
+        if self.card:
+            _settle_loyalty(self)
+        for event in self.events:
+            for key in [k for k in event if k.startswith("_")]:
+                del event[key]
         return self.events
 
     def visit(self, now: int, month: int) -> None:
@@ -379,8 +391,9 @@ class _Journey:
             self.order(now, self.group(), coupon=None)
         if self.card and self.balance >= 300 and rng.random() < 0.12:
             self.reward_redemption(now + rng.randrange(60_000, 3_600_000))
-        if self.card and self.balance >= 500 and rng.random() < 0.04:
-            self.transfer(now + rng.randrange(60_000, 3_600_000))
+        if self.card and rng.random() < 0.04:
+            self.transfer(now + rng.randrange(60_000, 3_600_000),
+                          incoming=self.balance < 500 or rng.random() < 0.4)
         if rng.random() < 0.03:
             self.gift_card(now + rng.randrange(60_000, _MS_DAY))
         if rng.random() < 0.002:
@@ -437,48 +450,167 @@ class _Journey:
                        "created_at": _iso(t), "object": "redeemable_holder"},
             "voucher": self.card_voucher(), "campaign": _SIMPLE_CAMPAIGN["loyalty"],
             "customer": self.simple}, g)
-        self.set_tier(0, t + 1, g, event="joined")
+        self.join(t + 1, g)
 
-    def set_tier(self, new: int, t: int, g: str, *, event: str) -> None:
-        exp = t + 365 * _MS_DAY
-        base = {"customer": self.simple, "campaign": _SIMPLE_CAMPAIGN["loyalty"], "created_at": _iso(t)}
-        if event in ("joined",):
-            self.emit("customer.loyalty.tier.joined", t, {**base, "loyalty_tier": _tier_obj(
-                new, expiration_ms=exp, start_ms=t, customer_id=self.c.id)}, g)
-        else:
-            assert self.tier is not None
-            self.emit(f"customer.loyalty.tier.{event}", t, {
-                **base,
-                "loyalty_tier_from": _tier_obj(self.tier),
-                "loyalty_tier_to": _tier_obj(new, expiration_ms=exp, start_ms=t, customer_id=self.c.id)}, g)
-        self.tier = new
-        self.tier_since = t
+    def tier_base(self, t: int) -> dict[str, Any]:
+        return {"customer": self.simple, "campaign": _SIMPLE_CAMPAIGN["loyalty"], "created_at": _iso(t)}
+
+    def join(self, t: int, g: str) -> None:
+        """Join the programme; the pass decides the tier from the balance at ``t``."""
+        self.emit("customer.loyalty.tier.joined", t, self.tier_base(t), g, kind="join")
+        self.member, self.member_since = True, t
 
     def prolong(self, t: int) -> None:
-        assert self.tier is not None
         g = self.group()
-        exp = t + 365 * _MS_DAY
-        tier = _tier_obj(self.tier, expiration_ms=exp, start_ms=t, customer_id=self.c.id)
-        base = {"customer": self.simple, "campaign": _SIMPLE_CAMPAIGN["loyalty"], "created_at": _iso(t)}
-        self.emit("customer.loyalty.tier.prolonged", t, {**base, "loyalty_tier": tier}, g)
+        exp = _iso(t + 365 * _MS_DAY)[:10]
+        self.emit("customer.loyalty.tier.prolonged", t, self.tier_base(t), g, kind="keep")
         self.emit("customer.loyalty.tier.expiration.changed", t, {
-            **base, "loyalty_tier": tier, "expiration_date": _iso(exp)[:10]}, g, "INTERNAL")
-        self.tier_since = t
+            **self.tier_base(t), "expiration_date": exp}, g, "INTERNAL", kind="keep")
+        self.member_since = t
 
     def leave(self, t: int) -> None:
-        assert self.tier is not None
         if t >= self.world.end_ms:
             return
-        g = self.group()
-        self.emit("customer.loyalty.tier.left", t, {
-            "customer": self.simple, "campaign": _SIMPLE_CAMPAIGN["loyalty"],
-            "loyalty_tier": _tier_obj(self.tier), "created_at": _iso(t)}, g, "INTERNAL")
-        self.tier = None
-        # some come back and re-join a few weeks later
-        if self.rng.random() < 0.3:
+        self.emit("customer.loyalty.tier.left", t, self.tier_base(t), self.group(), "INTERNAL",
+                  kind="left")
+        self.member = False
+        if self.rng.random() < 0.3:  # some come back a few weeks later
             t2 = t + self.rng.randrange(7, 60) * _MS_DAY
             if t2 < self.world.end_ms:
-                self.set_tier(_tier_for(self.balance), t2, self.group(), event="joined")
+                self.join(t2, self.group())
+
+    def balance_obj(self, change: int) -> dict[str, Any]:
+        """A balance object; ``balance``/``total`` are filled by the loyalty pass."""
+        return {"type": "loyalty_card", "points": change, "balance": 0,
+                "total": 0, "operation_type": "AUTOMATIC",
+                "related_object": {"id": self.card_id, "type": "voucher"}, "object": "balance"}
+
+    def transaction(self, ttype: str, t: int, reason: str | None = None) -> dict[str, Any]:
+        return {"id": "vtx_" + _token(self.rng, 24), "source_id": None, "voucher_id": self.card_id,
+                "campaign_id": CAMPAIGNS["loyalty"]["id"], "source": None, "reason": reason,
+                "type": ttype, "details": {}, "related_transaction_id": None, "created_at": _iso(t)}
+
+    def earn(self, t: int, g: str, pts: int, order_id: str | None, amount: int) -> None:
+        if pts <= 0 or self.card is None:
+            return
+        self.balance += pts
+        card = self.card_voucher()
+        self.emit("customer.rewarded.loyalty_points", t, {
+            "customer": self.simple, "holder": self.simple, "voucher": card,
+            "campaign": _SIMPLE_CAMPAIGN["loyalty"], "loyalty_tier": None,
+            "earning_rule": {"id": "ern_OrderPaid0000000001"}, "balance": self.balance_obj(pts),
+            "order": {"id": order_id, "amount": amount},
+            "event": {"id": "evcus_trigger", "type": "customer.order.paid", "category": "ACTION",
+                      "entity_id": order_id, "created_at": _iso(t), "group_id": g}}, g, "INTERNAL",
+            kind="accrual_info", pts=pts)
+        self.emit("customer.voucher.loyalty_card.points_added", t, {
+            "customer": self.simple, "campaign": _SIMPLE_CAMPAIGN["loyalty"], "voucher": card,
+            "balance": self.balance_obj(pts),
+            "transaction": self.transaction("POINTS_ACCRUAL" if self.rng.random() < 0.8 else "POINTS_ADDITION", t)},
+            g, "INTERNAL", delta=pts)
+
+    def pending(self, t: int, g: str, order_id: str, amount: int, pts: int) -> None:
+        rng = self.rng
+        pid = "lcpp_" + _token(rng, 20)
+        activates = t + 14 * _MS_DAY
+        pp = {"id": pid, "voucher_id": self.card_id, "campaign_id": CAMPAIGNS["loyalty"]["id"],
+              "customer_id": self.c.id, "order_id": order_id, "points": pts,
+              "activates_at": _iso(activates)[:10], "details": {}, "created_at": _iso(t)}
+        base = {"customer": self.simple, "campaign": _SIMPLE_CAMPAIGN["loyalty"],
+                "voucher": self.card_voucher(), "order": {"id": order_id, "amount": amount},
+                "pending_points": pp}
+        self.emit("customer.voucher.loyalty_card.pending_points.added", t, {
+            **base, "voucher_pending_points_balance": {"points": pts, "balance": pts}}, g, "INTERNAL")
+        if activates >= self.world.end_ms:
+            return
+        g2 = self.group()
+        if rng.random() < 0.1:
+            self.emit("customer.voucher.loyalty_card.pending_points.canceled", activates, {
+                **base, "voucher_pending_points_balance": {"points": -pts, "balance": 0}}, g2, "INTERNAL")
+            return
+        self.balance += pts
+        self.emit("customer.voucher.loyalty_card.pending_points.activated", activates, {
+            **base, "balance": self.balance_obj(pts),
+            "transaction": self.transaction("PENDING_POINTS_ACTIVATION", activates)}, g2, "INTERNAL",
+            delta=pts)
+
+    def reward_redemption(self, t: int) -> None:
+        rng = self.rng
+        affordable = [r for r in _REWARDS if r[3] <= self.balance]
+        if not affordable or t >= self.world.end_ms:
+            return
+        rid, name, rtype, cost = affordable[rng.randrange(len(affordable))]
+        g = self.group()
+        rr_id = "rewr_" + _token(rng, 20)
+        assignment = {"id": "rewa_" + _token(rng, 20), "reward_id": rid,
+                      "parameters": {"loyalty": {"points": cost}}}
+        reward = {"id": rid, "name": name, "type": rtype}
+        base = {"customer": self.simple, "holder": self.simple, "campaign": _SIMPLE_CAMPAIGN["loyalty"],
+                "reward": reward, "reward_assignment": assignment, "voucher": self.card_voucher(),
+                "balance": None, "source": {"id": self.card_id, "type": "voucher"}}
+        state = {"id": rr_id, "voucher_id": self.card_id, "campaign_id": CAMPAIGNS["loyalty"]["id"],
+                 "customer_id": self.c.id, "reward_assignment_id": assignment["id"]}
+        self.emit("customer.reward_redemptions.created", t, {
+            **base, "reward_redemption": {**state, "state": "CREATED"}}, g, link=rr_id)
+        self.balance -= cost
+        self.emit("customer.reward_redemptions.completed", t + 1, {
+            **base, "reward_redemption": {**state, "state": "COMPLETED"}}, g, delta=-cost, link=rr_id)
+        if rng.random() < 0.04 and t + 3_600_000 < self.world.end_ms:
+            self.balance += cost
+            self.emit("customer.reward_redemptions.rolledback", t + 3_600_000, {
+                **base, "reward_redemption": {**state, "state": "ROLLED_BACK"}}, self.group(),
+                delta=cost, link=rr_id)
+
+    def pay_with_points(self, t: int, g: str, order: dict[str, Any], pts: int) -> None:
+        """A loyalty-card redemption: points pay part of an order."""
+        red_id = "r_" + _token(self.rng, 18, _HEX)
+        self.balance -= pts
+        card = self.card_voucher()
+        self.emit("customer.redemption.succeeded", t, {
+            "customer": self.simple, "order": order, "campaign": _SIMPLE_CAMPAIGN["loyalty"],
+            "voucher": card, "holder": self.simple, "promotion_tier": None, "promotion_stack": None,
+            "redemption": {"id": red_id, "object": "redemption", "date": _iso(t),
+                           "customer_id": self.c.id, "tracking_id": self.c.source_id,
+                           "amount": pts, "result": "SUCCESS", "status": "SUCCEEDED",
+                           "failure_code": None, "failure_message": None,
+                           "channel": {"channel_id": "app_web", "channel_type": "API"},
+                           "voucher": {"code": self.card, "id": self.card_id},
+                           "order": {"id": order["id"], "total_discount_amount": order["total_discount_amount"]}}},
+            g, delta=-pts, link=g)
+
+    def transfer(self, t: int, *, incoming: bool) -> None:
+        if t >= self.world.end_ms:
+            return
+        rng = self.rng
+        other = "LC-" + _token(rng, 8, "ABCDEFGHJKLMNPQRSTUVWXYZ23456789")
+        if incoming:
+            pts = rng.randrange(50, 600)
+        elif self.balance >= 200:
+            pts = rng.randrange(100, min(self.balance, 1000) + 1)
+        else:
+            return
+        mine = {"id": self.card_id, "code": self.card}
+        theirs = {"id": "v_" + other, "code": other}
+        g = self.group()
+        self.balance += pts if incoming else -pts
+        self.emit("customer.voucher.loyalty_card.points_transferred", t, {
+            "customer": self.simple, "campaign": _SIMPLE_CAMPAIGN["loyalty"], "voucher": self.card_voucher(),
+            "source_voucher": theirs if incoming else mine,
+            "destination_voucher": mine if incoming else theirs,
+            "balance": self.balance_obj(pts if incoming else -pts),
+            "transaction": self.transaction("POINTS_TRANSFER_IN" if incoming else "POINTS_TRANSFER_OUT",
+                                            t, "Family pooling")}, g, delta=pts if incoming else -pts,
+            link=g)
+
+    def expire(self, t: int) -> None:
+        """An expiry run; the pass expires what was earned 180+ days before ``t``."""
+        if t >= self.world.end_ms:
+            return
+        self.emit("customer.voucher.loyalty_card.points_expired", t, {
+            "customer": self.simple, "campaign": _SIMPLE_CAMPAIGN["loyalty"], "voucher": self.card_voucher(),
+            "points": 0, "buckets": [],
+            "transaction": self.transaction("POINTS_EXPIRATION", t)}, self.group(), "INTERNAL",
+            kind="expire")
 
     def segment_left(self, end: int) -> None:
         if end < self.world.end_ms and self.rng.random() < 0.5:
@@ -583,6 +715,13 @@ class _Journey:
                  "referrer_id": None, "metadata": {"store": self.c.city},
                  "created_at": _iso(t), "updated_at": _iso(t), "object": "order"}
         red_id = None
+        if key is None and self.card and self.balance >= 1500 and rng.random() < 0.25:
+            pts = min(self.balance // 2, (amount // 2) // 10 * 10)  # 10 points = 1 unit
+            if pts >= 100:
+                order["discount_amount"] = order["total_discount_amount"] = pts // 10
+                order["total_amount"] = amount - pts // 10
+                discount = pts // 10
+                self.pay_with_points(t, g, order, pts)
         if key is not None and code is not None:
             red_id = "r_" + _token(rng, 18, _HEX)
             vouch = self.voucher(key, code)
@@ -611,7 +750,7 @@ class _Journey:
                   "order": paid, "redemption": {"id": red_id} if red_id else None}, g)
         rolled = red_id is not None and rng.random() < 0.05
         if self.card and not rolled:
-            pts = (amount - discount) // 100
+            pts = (amount - discount) // 20  # 5 points per currency unit spent
             if rng.random() < 0.15:
                 self.pending(tp + 1, g, order_id, amount, pts)
             else:
@@ -644,151 +783,6 @@ class _Journey:
                           "order": {**paid, "status": "FULFILLED", "updated_at": _iso(tf)},
                           "redemption": None}, self.group(), "INTERNAL")
 
-    def balance_obj(self, change: int) -> dict[str, Any]:
-        return {"type": "loyalty_card", "points": change, "balance": self.balance,
-                "total": self.balance, "operation_type": "AUTOMATIC",
-                "related_object": {"id": self.card_id, "type": "voucher"}, "object": "balance"}
-
-    def transaction(self, ttype: str, t: int, reason: str | None = None) -> dict[str, Any]:
-        return {"id": "vtx_" + _token(self.rng, 24), "source_id": None, "voucher_id": self.card_id,
-                "campaign_id": CAMPAIGNS["loyalty"]["id"], "source": None, "reason": reason,
-                "type": ttype, "details": {}, "related_transaction_id": None, "created_at": _iso(t)}
-
-    def earn(self, t: int, g: str, pts: int, order_id: str | None, amount: int,
-             *, activated: bool = False) -> None:
-        if pts <= 0 or self.card is None:
-            return
-        self.balance += pts
-        self.earned_lots.append((t, pts))
-        card = self.card_voucher()
-        if not activated:
-            self.emit("customer.rewarded.loyalty_points", t, {
-                "customer": self.simple, "holder": self.simple, "voucher": card,
-                "campaign": _SIMPLE_CAMPAIGN["loyalty"],
-                "loyalty_tier": _tier_obj(self.tier) if self.tier is not None else None,
-                "earning_rule": {"id": "ern_OrderPaid0000000001"}, "balance": self.balance_obj(pts),
-                "order": {"id": order_id, "amount": amount},
-                "event": {"id": "evcus_trigger", "type": "customer.order.paid", "category": "ACTION",
-                          "entity_id": order_id, "created_at": _iso(t), "group_id": g}}, g, "INTERNAL")
-        self.emit("customer.voucher.loyalty_card.points_added", t, {
-            "customer": self.simple, "campaign": _SIMPLE_CAMPAIGN["loyalty"], "voucher": card,
-            "balance": self.balance_obj(pts),
-            "transaction": self.transaction("POINTS_ACCRUAL" if self.rng.random() < 0.8 else "POINTS_ADDITION", t)},
-            g, "INTERNAL")
-        self.retier(t + 1, g)
-
-    def pending(self, t: int, g: str, order_id: str, amount: int, pts: int) -> None:
-        rng = self.rng
-        pid = "lcpp_" + _token(rng, 20)
-        activates = t + 14 * _MS_DAY
-        pp = {"id": pid, "voucher_id": self.card_id, "campaign_id": CAMPAIGNS["loyalty"]["id"],
-              "customer_id": self.c.id, "order_id": order_id, "points": pts,
-              "activates_at": _iso(activates)[:10], "details": {}, "created_at": _iso(t)}
-        base = {"customer": self.simple, "campaign": _SIMPLE_CAMPAIGN["loyalty"],
-                "voucher": self.card_voucher(), "order": {"id": order_id, "amount": amount},
-                "pending_points": pp}
-        self.emit("customer.voucher.loyalty_card.pending_points.added", t, {
-            **base, "voucher_pending_points_balance": {"points": pts, "balance": pts}}, g, "INTERNAL")
-        if activates >= self.world.end_ms:
-            return
-        g2 = self.group()
-        if rng.random() < 0.1:
-            self.emit("customer.voucher.loyalty_card.pending_points.canceled", activates, {
-                **base, "voucher_pending_points_balance": {"points": -pts, "balance": 0}}, g2, "INTERNAL")
-            return
-        self.balance += pts
-        self.earned_lots.append((activates, pts))
-        self.emit("customer.voucher.loyalty_card.pending_points.activated", activates, {
-            **base, "balance": self.balance_obj(pts),
-            "transaction": self.transaction("PENDING_POINTS_ACTIVATION", activates)}, g2, "INTERNAL")
-        self.retier(activates + 1, g2)
-
-    def spend(self, pts: int) -> None:
-        """Spend from the oldest lots first (FIFO), as the expiry logic assumes."""
-        self.balance -= pts
-        left = pts
-        lots = []
-        for at, p in self.earned_lots:
-            take = min(p, left)
-            left -= take
-            if p - take:
-                lots.append((at, p - take))
-        self.earned_lots = lots
-
-    def reward_redemption(self, t: int) -> None:
-        rng = self.rng
-        affordable = [r for r in _REWARDS if r[3] <= self.balance]
-        if not affordable or t >= self.world.end_ms:
-            return
-        rid, name, rtype, cost = affordable[rng.randrange(len(affordable))]
-        g = self.group()
-        rr_id = "rewr_" + _token(rng, 20)
-        assignment = {"id": "rewa_" + _token(rng, 20), "reward_id": rid,
-                      "parameters": {"loyalty": {"points": cost}}}
-        reward = {"id": rid, "name": name, "type": rtype}
-        base = {"customer": self.simple, "holder": self.simple, "campaign": _SIMPLE_CAMPAIGN["loyalty"],
-                "reward": reward, "reward_assignment": assignment,
-                "source": {"id": self.card_id, "type": "voucher"}}
-        state = {"id": rr_id, "voucher_id": self.card_id, "campaign_id": CAMPAIGNS["loyalty"]["id"],
-                 "customer_id": self.c.id, "reward_assignment_id": assignment["id"]}
-        self.emit("customer.reward_redemptions.created", t, {
-            **base, "voucher": self.card_voucher(), "balance": None,
-            "reward_redemption": {**state, "state": "CREATED"}}, g)
-        rolled = rng.random() < 0.04
-        self.spend(cost)
-        self.emit("customer.reward_redemptions.completed", t + 1, {
-            **base, "voucher": self.card_voucher(), "balance": None,
-            "reward_redemption": {**state, "state": "COMPLETED"}}, g)
-        if rolled:
-            self.balance += cost
-            self.earned_lots.append((t + 2, cost))
-            self.emit("customer.reward_redemptions.rolledback", t + 3_600_000, {
-                **base, "voucher": self.card_voucher(), "balance": None,
-                "reward_redemption": {**state, "state": "ROLLED_BACK"}}, self.group())
-        self.retier(t + 2, g)
-
-    def transfer(self, t: int) -> None:
-        if t >= self.world.end_ms:
-            return
-        pts = self.rng.randrange(100, min(self.balance, 1000) + 1)
-        g = self.group()
-        self.spend(pts)
-        dest = "LC-" + _token(self.rng, 8, "ABCDEFGHJKLMNPQRSTUVWXYZ23456789")
-        self.emit("customer.voucher.loyalty_card.points_transferred", t, {
-            "customer": self.simple, "campaign": _SIMPLE_CAMPAIGN["loyalty"], "voucher": self.card_voucher(),
-            "source_voucher": {"id": self.card_id, "code": self.card},
-            "destination_voucher": {"id": "v_" + dest, "code": dest},
-            "balance": self.balance_obj(-pts),
-            "transaction": self.transaction("POINTS_TRANSFER_OUT", t, "Gift to family")}, g)
-        self.retier(t + 1, g)
-
-    def expire(self, t: int) -> None:
-        """Points earned more than 180 days before ``t`` and not yet spent expire."""
-        cutoff = t - 180 * _MS_DAY
-        expired = sum(p for at, p in self.earned_lots if at <= cutoff)
-        if expired <= 0 or t >= self.world.end_ms:
-            return
-        self.earned_lots = [(at, p) for at, p in self.earned_lots if at > cutoff]
-        self.balance -= expired
-        g = self.group()
-        self.emit("customer.voucher.loyalty_card.points_expired", t, {
-            "customer": self.simple, "campaign": _SIMPLE_CAMPAIGN["loyalty"], "voucher": self.card_voucher(),
-            "points": expired,
-            "buckets": [{"id": "lpb_" + _token(self.rng, 16), "voucher_id": self.card_id,
-                         "campaign_id": CAMPAIGNS["loyalty"]["id"], "bucket": {"total_points": expired},
-                         "status": "EXPIRED", "expires_at": _iso(t)[:10]}],
-            "transaction": self.transaction("POINTS_EXPIRATION", t)}, g, "INTERNAL")
-        self.retier(t + 1, g)
-
-    def retier(self, t: int, g: str) -> None:
-        if self.tier is None:
-            return
-        new = _tier_for(self.balance)
-        if new > self.tier:
-            self.set_tier(new, t, g, event="upgraded")
-        elif new < self.tier:
-            self.set_tier(new, t, g, event="downgraded")
-
     def gift_card(self, t: int) -> None:
         if t >= self.world.end_ms:
             return
@@ -803,6 +797,149 @@ class _Journey:
                         "operation_type": "MANUAL", "object": "balance"},
             "transaction": {"id": "vtx_" + _token(rng, 24), "type": "CREDITS_ADDITION",
                             "reason": "Top-up", "created_at": _iso(t + 1)}}, g)
+
+
+_EXPIRY_MS = 180 * _MS_DAY
+_UPGRADE = "customer.loyalty.tier.upgraded"
+_DOWNGRADE = "customer.loyalty.tier.downgraded"
+
+
+def _settle_loyalty(j: _Journey) -> None:
+    """Replay a member's loyalty events in time order and make them consistent.
+
+    The simulation emits events out of time order (a coupon redeemed three weeks
+    after it was published is generated before the next visit), so it cannot know
+    exact balances. This pass walks the events by (time, id) with the true running
+    balance and FIFO point lots, and
+
+    - fills every balance (``balance.balance``, the card's ``loyalty_card``),
+    - computes what each expiry run expires (points earned 180+ days before it) and
+      drops runs that expire nothing,
+    - removes spends the balance cannot cover at their time (with their request's
+      other events), repeating until every spend is covered,
+    - decides the tier on joining from the balance and emits ``upgraded`` /
+      ``downgraded`` whenever the balance crosses a tier boundary (same request),
+    - drops ``left`` / ``prolonged`` / ``expiration.changed`` of a non-member.
+    """
+    dropped: set[str] = set()
+    while True:
+        events = [
+            e for e in j.events
+            if e.get("_link") not in dropped and e["group_id"] not in dropped
+        ]
+        infeasible = _replay(events, j, write=False)[1]
+        if not infeasible:
+            break
+        dropped |= infeasible
+    j.events = _replay(events, j, write=True)[0]
+
+
+def _replay(
+    events: list[dict[str, Any]], j: _Journey, *, write: bool
+) -> tuple[list[dict[str, Any]], set[str]]:
+    balance = 0
+    lots: list[list[int]] = []  # [earned at ms, points left], oldest first
+    tier: int | None = None
+    accrued: str | None = None  # group of the last accrual applied
+    out: list[dict[str, Any]] = []
+    infeasible: set[str] = set()
+
+    def card(p: dict[str, Any]) -> None:
+        v = p.get("voucher")
+        if write and isinstance(v, dict) and v.get("id") == j.card_id:
+            p["voucher"] = {**v, "loyalty_card": {"points": balance, "balance": balance}}
+
+    def tier_obj(index: int, ms: int) -> dict[str, Any]:
+        return _tier_obj(index, expiration_ms=ms + 365 * _MS_DAY, start_ms=ms, customer_id=j.c.id)
+
+    def retier(e: dict[str, Any]) -> None:
+        nonlocal tier
+        if tier is None:
+            return
+        new = _tier_for(balance)
+        if new == tier:
+            return
+        ms = e["_ms"] + 1
+        rng = random.Random(e["id"])
+        out.append({
+            "id": "evcus_" + _token(rng, 18, _HEX),
+            "type": _UPGRADE if new > tier else _DOWNGRADE,
+            "data": {"data": {**j.tier_base(ms), "loyalty_tier_from": _tier_obj(tier),
+                              "loyalty_tier_to": tier_obj(new, ms)},
+                     "event_source": {"channel": "INTERNAL"}},
+            "created_at": _iso(ms),
+            "group_id": e["group_id"],
+            "_ms": ms,
+        })
+        tier = new
+
+    for e in sorted(events, key=lambda e: (e["_ms"], e["id"])):
+        p = e["data"]["data"]
+        kind, delta = e.get("_kind"), e.get("_delta")
+        if kind == "expire":
+            cutoff = e["_ms"] - _EXPIRY_MS
+            expired = 0
+            while lots and lots[0][0] <= cutoff:
+                expired += lots.pop(0)[1]
+            if not expired:
+                continue
+            balance -= expired
+            if write:
+                p["points"] = expired
+                p["buckets"] = [{"id": "lpb_" + e["id"][-16:], "voucher_id": j.card_id,
+                                 "campaign_id": CAMPAIGNS["loyalty"]["id"],
+                                 "bucket": {"total_points": expired}, "status": "EXPIRED",
+                                 "expires_at": e["created_at"][:10]}]
+            card(p)
+            out.append(e)
+            retier(e)
+        elif delta is not None:
+            if delta < 0:
+                if balance + delta < 0:
+                    infeasible.add(e.get("_link") or e["group_id"])
+                    continue
+                left = -delta
+                while left:
+                    take = min(left, lots[0][1])
+                    lots[0][1] -= take
+                    left -= take
+                    if not lots[0][1]:
+                        lots.pop(0)
+            else:
+                lots.append([e["_ms"], delta])
+            balance += delta
+            if e["type"] == "customer.voucher.loyalty_card.points_added":
+                accrued = e["group_id"]
+            if write and isinstance(p.get("balance"), dict):
+                p["balance"] = {**p["balance"], "balance": balance, "total": balance}
+            card(p)
+            out.append(e)
+            retier(e)
+        elif kind == "accrual_info":  # rewarded.loyalty_points beside its points_added
+            after = balance if accrued == e["group_id"] else balance + e["_pts"]
+            if write:
+                p["balance"] = {**p["balance"], "balance": after, "total": after}
+                p["loyalty_tier"] = _tier_obj(tier) if tier is not None else None
+                v = p["voucher"]
+                p["voucher"] = {**v, "loyalty_card": {"points": after, "balance": after}}
+            out.append(e)
+        elif kind == "join":
+            tier = _tier_for(balance)
+            if write:
+                p["loyalty_tier"] = tier_obj(tier, e["_ms"])
+            out.append(e)
+        elif kind in ("left", "keep"):
+            if tier is None:
+                continue
+            if write:
+                p["loyalty_tier"] = _tier_obj(tier) if kind == "left" else tier_obj(tier, e["_ms"])
+            out.append(e)
+            if kind == "left":
+                tier = None
+        else:
+            card(p)
+            out.append(e)
+    return out, infeasible
 
 
 class SampleWorld:

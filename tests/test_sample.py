@@ -64,28 +64,65 @@ def test_legacy_aliases_present(small_log):
     assert "customer.segment_entered" in raw
 
 
-def test_tier_events_are_consistent_with_the_points_balance(small_log):
-    """After every tier change caused by points, the new tier's range holds the
-    running balance of the points event of the same request."""
-    bounds = {name: (lo, hi) for _, name, lo, hi in _TIERS}
-    changes = pl.concat([
-        small_log["customer.loyalty.tier.upgraded"],
-        small_log["customer.loyalty.tier.downgraded"],
-    ]).select("customer_id", "group_id", "tier_to_name", "tier_from_name")
-    assert changes.height > 0
-    points = pl.concat(
-        [small_log[t].select("customer_id", "group_id", "created_at", "balance")
-         for t in small_log.types if t.startswith("customer.voucher.loyalty_card.points_")]
-        + [small_log["customer.voucher.loyalty_card.pending_points.activated"].select(
-            "customer_id", "group_id", "created_at", "balance")]
-    ).sort("created_at").group_by("customer_id", "group_id").agg(pl.col("balance").last())
-    joined = changes.join(points, on=["customer_id", "group_id"], how="inner")
-    assert joined.height > 0
-    for to, frm, bal in joined.select("tier_to_name", "tier_from_name", "balance").iter_rows():
-        lo, hi = bounds[to]
-        assert bal >= lo, (to, bal)
-        assert hi is None or bal <= hi, (to, bal)
-        assert to != frm
+def _ledger(log):
+    """Every loyalty event of the log in (created_at, id) order with its signed points
+    change, the balance it reports (if any) and its tier effect."""
+    def part(t, delta, reported=None, tier=None):
+        f = log[t]
+        return f.select(
+            "customer_id", "created_at", "id", "type",
+            (delta if delta is not None else pl.lit(0)).cast(pl.Int64).alias("delta"),
+            (reported if reported is not None else pl.lit(None)).cast(pl.Int64).alias("reported"),
+            (tier if tier is not None else pl.lit(None)).cast(pl.String).alias("tier"),
+        )
+    p = "customer.voucher.loyalty_card."
+    parts = [
+        part(p + "points_added", pl.col("points_change"), pl.col("balance")),
+        part(p + "points_transferred", pl.col("points_change"), pl.col("balance")),
+        part(p + "points_expired", pl.col("points_change")),
+        part(p + "pending_points.activated", pl.col("points"), pl.col("balance")),
+        part("customer.reward_redemptions.completed", -pl.col("reward_points")),
+        part("customer.reward_redemptions.rolledback", pl.col("reward_points")),
+        part("customer.redemption.succeeded",
+             pl.when(pl.col("voucher_type") == "LOYALTY_CARD").then(-pl.col("redemption_amount"))),
+        part("customer.loyalty.tier.joined", None, None, pl.col("tier_name")),
+        part("customer.loyalty.tier.upgraded", None, None, pl.col("tier_to_name")),
+        part("customer.loyalty.tier.downgraded", None, None, pl.col("tier_to_name")),
+        part("customer.loyalty.tier.left", None, None, pl.lit("(none)")),
+    ]
+    return pl.concat(parts).with_columns(pl.col("delta").fill_null(0)).sort("customer_id", "created_at", "id")
+
+
+def test_loyalty_balances_and_tiers_follow_the_points_ledger(small_log):
+    """Replaying every points change in time order reproduces each reported balance,
+    never goes negative, and every member's tier is the one their balance earns."""
+    from activity_toolkit.sample import _tier_for
+
+    names = [name for _, name, _, _ in _TIERS]
+    ledger = _ledger(small_log)
+    assert ledger.filter(pl.col("type").str.contains("redemption.succeeded")).filter(pl.col("delta") < 0).height > 0
+    assert ledger.filter(pl.col("type").str.contains("downgraded")).height > 0
+    checked = 0
+    for (_,), rows in ledger.group_by("customer_id"):
+        balance, tier, expected = 0, None, None
+        for _, _, _, typ, delta, reported, to in rows.iter_rows():
+            if to is not None:  # a tier event
+                tier = None if to == "(none)" else to
+                expected = None
+                if typ.endswith("joined"):
+                    assert tier == names[_tier_for(balance)]
+                continue
+            if expected is not None and tier is not None:
+                assert tier == expected  # the change was followed by its tier event
+            balance += delta
+            assert balance >= 0
+            if reported is not None:
+                assert reported == balance
+                checked += 1
+            expected = names[_tier_for(balance)] if tier is not None else None
+        if expected is not None and tier is not None:
+            assert tier == expected
+    assert checked > 100
 
 
 def test_pages_ndjson_and_log_are_the_same_world(tmp_path):
