@@ -37,7 +37,7 @@ import httpx
 
 from activity_toolkit.client import RateLimit, VoucherifyClient
 from activity_toolkit.exceptions import UnknownEventTypeWarning
-from activity_toolkit.fetch import fetch
+from activity_toolkit.load import fetch
 from activity_toolkit.io import read_parquet
 from activity_toolkit.sample import sample_world
 

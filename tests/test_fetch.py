@@ -21,7 +21,7 @@ from activity_toolkit.exceptions import (
     ServerError,
     StoreError,
 )
-from activity_toolkit.fetch import STATE_FORMAT, afetch, fetch
+from activity_toolkit.load import STATE_FORMAT, afetch, fetch
 from activity_toolkit.io import read_state
 from activity_toolkit.sandbox import Sandbox, SandboxConfig, World
 

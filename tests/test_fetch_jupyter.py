@@ -14,7 +14,7 @@ CELLS = [
 import asyncio, sys
 asyncio.get_running_loop()  # the kernel's loop is running
 assert "nest_asyncio" not in sys.modules
-from activity_toolkit.fetch import fetch
+from activity_toolkit.load import fetch
 from activity_toolkit.sandbox import Sandbox, World, SandboxConfig
 box = Sandbox(World.generate(customers=6, events=25, seed=3),
               SandboxConfig(secret_key="sk_nb_SECRET_55"))

@@ -8,6 +8,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 import activity_toolkit
 
 PKG = Path(activity_toolkit.__file__).parent
@@ -15,13 +17,23 @@ PKG = Path(activity_toolkit.__file__).parent
 
 def test_all_is_sorted_and_complete():
     names = activity_toolkit.__all__
-    assert list(names) == sorted(names)
-    public = {n for n in vars(activity_toolkit) if not n.startswith("_")} - {"annotations"}
-    modules = {n for n in public if isinstance(getattr(activity_toolkit, n), type(sys))}
-    # every public non-module name is exported; of the modules only `exceptions` is
-    assert set(names) - {"__version__"} == (public - modules) | {"exceptions"}
-    for name in names:
+    # isort-style, as ruff's RUF022 keeps it: CONSTANTS, then Classes, then functions
+    assert list(names) == sorted(names, key=lambda n: (0 if n.isupper() else 1 if n[0].isupper() else 2, n))
+    for name in names:  # also loads the lazy names (client, fetch, sandbox)
         assert hasattr(activity_toolkit, name), name
+    public = {n for n in vars(activity_toolkit) if not n.startswith("_")}
+    public -= {"annotations", "import_module", "TYPE_CHECKING", "Any"}
+    modules = {n for n in public if isinstance(getattr(activity_toolkit, n), type(sys))}
+    # every public non-module name is exported; of the modules, `analysis` and `exceptions`
+    assert set(names) - {"__version__"} == (public - modules) | {"analysis", "exceptions"}
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        activity_toolkit.nothing  # noqa: B018
+
+
+def test_importing_the_package_does_not_load_the_http_stack():
+    code = "import sys, activity_toolkit as at; at.sample(customers=3); print('httpx' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def _imports(path: Path) -> set[str]:

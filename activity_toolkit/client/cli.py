@@ -6,7 +6,7 @@ handler ``(args) -> exit code``. Credentials come from the environment
 ``VoucherifyClient.from_env``. Errors of the toolkit's tree are printed as one line
 on stderr (no traceback unless ``--debug``); the secret key is never printed.
 
-The handlers import :mod:`activity_toolkit.fetch` and :mod:`activity_toolkit.sandbox`
+The handlers import :mod:`activity_toolkit.load` (fetch) and :mod:`activity_toolkit.sandbox`
 when they run, so registering the commands costs nothing at start-up.
 """
 
@@ -119,7 +119,7 @@ def _fail(error: BaseException, args: argparse.Namespace) -> int:
 def cmd_fetch(args: argparse.Namespace) -> int:
     """``activity-toolkit fetch``: fill or update a store from the API."""
     from activity_toolkit.client import VoucherifyClient
-    from activity_toolkit.fetch import fetch
+    from activity_toolkit.load import fetch
 
     try:
         options: dict[str, Any] = {

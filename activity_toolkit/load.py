@@ -48,7 +48,7 @@ from activity_toolkit.model import ActivityLog
 
 __all__ = ["STATE_FORMAT", "afetch", "fetch"]
 
-logger = logging.getLogger("activity_toolkit.fetch")
+logger = logging.getLogger("activity_toolkit.load")
 
 STATE_FORMAT = "activity_toolkit.fetch-state"
 STATE_VERSION = 1
