@@ -37,8 +37,8 @@ import httpx
 
 from activity_toolkit.client import RateLimit, VoucherifyClient
 from activity_toolkit.exceptions import UnknownEventTypeWarning
-from activity_toolkit.load import fetch
 from activity_toolkit.io import read_parquet
+from activity_toolkit.load import fetch
 from activity_toolkit.sample import sample_world
 
 APP_ID = "bench-app"

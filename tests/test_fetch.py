@@ -21,8 +21,8 @@ from activity_toolkit.exceptions import (
     ServerError,
     StoreError,
 )
-from activity_toolkit.load import STATE_FORMAT, afetch, fetch
 from activity_toolkit.io import read_state
+from activity_toolkit.load import STATE_FORMAT, afetch, fetch
 from activity_toolkit.sandbox import Sandbox, SandboxConfig, World
 
 SECRET = "sk_sandbox_SECRET_91b2e7"

@@ -21,8 +21,8 @@ import pytest
 from activity_toolkit import read_parquet
 from activity_toolkit.client import RetryPolicy, VoucherifyClient
 from activity_toolkit.exceptions import UnknownEventTypeWarning
-from activity_toolkit.load import fetch
 from activity_toolkit.io import read_state
+from activity_toolkit.load import fetch
 from activity_toolkit.sandbox import World
 
 pytestmark = pytest.mark.network
