@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from activity_toolkit._time import as_utc
 from activity_toolkit.events._normalize import EVENTS_SCHEMA, empty_frame, frame_schema
 from activity_toolkit.events._registry import EVENT_COLUMNS, REGISTRY, canonical_type
 
@@ -20,18 +21,6 @@ if TYPE_CHECKING:
 __all__ = ["ActivityLog"]
 
 _SORT = ["created_at", "id"]
-
-
-def _as_utc(value: datetime | date | str) -> datetime:
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if not isinstance(value, datetime):
-        value = datetime(value.year, value.month, value.day)
-    if value.tzinfo is None:
-        from datetime import UTC
-
-        value = value.replace(tzinfo=UTC)
-    return value
 
 
 def _str_set(values: str | Iterable[str]) -> list[str]:
@@ -263,9 +252,9 @@ class ActivityLog:
         """
         conds: list[pl.Expr] = []
         if start is not None:
-            conds.append(pl.col("created_at") >= _as_utc(start))
+            conds.append(pl.col("created_at") >= as_utc(start))
         if end is not None:
-            conds.append(pl.col("created_at") < _as_utc(end))
+            conds.append(pl.col("created_at") < as_utc(end))
         if customers is not None:
             ids = _str_set(customers)
             conds.append(

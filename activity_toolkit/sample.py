@@ -37,6 +37,7 @@ from typing import Any, Literal
 
 import orjson
 
+from activity_toolkit._time import as_utc
 from activity_toolkit.model import ActivityLog
 
 __all__ = ["SampleWorld", "sample", "sample_world"]
@@ -1128,11 +1129,7 @@ class SampleWorld:
 
 
 def _as_datetime(value: datetime | str | None, default: datetime) -> datetime:
-    if value is None:
-        return default
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return default if value is None else as_utc(value)
 
 
 def sample_world(

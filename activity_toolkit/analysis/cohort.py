@@ -41,11 +41,12 @@ any event returns) the non-zero cells equal retentioneering 3's ``Cohorts`` tool
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Literal
 
 import polars as pl
 
+from activity_toolkit._time import as_utc
 from activity_toolkit.analysis._common import (
     UTC_MS,
     StepLike,
@@ -123,16 +124,6 @@ def _index(start: pl.Expr, period: str, week_start: int) -> pl.Expr:
     return months // 12
 
 
-def _as_utc_ms(value: datetime | date | str) -> datetime:
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if not isinstance(value, datetime):
-        value = datetime(value.year, value.month, value.day, tzinfo=UTC)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value
-
-
 def _params(
     name: str,
     *,
@@ -173,7 +164,7 @@ def _params(
             ("tz", tz),
             ("week_start", week_start if period == "week" and not rolling else None),
             ("min_events", min_events),
-            ("end", _as_utc_ms(end) if end is not None else "last event"),
+            ("end", as_utc(end) if end is not None else "last event"),
             ("key", key[0] if len(key) == 1 else key),
         ),
         tuple(notes),
@@ -222,7 +213,7 @@ def _long(
         is_return.alias("_r"),
     ).filter(pl.all_horizontal(pl.col(c).is_not_null() for c in (*keys, "_t")))
     if end is not None:
-        base = base.filter(pl.col("_t") <= _as_utc_ms(end))
+        base = base.filter(pl.col("_t") <= as_utc(end))
     length_ms = _ROLLING_DAYS[period] * _MS_DAY
 
     def floor(expr: pl.Expr) -> pl.Expr:
@@ -260,7 +251,7 @@ def _long(
         )
         units = per_unit.join(anchors, on=list(keys), how="left")
     if end is not None:
-        units = units.with_columns(pl.lit(_as_utc_ms(end)).cast(UTC_MS).alias("_end"))
+        units = units.with_columns(pl.lit(as_utc(end)).cast(UTC_MS).alias("_end"))
     else:
         units = units.with_columns(pl.col("_tmax").max().alias("_end"))
     units = units.filter(pl.col("_a").is_not_null()).with_columns(

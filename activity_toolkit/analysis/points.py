@@ -32,10 +32,11 @@ reward redemptions.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 import polars as pl
 
+from activity_toolkit._time import as_utc
 from activity_toolkit.analysis._common import Kind, finish, norm_by
 from activity_toolkit.analysis._params import AnalysisParams
 from activity_toolkit.analysis._typed import typed_input
@@ -87,14 +88,6 @@ _LEDGER_NOTE = (
     "earning counted from points_added/points_activated/pending activations "
     "(rewarded.loyalty_points is the same accrual)"
 )
-
-
-def _as_utc(value: datetime | date | str) -> datetime:
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if not isinstance(value, datetime):
-        value = datetime(value.year, value.month, value.day, tzinfo=UTC)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _input(
@@ -559,7 +552,7 @@ def points_liability(
     lf, kind = _input(data)
     led = _ledger(lf)
     if at is not None:
-        led = led.filter(pl.col("created_at") < _as_utc(at))
+        led = led.filter(pl.col("created_at") < as_utc(at))
     missing = [c for c in bys if c not in led.collect_schema()]
     if missing:
         msg = f"by column(s) {missing} are not in the points events"
@@ -606,7 +599,7 @@ def points_liability(
         (
             ("value_per_point", float(value_per_point)),
             ("expected_breakage", float(expected_breakage)),
-            ("at", _as_utc(at) if at is not None else "after the last event"),
+            ("at", as_utc(at) if at is not None else "after the last event"),
             ("by", (bys[0] if len(bys) == 1 else bys) or None),
         ),
         (

@@ -23,11 +23,12 @@ present.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Literal
 
 import polars as pl
 
+from activity_toolkit._time import as_utc
 from activity_toolkit.analysis._common import UTC_MS, Kind, choice, finish
 from activity_toolkit.analysis._params import AnalysisParams
 from activity_toolkit.analysis._typed import typed_input
@@ -58,14 +59,6 @@ _TYPED = (
     "tier_to_name",
 )
 _ORDER_NOTE = "tier events replayed per customer and campaign in (created_at, id) order"
-
-
-def _as_utc(value: datetime | date | str) -> datetime:
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if not isinstance(value, datetime):
-        value = datetime(value.year, value.month, value.day, tzinfo=UTC)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _tier_input(
@@ -358,8 +351,8 @@ def tier_transitions(
     """
     choice(level, ("event", "period"), name="level")
     lf, kind, _ = _tier_input(data)
-    lo = _as_utc(start) if start is not None else None
-    hi = _as_utc(end) if end is not None else None
+    lo = as_utc(start) if start is not None else None
+    hi = as_utc(end) if end is not None else None
     if level == "event":
         ev = lf
         if lo is not None:
@@ -613,7 +606,7 @@ def time_in_tier(
     """
     choice(output, ("summary", "curve"), name="output")
     lf, kind, end_expr = _tier_input(data)
-    censor_at = pl.lit(_as_utc(end), dtype=UTC_MS) if end is not None else end_expr
+    censor_at = pl.lit(as_utc(end), dtype=UTC_MS) if end is not None else end_expr
     sp = _spells(lf.with_columns(censor_at.alias("_cens")), keep=("_cens",))
     durations = sp.select(
         "campaign_id",
@@ -647,7 +640,7 @@ def time_in_tier(
     params = AnalysisParams(
         "time_in_tier",
         (
-            ("end", _as_utc(end) if end is not None else "last event"),
+            ("end", as_utc(end) if end is not None else "last event"),
             ("output", output),
         ),
         (_ORDER_NOTE, "Kaplan-Meier; open spells censored at the end of observation"),
