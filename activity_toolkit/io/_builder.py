@@ -23,7 +23,7 @@ from activity_toolkit.events._normalize import (
     ENVELOPE_SCHEMA,
     POLARS_ERRORS,
     normalize,
-    parse_timestamp,
+    parse_timestamps,
 )
 from activity_toolkit.events._registry import ALIASES, REGISTRY
 from activity_toolkit.exceptions import InputError, InvalidEventError, InvalidJSONError
@@ -113,7 +113,7 @@ def _process_chunk(data: bytes, locate: Locator, on_error: OnError) -> _ChunkRes
         pl.col("id"),
         pl.col("type").alias("type_raw"),
         pl.col("created_at").alias("_created_at_text"),
-        parse_timestamp(pl.col("created_at")).alias("created_at"),
+        parse_timestamps(env["created_at"]).alias("created_at"),
         pl.col("group_id"),
         pl.col("data").struct.field("event_source").struct.field("channel").alias("channel"),
         _payloads(lines).alias("payload"),

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import polars as pl
 
-from activity_toolkit.events._normalize import parse_timestamp
+from activity_toolkit.events._normalize import parse_timestamps
 
 __all__ = ["read_envelopes"]
 
@@ -61,9 +61,7 @@ def read_envelopes(path: Path, *, array: bool) -> pl.DataFrame | None:
             frame = pl.DataFrame(rel)
     except duckdb.Error:
         return None
-    frame = frame.with_columns(
-        parse_timestamp(pl.col("_created_at_text")).alias("created_at")
-    )
+    frame = frame.with_columns(parse_timestamps(frame["_created_at_text"]).alias("created_at"))
     invalid = frame.select(
         (
             pl.col("id").is_null()
