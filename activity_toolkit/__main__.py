@@ -6,4 +6,5 @@ import sys
 
 from activity_toolkit.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # not when a spawned worker imports it
+    sys.exit(main())

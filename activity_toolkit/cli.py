@@ -8,6 +8,7 @@ one line, without a traceback unless ``--debug`` is given.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -91,13 +92,14 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     out = Path(args.out)
     t0 = time.perf_counter()
     if args.format == "ndjson":
-        world.write_ndjson(out, shape=args.shape)
+        world.write_ndjson(out, shape=args.shape, workers=args.workers)
     elif args.format == "pages":
         world.write_pages(out, endpoint=args.endpoint, limit=args.limit)
     else:
         from activity_toolkit.sample import sample
 
-        log = sample(customers=args.customers, seed=args.seed, start=args.start, end=args.end)
+        log = sample(customers=args.customers, seed=args.seed, start=args.start, end=args.end,
+                     workers=args.workers)
         log.write_parquet(out)
     print(f"wrote the sample ({args.customers:,} customers, seed {args.seed}) as "
           f"{args.format} to {out} in {time.perf_counter() - t0:.1f} s")
@@ -169,7 +171,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     world = sample_world(customers=args.customers, seed=args.seed)
-    events_file = world.write_ndjson(out / "sample-events.ndjson")
+    events_file = world.write_ndjson(out / "sample-events.ndjson", workers=args.workers)
     t1 = time.perf_counter()
     import warnings
 
@@ -190,6 +192,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _add_workers(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                   help="processes generating the sample (default: one per core)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(
@@ -203,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--customers", type=int, default=2_000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="out", help="output directory (default: out)")
+    _add_workers(p)
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("sample", help="write the synthetic sample as NDJSON, API pages or Parquet")
@@ -217,6 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="pages: current (has_more) or deprecated (total) envelope")
     p.add_argument("--limit", type=int, default=100, help="pages: events per page")
     p.add_argument("--out", required=True, help="file (ndjson) or directory (pages, parquet)")
+    _add_workers(p)
     p.set_defaults(func=_cmd_sample)
 
     p = sub.add_parser("load", help="read pages or event files into a Parquet store")

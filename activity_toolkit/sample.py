@@ -963,6 +963,7 @@ class SampleWorld:
         self.start_ms = int(start.timestamp() * 1000)
         self.end_ms = int(end.timestamp() * 1000)
         self._customers = self._make_customers()
+        self._by_index = sorted(self._customers, key=lambda c: c.index)
         self.referrer_of: dict[int, _Customer] = {}
         self.referees_of: dict[int, list[_Customer]] = {}
         rng = random.Random(self.seed + 99)
@@ -1019,10 +1020,13 @@ class SampleWorld:
         ]
 
     # -- events ------------------------------------------------------------------------
-    def iter_customer_events(self) -> Iterator[tuple[str, list[dict[str, Any]]]]:
-        """Yield ``(customer id, events sorted by (created_at, id))`` per customer."""
+    def iter_customer_events(
+        self, start: int = 0, stop: int | None = None
+    ) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+        """Yield ``(customer id, events sorted by (created_at, id))`` per customer, for
+        the customers with index ``start`` to ``stop`` (default: all)."""
         end = _iso(self.end_ms)
-        for c in sorted(self._customers, key=lambda c: c.index):
+        for c in self._by_index[start:stop]:
             evs = [e for e in _Journey(self, c).run() if e["created_at"] < end]
             evs.sort(key=lambda e: (e["created_at"], e["id"]))
             yield c.id, evs
@@ -1045,16 +1049,54 @@ class SampleWorld:
 
     # -- outputs -----------------------------------------------------------------------
     def iter_ndjson(self, *, shape: Literal["nested", "flat"] = "nested",
-                    batch_bytes: int = 16 * 1024 * 1024) -> Iterator[bytes]:
+                    batch_bytes: int = 16 * 1024 * 1024,
+                    workers: int = 1) -> Iterator[bytes]:
         """NDJSON bytes in batches of about ``batch_bytes`` (each ends with a newline).
 
         ``shape="flat"`` writes webhook-style events: the payload directly in ``data``,
         no ``event_source`` and no ``group_id``.
+
+        ``workers > 1`` generates blocks of customers in that many processes
+        (started with ``spawn``; in a script, call it under
+        ``if __name__ == "__main__":``). The output is the same, in the same order,
+        whatever the number of workers.
         """
+        n = len(self._by_index)
+        if workers <= 1 or n < 2 * _BLOCK:
+            yield from self._ndjson_block(0, n, shape, batch_bytes)
+            return
+        import multiprocessing
+        import tempfile
+        from concurrent.futures import ProcessPoolExecutor
+
+        spec = (self.n_customers, self.seed, self.start_ms, self.end_ms)
+        # spawn, not fork: forking a process that runs Polars' thread pool can deadlock
+        ctx = multiprocessing.get_context("spawn")
+        with (
+            tempfile.TemporaryDirectory(prefix="activity-sample-") as tmp,
+            ProcessPoolExecutor(workers, mp_context=ctx) as pool,
+        ):
+            # blocks go through files, not pipes: pickling 100 MB blocks cost more
+            # system time than generating them in parallel saved
+            blocks = [
+                (spec, lo, min(lo + _BLOCK, n), shape, str(Path(tmp) / f"block-{k}.ndjson"))
+                for k, lo in enumerate(range(0, n, _BLOCK))
+            ]
+            pending = [pool.submit(_block_worker, *b) for b in blocks[: workers + 1]]
+            for i in range(len(blocks)):
+                block_path = Path(pending[i].result())
+                if i + workers + 1 < len(blocks):
+                    pending.append(pool.submit(_block_worker, *blocks[i + workers + 1]))
+                data = block_path.read_bytes()
+                block_path.unlink()
+                yield data
+
+    def _ndjson_block(self, start: int, stop: int, shape: Literal["nested", "flat"],
+                      batch_bytes: int) -> Iterator[bytes]:
         buf: list[bytes] = []
         size = 0
         dumps = orjson.dumps
-        for ev in self.iter_events():
+        for ev in (e for _, evs in self.iter_customer_events(start, stop) for e in evs):
             if shape == "flat":
                 ev = {"id": ev["id"], "type": ev["type"], "data": ev["data"]["data"],
                       "created_at": ev["created_at"]}
@@ -1067,8 +1109,10 @@ class SampleWorld:
         if buf:
             yield b"\n".join(buf) + b"\n"
 
-    def write_ndjson(self, path: str | Path, *, shape: Literal["nested", "flat"] = "nested") -> Path:
-        """Write every event as one NDJSON file (``.gz`` suffix: gzipped)."""
+    def write_ndjson(self, path: str | Path, *, shape: Literal["nested", "flat"] = "nested",
+                     workers: int = 1) -> Path:
+        """Write every event as one NDJSON file (``.gz`` suffix: gzipped); ``workers``
+        as in :meth:`iter_ndjson`."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.suffix == ".gz":
@@ -1078,7 +1122,7 @@ class SampleWorld:
         else:
             opener = open
         with opener(path, "wb") as fh:
-            for chunk in self.iter_ndjson(shape=shape):
+            for chunk in self.iter_ndjson(shape=shape, workers=workers):
                 fh.write(chunk)
         return path
 
@@ -1115,8 +1159,19 @@ class SampleWorld:
             (d / f"page-{n + 1:04d}.json").write_bytes(orjson.dumps(page))
         return directory
 
-    def to_log(self) -> ActivityLog:
-        """The world's activity as an :class:`ActivityLog` (streamed, chunk by chunk)."""
+    def to_log(self, *, workers: int = 1) -> ActivityLog:
+        """The world's activity as an :class:`ActivityLog`, read through the same
+        loader as real data (large worlds via a temporary NDJSON file, which takes
+        the fast reader; small ones in memory); ``workers`` as in :meth:`iter_ndjson`."""
+        if self.n_customers >= 2 * _BLOCK:
+            import tempfile
+
+            from activity_toolkit.io import read_events
+
+            with tempfile.TemporaryDirectory(prefix="activity-sample-") as tmp:
+                return read_events(
+                    self.write_ndjson(Path(tmp) / "sample.ndjson", workers=workers)
+                )
         from activity_toolkit.io._builder import Builder, ndjson_locator
 
         builder = Builder("raise")
@@ -1126,6 +1181,25 @@ class SampleWorld:
             builder.add_ndjson(chunk, ndjson_locator(chunk, "<sample>", line))
             line += chunk.count(b"\n")
         return builder.build()
+
+
+#: Customers per block when a large world is generated by several processes.
+_BLOCK = 1_000
+
+
+def _block_worker(
+    spec: tuple[int, int, int, int], start: int, stop: int, shape: Literal["nested", "flat"],
+    path: str,
+) -> str:
+    """Generate one block of customers' NDJSON into ``path`` in a worker process."""
+    customers, seed, start_ms, end_ms = spec
+    world = SampleWorld(customers=customers, seed=seed,
+                        start=datetime.fromtimestamp(start_ms / 1000, UTC),
+                        end=datetime.fromtimestamp(end_ms / 1000, UTC))
+    with open(path, "wb") as fh:
+        for chunk in world._ndjson_block(start, stop, shape, 32 * 1024 * 1024):
+            fh.write(chunk)
+    return path
 
 
 def _as_datetime(value: datetime | str | None, default: datetime) -> datetime:
@@ -1168,11 +1242,14 @@ def sample(
     seed: int = 0,
     start: datetime | str | None = None,
     end: datetime | str | None = None,
+    workers: int = 1,
 ) -> ActivityLog:
     """A realistic, deterministic :class:`ActivityLog` to explore with no account.
 
     It is :func:`sample_world` read through the same loader as real data; see that
     function for the parameters and the module docstring for what the world holds.
+    ``workers > 1`` generates a large world in that many processes (see
+    :meth:`SampleWorld.iter_ndjson`); 1,000,000 events take about half a minute.
     The one unknown event type in it (``customer.wallet.topped_up``) is kept under
     family ``unknown`` without a warning, because it is there on purpose.
 
@@ -1192,5 +1269,5 @@ def sample(
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=UnknownEventTypeWarning,
                                 message=f".*{UNKNOWN_TYPE}.*")
-        return world.to_log()
+        return world.to_log(workers=workers)
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -61,7 +62,7 @@ def build(events: int) -> Path:
     DATA.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     tmp = path.with_suffix(".tmp")
-    sample_world(customers=customers, seed=0).write_ndjson(tmp)
+    sample_world(customers=customers, seed=0).write_ndjson(tmp, workers=os.cpu_count() or 1)
     tmp.rename(path)
     print(f"built {path.name}: {path.stat().st_size / 1e9:.2f} GB in "
           f"{time.perf_counter() - t0:.1f} s", file=sys.stderr)

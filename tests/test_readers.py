@@ -363,3 +363,13 @@ def test_fast_path_hands_invalid_files_to_the_precise_path(tmp_path):
     broken = tmp_path / "broken.ndjson"
     broken.write_text('{"id": "a",\n')
     assert read_envelopes(broken, array=False) is None
+
+
+def test_fast_path_prints_nothing(small_world, tmp_path, capfd):
+    path = small_world.write_ndjson(tmp_path / "w.ndjson")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnknownEventTypeWarning)
+        read_events(path)
+    out, err = capfd.readouterr()
+    assert out == ""
+    assert err == ""

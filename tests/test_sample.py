@@ -171,3 +171,12 @@ def test_bad_parameters():
         sample_world(customers=-1)
     with pytest.raises(ValueError, match="after start"):
         sample_world(start="2024-02-01", end="2024-01-01")
+
+
+@pytest.mark.slow
+def test_parallel_generation_gives_the_same_bytes():
+    world = sample_world(customers=2_100, seed=9, start="2025-01-01", end="2025-04-01")
+    serial = b"".join(world.iter_ndjson(workers=1))
+    parallel = b"".join(world.iter_ndjson(workers=2))
+    assert serial == parallel
+    assert serial.count(b"\n") > 10_000

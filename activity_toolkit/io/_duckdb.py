@@ -54,6 +54,7 @@ def read_envelopes(path: Path, *, array: bool) -> pl.DataFrame | None:
     }
     try:
         with duckdb.connect(config=config) as con:
+            con.execute("SET enable_progress_bar = false")  # it would draw on the terminal
             rel = con.sql(
                 _QUERY.format(columns=_COLUMNS),
                 params=[str(path), "array" if array else "newline_delimited"],
