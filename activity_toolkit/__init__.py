@@ -55,6 +55,7 @@ from activity_toolkit.io import (
     read_pages,
     read_parquet,
     scan_events,
+    scan_frame,
 )
 from activity_toolkit.model import ActivityLog
 from activity_toolkit.sample import SampleWorld, sample, sample_world
@@ -120,6 +121,7 @@ __all__ = [
     "sample",
     "sample_world",
     "scan_events",
+    "scan_frame",
     "tier_distribution",
     "tier_path",
     "tier_spells",

@@ -96,11 +96,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     elif args.format == "pages":
         world.write_pages(out, endpoint=args.endpoint, limit=args.limit)
     else:
-        from activity_toolkit.sample import sample
-
-        log = sample(customers=args.customers, seed=args.seed, start=args.start, end=args.end,
-                     workers=args.workers)
-        log.write_parquet(out)
+        world.write_parquet(out, workers=args.workers)
     print(f"wrote the sample ({args.customers:,} customers, seed {args.seed}) as "
           f"{args.format} to {out} in {time.perf_counter() - t0:.1f} s")
     return EXIT_OK

@@ -87,3 +87,68 @@ def test_empty_log_round_trips(tmp_path):
     back = read_parquet(ActivityLog.empty().write_parquet(tmp_path / "e"))
     assert len(back) == 0
     assert back.events.columns == ActivityLog.empty().events.columns
+
+
+def test_store_written_in_parts_reads_as_one_log(tmp_path):
+    from activity_toolkit.io import StoreWriter
+
+    first = read_events([make_event("a"), make_event("b", created_at="2024-07-01T00:00:00Z")])
+    second = read_events([
+        make_event("b", created_at="2024-07-01T00:00:00Z", customer="LATER"),  # overlap
+        make_event("c", "customer.segment.left", "2024-08-01T00:00:00Z", segment={"id": "s"}),
+    ])
+    with StoreWriter(tmp_path / "s") as writer:
+        writer.add(first)
+        writer.add(second)
+        writer.commit(state={"parts": 2})
+    back = read_parquet(tmp_path / "s")
+    assert back.events["id"].to_list() == ["a", "b", "c"]
+    assert back.filter(customers="LATER").events.height == 0  # the first part wins
+    assert back.equals(first | second)
+    assert read_state(tmp_path / "s") == {"parts": 2}
+    with pytest.raises(StoreError, match="already committed"):
+        writer.add(first)
+
+
+def test_store_writer_left_without_commit_keeps_the_previous_version(tmp_path):
+    from activity_toolkit.io import StoreWriter
+
+    store = tmp_path / "s"
+    write_store(read_events([make_event("a")]), store)
+    late = read_events([make_event("z")])
+
+    def interrupted_write():
+        with StoreWriter(store) as writer:
+            writer.add(late)
+            raise RuntimeError("interrupted")
+
+    with pytest.raises(RuntimeError, match="interrupted"):
+        interrupted_write()
+    assert read_parquet(store).events["id"].to_list() == ["a"]
+    assert not list(store.glob(".tmp-*"))
+
+
+def test_scan_frame_is_the_typed_frame_lazily(small_log, tmp_path):
+    from activity_toolkit import scan_frame
+
+    store = small_log.write_parquet(tmp_path / "s")
+    for t in ("customer.order.paid", "customer.loyalty.tier.upgraded", "customer.wallet.topped_up"):
+        lf = scan_frame(store, t)
+        assert isinstance(lf, pl.LazyFrame)
+        assert lf.collect().sort("created_at", "id").equals(small_log[t])
+    assert scan_frame(store, "customer.segment_entered").collect().equals(small_log["customer.segment.entered"])
+    assert scan_frame(store, "customer.consents.revoked").collect().height == 0
+
+
+def test_sample_world_written_block_by_block(tmp_path):
+    import warnings
+
+    from activity_toolkit.exceptions import UnknownEventTypeWarning
+    from activity_toolkit.sample import sample_world
+
+    world = sample_world(customers=25, seed=8)
+    world.write_parquet(tmp_path / "s", block_customers=7)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnknownEventTypeWarning)
+        assert read_parquet(tmp_path / "s").equals(world.to_log())
+    assert len(list((tmp_path / "s").glob("v-*/frames/customer.order.paid/part-*.parquet"))) == 4

@@ -6,14 +6,14 @@ Layout::
       CURRENT                      name of the live version directory (atomic pointer)
       v-<timestamp>-<random>/
         manifest.json              format, version, counts, per-type column order
-        events/month=YYYY-MM/part-0.parquet     Hive-partitioned by created_at month
-        frames/<event type>.parquet             id + the typed columns of that type
+        events/month=YYYY-MM/part-<k>.parquet   Hive-partitioned by created_at month
+        frames/<event type>/part-<k>.parquet    id + the typed columns of that type
         state.json                 optional: sync state written with the data (fetch)
 
-A new version is written in full, then ``CURRENT`` is replaced with ``os.replace``
-(atomic on POSIX and Windows), then older versions are removed. A reader that follows
-``CURRENT`` never sees a half-written store, and a writer killed mid-way leaves the
-previous version live.
+A new version is written in full (in one or several parts, see :class:`StoreWriter`),
+then ``CURRENT`` is replaced with ``os.replace`` (atomic on POSIX and Windows), then
+older versions are removed. A reader that follows ``CURRENT`` never sees a
+half-written store, and a writer killed mid-way leaves the previous version live.
 """
 
 from __future__ import annotations
@@ -29,12 +29,19 @@ from typing import Any
 
 import polars as pl
 
-from activity_toolkit.events._normalize import EVENTS_SCHEMA
-from activity_toolkit.events._registry import EVENT_COLUMNS
+from activity_toolkit.events._normalize import EVENTS_SCHEMA, frame_schema
+from activity_toolkit.events._registry import EVENT_COLUMNS, canonical_type
 from activity_toolkit.exceptions import StoreError
 from activity_toolkit.model import ActivityLog
 
-__all__ = ["read_parquet", "read_state", "scan_events", "write_store"]
+__all__ = [
+    "StoreWriter",
+    "read_parquet",
+    "read_state",
+    "scan_events",
+    "scan_frame",
+    "write_store",
+]
 
 FORMAT = "activity_toolkit.store"
 FORMAT_VERSION = 1
@@ -67,8 +74,112 @@ def _manifest(live: Path) -> dict[str, Any]:
     return meta
 
 
-def _frame_file(live: Path, event_type: str) -> Path:
-    return live / "frames" / f"{event_type}.parquet"
+class StoreWriter:
+    """Writes a new store version part by part; :meth:`commit` makes it live.
+
+    Each :meth:`add` writes one log as new part files, so a store larger than memory
+    can be built from pieces (the sample world block by block, for instance). Until
+    :meth:`commit`, the previous version stays live; leaving the ``with`` block
+    without committing (or on an exception) throws the new version away. Events that
+    appear in several parts are kept once when the store is read (first part wins).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from activity_toolkit import read_parquet, sample
+    >>> store = tempfile.mkdtemp()
+    >>> with StoreWriter(store) as writer:
+    ...     writer.add(sample(customers=5, seed=1))
+    ...     writer.add(sample(customers=5, seed=2))
+    ...     _ = writer.commit()
+    >>> len(read_parquet(store)) > 0
+    True
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.name = f"v-{time.time_ns()}-{secrets.token_hex(4)}"
+        self._tmp = self.path / f".tmp-{self.name}"
+        self._tmp.mkdir()
+        (self._tmp / "events").mkdir()
+        (self._tmp / "frames").mkdir()
+        self._parts = 0
+        self._events = 0
+        self._columns: dict[str, list[str]] = {}
+        self._done = False
+
+    def __enter__(self) -> StoreWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if not self._done:
+            self.abort()
+
+    def add(self, log: ActivityLog) -> None:
+        """Write ``log`` as one more part of the new version."""
+        if self._done:
+            msg = "this StoreWriter has already committed or aborted"
+            raise StoreError(msg)
+        k = self._parts
+        self._parts += 1
+        events = log.events
+        self._events += events.height
+        if events.height:
+            month = pl.col("created_at").dt.strftime("%Y-%m")
+            for (m,), part in events.group_by(month.alias(_MONTH), maintain_order=True):
+                d = self._tmp / "events" / f"{_MONTH}={m}"
+                d.mkdir(exist_ok=True)
+                part.write_parquet(d / f"part-{k}.parquet")
+        for t, frame in log.frames.items():
+            known = self._columns.setdefault(t, frame.columns)
+            if known != frame.columns:
+                msg = f"frame {t!r} has columns {frame.columns}, earlier parts had {known}"
+                raise StoreError(msg)
+            typed = [c for c in frame.columns if c not in EVENT_COLUMNS]
+            d = self._tmp / "frames" / t
+            d.mkdir(exist_ok=True)
+            frame.select("id", *typed).write_parquet(d / f"part-{k}.parquet")
+
+    def commit(self, *, state: Mapping[str, Any] | None = None) -> Path:
+        """Make the new version live (with an optional JSON-able sync ``state``) and
+        remove older versions. Returns the store path."""
+        if self._done:
+            msg = "this StoreWriter has already committed or aborted"
+            raise StoreError(msg)
+        try:
+            manifest = {
+                "format": FORMAT,
+                "version": FORMAT_VERSION,
+                "events": self._events,
+                "parts": self._parts,
+                "columns": self._columns,
+                "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            }
+            (self._tmp / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+            if state is not None:
+                (self._tmp / "state.json").write_text(json.dumps(state, indent=1), encoding="utf-8")
+            _fsync_tree(self._tmp)
+            os.replace(self._tmp, self.path / self.name)
+            pointer = self.path / f".CURRENT-{self.name}"
+            pointer.write_text(self.name, encoding="utf-8")
+            os.replace(pointer, self.path / "CURRENT")
+        except BaseException:
+            self.abort()
+            raise
+        self._done = True
+        for old in self.path.iterdir():
+            if old.name != self.name and old.name.startswith(("v-", ".tmp-", ".CURRENT-")):
+                if old.is_dir():
+                    shutil.rmtree(old, ignore_errors=True)
+                else:
+                    old.unlink(missing_ok=True)
+        return self.path
+
+    def abort(self) -> None:
+        """Throw the new version away; the previous one stays live."""
+        self._done = True
+        shutil.rmtree(self._tmp, ignore_errors=True)
 
 
 def write_store(
@@ -76,51 +187,9 @@ def write_store(
 ) -> Path:
     """Write ``log`` (and an optional JSON-able sync ``state``) as a new store version
     and make it live atomically. Returns the store path."""
-    path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    name = f"v-{time.time_ns()}-{secrets.token_hex(4)}"
-    tmp = path / f".tmp-{name}"
-    tmp.mkdir()
-    try:
-        events = log.events
-        if events.height:
-            month = pl.col("created_at").dt.strftime("%Y-%m")
-            for (m,), part in events.group_by(month.alias(_MONTH), maintain_order=True):
-                d = tmp / "events" / f"{_MONTH}={m}"
-                d.mkdir(parents=True)
-                part.write_parquet(d / "part-0.parquet")
-        (tmp / "frames").mkdir()
-        columns: dict[str, list[str]] = {}
-        for t, frame in log.frames.items():
-            columns[t] = frame.columns
-            typed = [c for c in frame.columns if c not in EVENT_COLUMNS]
-            frame.select("id", *typed).write_parquet(_frame_file(tmp, t))
-        manifest = {
-            "format": FORMAT,
-            "version": FORMAT_VERSION,
-            "events": events.height,
-            "columns": columns,
-            "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        }
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-        if state is not None:
-            (tmp / "state.json").write_text(json.dumps(state, indent=1), encoding="utf-8")
-        _fsync_tree(tmp)
-        final = path / name
-        os.replace(tmp, final)
-        pointer = path / f".CURRENT-{name}"
-        pointer.write_text(name, encoding="utf-8")
-        os.replace(pointer, path / "CURRENT")
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    for old in path.iterdir():
-        if old.name != name and (old.name.startswith(("v-", ".tmp-", ".CURRENT-"))):
-            if old.is_dir():
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                old.unlink(missing_ok=True)
-    return path
+    with StoreWriter(path) as writer:
+        writer.add(log)
+        return writer.commit(state=state)
 
 
 def _fsync_tree(root: Path) -> None:
@@ -161,10 +230,46 @@ def read_state(path: str | Path) -> dict[str, Any] | None:
     return data
 
 
+def _frame_parts(live: Path, event_type: str) -> list[Path]:
+    return sorted((live / "frames" / event_type).glob("part-*.parquet"), key=_part_no)
+
+
+def _part_no(path: Path) -> int:
+    return int(path.stem.removeprefix("part-"))
+
+
+def scan_frame(path: str | Path, event_type: str) -> pl.LazyFrame:
+    """Lazily scan the typed frame of one event type in a store (the common columns
+    joined to that type's typed columns), without reading the whole store.
+
+    Examples
+    --------
+    >>> import tempfile, polars as pl
+    >>> from activity_toolkit import sample, scan_frame
+    >>> store = sample(customers=10, seed=3).write_parquet(tempfile.mkdtemp())
+    >>> paid = scan_frame(store, "customer.order.paid").select(pl.col("order_amount").sum())
+    >>> paid.collect().item() > 0
+    True
+    """
+    path = Path(path)
+    live = _live_dir(path)
+    meta = _manifest(live)
+    t = canonical_type(event_type)
+    if t not in meta["columns"]:
+        return pl.LazyFrame(schema=frame_schema(t))
+    base = scan_events(path).filter(pl.col("type") == t)
+    parts = _frame_parts(live, t)
+    typed = pl.scan_parquet(parts).unique("id", keep="first", maintain_order=True)
+    if len(typed.collect_schema()) > 1:
+        base = base.join(typed, on="id", how="left", maintain_order="left")
+    return base.select(meta["columns"][t])
+
+
 def read_parquet(path: str | Path) -> ActivityLog:
     """Read a store written by :meth:`ActivityLog.write_parquet` (or by ``fetch``).
 
-    The result equals the log that was written, frame for frame.
+    The result equals the log that was written, frame for frame. Events written in
+    several parts are kept once (first part wins).
 
     Raises
     ------
@@ -174,19 +279,26 @@ def read_parquet(path: str | Path) -> ActivityLog:
     path = Path(path)
     live = _live_dir(path)
     meta = _manifest(live)
-    events = scan_events(path).collect().sort("created_at", "id")
-    frames: dict[str, pl.DataFrame] = {}
-    for t, cols in meta["columns"].items():
-        base = events.filter(pl.col("type") == t)
-        typed_path = _frame_file(live, t)
-        if not typed_path.is_file():
-            msg = f"{path}: frame file for {t!r} is missing"
-            raise StoreError(msg)
-        typed = pl.read_parquet(typed_path)
-        if typed.width > 1:
-            base = base.join(typed, on="id", how="left", maintain_order="left")
-        frames[t] = base.select(cols)
+    files = sorted(
+        (live / "events").glob(f"{_MONTH}=*/*.parquet"), key=lambda p: (_part_no(p), p.parent.name)
+    )
+    if files:
+        events = pl.read_parquet(files, hive_partitioning=False).select(EVENT_COLUMNS)
+    else:
+        events = pl.DataFrame(schema=EVENTS_SCHEMA)
     if events.height != meta["events"]:
         msg = f"{path}: manifest says {meta['events']} events, files hold {events.height}"
         raise StoreError(msg)
-    return ActivityLog(events, frames)
+    events = events.unique("id", keep="first", maintain_order=True).sort("created_at", "id")
+    frames: dict[str, pl.DataFrame] = {}
+    for t, cols in meta["columns"].items():
+        parts = _frame_parts(live, t)
+        if not parts:
+            msg = f"{path}: the frame files of {t!r} are missing"
+            raise StoreError(msg)
+        base = events.filter(pl.col("type") == t)
+        typed = pl.read_parquet(parts).unique("id", keep="first", maintain_order=True)
+        if typed.width > 1:
+            base = base.join(typed, on="id", how="left", maintain_order="left")
+        frames[t] = base.select(cols)
+    return ActivityLog(events, {t: f for t, f in frames.items() if f.height})
