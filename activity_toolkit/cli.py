@@ -15,37 +15,18 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from activity_toolkit.exceptions import (
-    ActivityToolkitError,
-    ApiError,
-    FetchError,
-    InputError,
-    PaginationError,
-    StoreError,
-    TransportError,
+from activity_toolkit._exit import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    exit_code,
 )
+from activity_toolkit.exceptions import ActivityToolkitError
 
 __all__ = ["main"]
 
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_USAGE = 2
-EXIT_INPUT = 3
-EXIT_STORE = 4
-EXIT_API = 5
-EXIT_INTERRUPTED = 130
-
 Handler = Callable[[argparse.Namespace], int]
-
-
-def _exit_code(error: ActivityToolkitError) -> int:
-    if isinstance(error, InputError):
-        return EXIT_INPUT
-    if isinstance(error, StoreError):
-        return EXIT_STORE
-    if isinstance(error, ApiError | TransportError | PaginationError | FetchError):
-        return EXIT_API
-    return EXIT_ERROR
 
 
 def format_summary(log: Any, *, title: str | None = None) -> str:
@@ -132,22 +113,52 @@ def _cmd_load(args: argparse.Namespace) -> int:
 
 
 def _guess_kind(paths: Sequence[Path]) -> str:
-    """Pages are JSON objects with a ``data`` list and ``object: "list"``."""
+    """``"pages"`` when the first record of the first file is an API list page (an
+    object with a ``data`` list), else ``"events"``. The first record is the first
+    line (NDJSON), the whole object, or the first element of a JSON array; only the
+    file's first MiB is read."""
     import orjson
 
     from activity_toolkit.io._sources import open_bytes
 
     with open_bytes(paths[0]) as fh:
         head = fh.read(1 << 20)
+    first = _first_object(head)
     try:
-        first = orjson.loads(head)
+        record = orjson.loads(first) if first is not None else None
     except orjson.JSONDecodeError:
-        first = None
-    if isinstance(first, list) and first and isinstance(first[0], dict):
-        first = first[0]
-    if isinstance(first, dict) and isinstance(first.get("data"), list):
+        record = None
+    if isinstance(record, dict) and isinstance(record.get("data"), list):
         return "pages"
     return "events"
+
+
+def _first_object(text: bytes) -> bytes | None:
+    """The text of the first complete JSON object in ``text`` (skipping an opening
+    ``[``), found by matching braces outside strings; ``None`` if it does not end
+    within ``text``."""
+    start = text.find(b"{")
+    if start < 0:
+        return None
+    depth, in_string, escaped = 0, False, False
+    for i in range(start, len(text)):
+        c = text[i]
+        if in_string:
+            if escaped:
+                escaped = False
+            elif c == 0x5C:  # backslash
+                escaped = True
+            elif c == 0x22:  # quote
+                in_string = False
+        elif c == 0x22:
+            in_string = True
+        elif c == 0x7B:  # {
+            depth += 1
+        elif c == 0x7D:  # }
+            depth -= 1
+            if depth == 0:
+                return text[start : i + 1]
+    return None
 
 
 def _cmd_summary(args: argparse.Namespace) -> int:
@@ -188,6 +199,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _page_limit(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 100:
+        msg = f"must be from 1 to 100 (the API's page limit), got {value}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
 def _add_workers(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                    help="processes generating the sample (default: one per core)")
@@ -219,7 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ndjson: nested API envelopes or flat webhook-style events")
     p.add_argument("--endpoint", choices=("activity", "activities"), default="activity",
                    help="pages: current (has_more) or deprecated (total) envelope")
-    p.add_argument("--limit", type=int, default=100, help="pages: events per page")
+    p.add_argument("--limit", type=_page_limit, default=100,
+                   help="pages: events per page (1 to 100)")
     p.add_argument("--out", required=True, help="file (ndjson) or directory (pages, parquet)")
     _add_workers(p)
     p.set_defaults(func=_cmd_sample)
@@ -258,10 +278,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         print(f"error: {error}", file=sys.stderr)
-        return _exit_code(error)
+        return exit_code(error)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except ValueError as error:  # a parameter the command could not use
+        if args.debug:
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
     except OSError as error:
         if args.debug:
             raise

@@ -496,10 +496,10 @@ class _FetchRun:
                 await asyncio.wait([self._writing])
             if not self._dirty:
                 return
+            new = _to_log(self.pending)  # first: if this raises, nothing was let go
             events, self.pending = self.pending, []
             state = copy.deepcopy(self.state)
             self._dirty = False
-            new = _to_log(events)
 
             def settle(task: asyncio.Future[ActivityLog]) -> None:
                 if task.cancelled() or task.exception() is not None:

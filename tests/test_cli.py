@@ -92,3 +92,43 @@ def test_demo_as_a_module_in_a_subprocess(tmp_path):
     assert "wrote the Parquet store" in proc.stdout
     assert proc.stderr == ""
     assert len(read_parquet(tmp_path / "store")) > 0
+
+
+@pytest.mark.parametrize("layout", ["ndjson-pages", "big-array", "pretty-page"])
+def test_load_auto_recognises_page_files(tmp_path, layout):
+    from activity_toolkit.sample import sample_world
+
+    world = sample_world(customers=40, seed=3)
+    pages = [p for _, _, p in world.iter_pages(limit=100)]
+    path = tmp_path / "pages.json"
+    if layout == "ndjson-pages":
+        path.write_bytes(b"\n".join(orjson.dumps(p) for p in pages))
+    elif layout == "big-array":
+        path.write_bytes(orjson.dumps(pages))
+        assert path.stat().st_size > 1 << 20  # more than the MiB the guess reads
+    else:
+        path.write_bytes(orjson.dumps(pages[0], option=orjson.OPT_INDENT_2))
+    assert main(["load", str(path), "--store", str(tmp_path / "s")]) == 0
+    assert len(read_parquet(tmp_path / "s")) == sum(len(p["data"]) for p in (
+        pages if layout != "pretty-page" else pages[:1]))
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--customers", "-5"], "customers must be >= 0"),
+        (["--start", "notadate"], "Invalid isoformat string"),
+    ],
+)
+def test_sample_bad_arguments_are_usage_errors(tmp_path, capsys, argv, message):
+    assert main(["sample", *argv, "--out", str(tmp_path / "x.ndjson")]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_sample_page_limit_is_checked(tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["sample", "--format", "pages", "--limit", "0", "--out", str(tmp_path / "p")])
+    assert info.value.code == 2
+    assert "must be from 1 to 100" in capsys.readouterr().err

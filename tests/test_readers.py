@@ -373,3 +373,48 @@ def test_fast_path_prints_nothing(small_world, tmp_path, capfd):
     out, err = capfd.readouterr()
     assert out == ""
     assert err == ""
+
+
+@pytest.mark.parametrize(("data", "kind"), [([1, 2], "array"), ("text", "string"), (7, "number")])
+@pytest.mark.parametrize("via", ["dicts", "file"])
+def test_data_that_is_not_an_object_is_a_clear_error(tmp_path, data, kind, via):
+    events = [make_event("a"), {"id": "b", "type": "customer.order.paid",
+                                "created_at": "2024-05-01T10:00:01Z", "data": data}]
+    source = events if via == "dicts" else write_ndjson(tmp_path / "e.ndjson", events)
+    with pytest.raises(InvalidEventError, match=f"data must be a JSON object, got {kind} \\(id 'b'\\)"):
+        read_events(source)
+    with pytest.warns(SkippedRecordsWarning):
+        log = read_events(source, on_error="skip")
+    assert log.events["id"].to_list() == ["a"]
+
+
+def test_odd_event_source_and_null_data_are_kept(tmp_path):
+    events = [
+        make_event("a"),
+        {"id": "b", "type": "customer.order.paid", "created_at": "2024-05-01T10:00:01Z",
+         "data": {"event_source": "API", "order": {"id": "o"}}},
+        {"id": "c", "type": "customer.order.paid", "created_at": "2024-05-01T10:00:02Z", "data": None},
+    ]
+    for source in (events, write_ndjson(tmp_path / "e.ndjson", events)):
+        log = read_events(source)
+        assert log.events["id"].to_list() == ["a", "b", "c"]
+        assert log.events["payload"][2] is None
+        assert log["customer.order.paid"]["channel"].to_list() == ["API", None, None]
+
+
+def test_integers_beyond_64_bits_load_and_non_json_values_are_errors(tmp_path):
+    from datetime import datetime as dt
+
+    big = 123456789012345678901234567890
+    event = make_event("a", extra={"n": big})
+    # files (DuckDB path) keep the digits; in memory they load as a float (documented)
+    (tmp_path / "big.ndjson").write_text(json.dumps(event))
+    exact = read_events(tmp_path / "big.ndjson")
+    assert json.loads(exact.events["payload"][0])["extra"]["n"] == big
+    approx = read_events([event])
+    assert json.loads(approx.events["payload"][0])["extra"]["n"] == pytest.approx(big)
+    with pytest.raises(InvalidEventError, match="not JSON-serialisable"):
+        read_events([make_event("b", extra={"tags": {"a", "b"}})])  # a set is not JSON
+    # orjson writes datetimes as ISO text, which is what the API would have sent
+    when = read_events([make_event("c", extra={"when": dt(2024, 1, 1)})])
+    assert json.loads(when.events["payload"][0])["extra"]["when"] == "2024-01-01T00:00:00"

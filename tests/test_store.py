@@ -54,7 +54,75 @@ def test_rewrite_replaces_atomically_and_cleans_old_versions(tmp_path):
     write_store(log2, store, state={"cursor": 2})
     assert len(read_parquet(store)) == 2
     assert read_state(store) == {"cursor": 2}
+    # the superseded version stays a while for readers that resolved CURRENT before
+    assert len(list(store.glob("v-*"))) == 2
+    write_store(log1, store)
+    assert len(list(store.glob("v-*"))) == 2  # but only the newest previous one
+
+
+def test_old_versions_go_after_the_grace_period(tmp_path, monkeypatch):
+    from activity_toolkit.io import _parquet
+
+    monkeypatch.setattr(_parquet, "KEEP_OLD_VERSIONS_SECONDS", 0.0)
+    store = tmp_path / "s"
+    for _ in range(3):
+        write_store(read_events([make_event("a")]), store)
     assert len(list(store.glob("v-*"))) == 1
+
+
+def test_unknown_type_names_cannot_escape_or_break_the_store(tmp_path):
+    import warnings
+
+    odd = ["../../../escape", "customer/custom.thing", "..", "ä b%c"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        log = read_events([make_event(f"e{i}", t) for i, t in enumerate(odd)])
+    store = log.write_parquet(tmp_path / "inner" / "s")
+    assert read_parquet(store).equals(log)
+    assert sorted(p.name for p in (tmp_path / "inner").iterdir()) == ["s"]
+    assert not list(tmp_path.glob("*.parquet"))
+
+
+def test_a_second_writer_is_refused_while_one_writes(tmp_path):
+    from activity_toolkit.io import StoreWriter
+
+    store = tmp_path / "s"
+    with StoreWriter(store) as first:
+        with pytest.raises(StoreError, match="another process is writing"):
+            StoreWriter(store)
+        first.add(read_events([make_event("a")]))
+        first.commit()
+    with StoreWriter(store) as again:  # free again once the first is done
+        again.abort()
+
+
+def test_reading_while_a_writer_replaces_the_store(tmp_path):
+    """Readers that resolved the old version still finish while writes go on."""
+    import threading
+
+    store = tmp_path / "s"
+    logs = [read_events([make_event(f"e{i}", created_at=f"2024-0{1 + i % 9}-01T00:00:00Z")
+                         for i in range(n + 1)]) for n in range(6)]
+    write_store(logs[0], store)
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def reader():
+        while not stop.is_set():
+            try:
+                assert len(read_parquet(store)) >= 1
+            except BaseException as exc:
+                errors.append(exc)
+
+    threads = [threading.Thread(target=reader) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for log in logs[1:] * 3:
+        write_store(log, store)
+    stop.set()
+    for t in threads:
+        t.join()
+    assert errors == []
 
 
 def test_a_failed_write_leaves_the_previous_version_live(tmp_path, monkeypatch):
@@ -151,4 +219,4 @@ def test_sample_world_written_block_by_block(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UnknownEventTypeWarning)
         assert read_parquet(tmp_path / "s").equals(world.to_log())
-    assert len(list((tmp_path / "s").glob("v-*/frames/customer.order.paid/part-*.parquet"))) == 4
+    assert len(list((tmp_path / "s").glob("v-*/frames/t=customer.order.paid/part-*.parquet"))) == 4

@@ -19,23 +19,16 @@ import sys
 import warnings
 from typing import Any
 
-from activity_toolkit.exceptions import (
-    ActivityToolkitError,
-    ApiError,
-    FetchError,
-    PaginationError,
-    StoreError,
-    TransportError,
+from activity_toolkit._exit import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    exit_code,
 )
+from activity_toolkit.exceptions import ActivityToolkitError
 
 __all__ = ["cmd_fetch", "cmd_sandbox", "register"]
-
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_USAGE = 2
-EXIT_STORE = 4
-EXIT_API = 5
-EXIT_INTERRUPTED = 130
 
 
 def register(subparsers: Any) -> None:
@@ -109,10 +102,8 @@ def _fail(error: BaseException, args: argparse.Namespace) -> int:
     if getattr(args, "debug", False):
         raise error
     print(f"error: {error}", file=sys.stderr)
-    if isinstance(error, StoreError):
-        return EXIT_STORE
-    if isinstance(error, ApiError | TransportError | PaginationError | FetchError):
-        return EXIT_API
+    if isinstance(error, ActivityToolkitError):
+        return exit_code(error)
     return EXIT_ERROR
 
 

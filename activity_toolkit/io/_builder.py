@@ -1,14 +1,16 @@
 """The one pipeline every reader feeds: NDJSON envelope chunks → ``ActivityLog``.
 
-Readers hand over complete NDJSON lines in chunks of bounded size; the builder parses
-each chunk with Polars against a declared envelope schema, validates it, normalises it
-into typed frames and drops the raw bytes before the next chunk comes. Memory is the
-result plus one chunk.
+Readers hand over complete NDJSON lines in chunks of bounded size (or, for event files,
+envelopes already read by DuckDB); the builder parses each chunk with Polars against a
+declared envelope schema, validates it and keeps only the envelope columns and payload
+text, dropping the raw bytes before the next chunk comes. Each type's payloads are
+then decoded in slices. Peak memory is about twice the size of the data read.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import os
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
@@ -101,7 +103,10 @@ def _process_chunk(data: bytes, locate: Locator, on_error: OnError) -> _ChunkRes
         data, locate = _drop_bad_lines(data, locate, out, problem)
         if not data.strip():
             return out
-        env = pl.read_ndjson(io.BytesIO(data), schema=ENVELOPE_SCHEMA)
+        # every line is a JSON object now; what still fails is a field of an odd JSON
+        # type (``"data": [..]``, ``"event_source": "API"``): read leniently, such
+        # fields become null, and validation below reports what is then missing
+        env = pl.read_ndjson(io.BytesIO(data), schema=ENVELOPE_SCHEMA, ignore_errors=True)
     out.records += env.height
     if env.height == 0:
         return out
@@ -164,6 +169,12 @@ def _payloads(lines: pl.Series) -> pl.Series:
     return flat
 
 
+def _json_kind(value: object) -> str:
+    return {dict: "object", list: "array", str: "string", bool: "boolean"}.get(
+        type(value), "number" if isinstance(value, int | float) else "null"
+    )
+
+
 def _drop_bad_lines(
     data: bytes,
     locate: Locator,
@@ -186,17 +197,17 @@ def _drop_bad_lines(
             out.records += 1
             problem(InvalidJSONError(f"invalid JSON: {exc}", source=source, line=line_no, item=item))
             continue
+        reason = None
         if not isinstance(obj, dict):
+            reason = f"expected an event object, got JSON {_json_kind(obj)}"
+        elif not isinstance(obj.get("data"), dict | None):
+            reason = f"data must be a JSON object, got {_json_kind(obj['data'])}"
+            if isinstance(obj.get("id"), str):
+                reason += f" (id {obj['id']!r})"
+        if reason is not None:
             source, line_no, item = locate(i)
             out.records += 1
-            problem(
-                InvalidEventError(
-                    f"expected an event object, got JSON {type(obj).__name__}",
-                    source=source,
-                    line=line_no,
-                    item=item,
-                )
-            )
+            problem(InvalidEventError(reason, source=source, line=line_no, item=item))
             continue
         good.append(line)
         kept.append(i)
@@ -259,7 +270,10 @@ class Builder:
                     )
                 )
                 continue
-            lines.append(orjson.dumps(record))
+            line = dump_event(record, source=source, item=i, collector=self.collector)
+            if line is None:
+                continue
+            lines.append(line)
             locs.append((source, None, i))
             if len(lines) >= batch:
                 self.add_ndjson(b"\n".join(lines), locs.__getitem__)
@@ -326,6 +340,27 @@ class Builder:
             self._pool.shutdown(wait=True)
         report = self.collector.finish(duplicates=total - events.height)
         return ActivityLog(events, frames, report=report)
+
+
+def dump_event(
+    record: Any, *, source: str, item: int, collector: _Collector
+) -> bytes | None:
+    """One parsed event as a JSON line. orjson first; the standard library for what it
+    refuses but JSON allows (integers beyond 64 bits); anything that is not JSON at
+    all is a bad record (raised, or skipped and counted)."""
+    try:
+        return orjson.dumps(record)
+    except TypeError:
+        pass
+    try:
+        return json.dumps(record, ensure_ascii=False, separators=(",", ":"),
+                          allow_nan=False).encode()
+    except (TypeError, ValueError) as exc:
+        add_problem(
+            collector,
+            InvalidEventError(f"not JSON-serialisable: {exc}", source=source, item=item),
+        )
+        return None
 
 
 def add_problem(collector: _Collector, error: InputError) -> None:

@@ -7,7 +7,8 @@ payload text with Polars' JSON path matching, and it re-serialises with correct
 escaping.
 
 The fast path never reports errors itself: on any DuckDB error, or when some record
-lacks ``id``/``type``/``created_at`` or has a timestamp that does not parse, the
+lacks ``id``/``type``/``created_at``, has a timestamp that does not parse or a
+``data`` that is not a JSON object, the
 caller reads the file again through the chunked Polars path, which names the exact
 line of every bad record (and skips them under ``on_error="skip"``). Extension
 auto-loading is off, so DuckDB never reaches for the network.
@@ -34,6 +35,7 @@ SELECT
     created_at AS _created_at_text,
     group_id,
     json_extract_string(data, '$.event_source.channel') AS channel,
+    coalesce(json_type(data), 'NULL') IN ('OBJECT', 'NULL') AS _data_is_object,
     CASE WHEN json_type(data, '$.data') = 'OBJECT'
          THEN json_extract(data, '$.data') ELSE data END AS payload
 FROM read_json(?, format = ?, columns = {columns}, compression = 'auto_detect',
@@ -68,6 +70,7 @@ def read_envelopes(path: Path, *, array: bool) -> pl.DataFrame | None:
             pl.col("id").is_null()
             | pl.col("type_raw").is_null()
             | pl.col("created_at").is_null()
+            | ~pl.col("_data_is_object")
         ).any()
     ).item()
     if invalid:

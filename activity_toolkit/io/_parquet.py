@@ -26,10 +26,15 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import polars as pl
 
-from activity_toolkit.events._normalize import EVENTS_SCHEMA, frame_schema
+from activity_toolkit.events._normalize import (
+    EVENTS_SCHEMA,
+    POLARS_ERRORS,
+    frame_schema,
+)
 from activity_toolkit.events._registry import EVENT_COLUMNS, canonical_type
 from activity_toolkit.exceptions import StoreError
 from activity_toolkit.model import ActivityLog
@@ -99,6 +104,7 @@ class StoreWriter:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
+        self._lock = _WriterLock(self.path)
         self.name = f"v-{time.time_ns()}-{secrets.token_hex(4)}"
         self._tmp = self.path / f".tmp-{self.name}"
         self._tmp.mkdir()
@@ -137,7 +143,7 @@ class StoreWriter:
                 msg = f"frame {t!r} has columns {frame.columns}, earlier parts had {known}"
                 raise StoreError(msg)
             typed = [c for c in frame.columns if c not in EVENT_COLUMNS]
-            d = self._tmp / "frames" / t
+            d = _type_dir(self._tmp, t)
             d.mkdir(exist_ok=True)
             frame.select("id", *typed).write_parquet(d / f"part-{k}.parquet")
 
@@ -168,18 +174,63 @@ class StoreWriter:
             self.abort()
             raise
         self._done = True
-        for old in self.path.iterdir():
-            if old.name != self.name and old.name.startswith(("v-", ".tmp-", ".CURRENT-")):
-                if old.is_dir():
-                    shutil.rmtree(old, ignore_errors=True)
-                else:
-                    old.unlink(missing_ok=True)
+        try:
+            _remove_old_versions(self.path, keep=self.name)
+        finally:
+            self._lock.release()
         return self.path
 
     def abort(self) -> None:
         """Throw the new version away; the previous one stays live."""
         self._done = True
         shutil.rmtree(self._tmp, ignore_errors=True)
+        self._lock.release()
+
+
+#: Superseded versions are kept this long, so readers that resolved ``CURRENT`` just
+#: before a write (or hold a lazy scan) can finish.
+KEEP_OLD_VERSIONS_SECONDS = 600.0
+
+
+def _remove_old_versions(path: Path, *, keep: str) -> None:
+    """Remove superseded versions: all but the newest previous one, and that one too
+    once it is older than ``KEEP_OLD_VERSIONS_SECONDS``."""
+    now = time.time()
+    versions = sorted(
+        (p for p in path.iterdir() if p.name.startswith("v-") and p.name != keep),
+        key=lambda p: p.name,
+    )
+    for i, old in enumerate(versions):
+        newest_previous = i == len(versions) - 1
+        if newest_previous and now - old.stat().st_mtime < KEEP_OLD_VERSIONS_SECONDS:
+            continue
+        shutil.rmtree(old, ignore_errors=True)
+    for leftover in path.glob(".CURRENT-*"):
+        leftover.unlink(missing_ok=True)
+    for stale in path.glob(".tmp-*"):  # a crashed writer's; never a live writer's
+        if now - stale.stat().st_mtime > 24 * 3600:
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+class _WriterLock:
+    """One writer per store at a time (an advisory ``flock`` on ``STORE/.lock``)."""
+
+    def __init__(self, path: Path) -> None:
+        self._fh = (path / ".lock").open("a+b")
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX: no cross-process lock
+            return
+        try:
+            fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._fh.close()
+            msg = f"{path}: another process is writing this store right now"
+            raise StoreError(msg) from None
+
+    def release(self) -> None:
+        if not self._fh.closed:
+            self._fh.close()  # closing drops the flock
 
 
 def write_store(
@@ -230,8 +281,15 @@ def read_state(path: str | Path) -> dict[str, Any] | None:
     return data
 
 
+def _type_dir(root: Path, event_type: str) -> Path:
+    """The directory of one type's frame parts. Type strings come from the data
+    (unknown types are kept as received), so they are percent-encoded into a single
+    path component: ``..`` or ``a/b`` can neither escape the store nor fail."""
+    return root / "frames" / f"t={quote(event_type, safe='')}"
+
+
 def _frame_parts(live: Path, event_type: str) -> list[Path]:
-    return sorted((live / "frames" / event_type).glob("part-*.parquet"), key=_part_no)
+    return sorted(_type_dir(live, event_type).glob("part-*.parquet"), key=_part_no)
 
 
 def _part_no(path: Path) -> int:
@@ -269,15 +327,28 @@ def read_parquet(path: str | Path) -> ActivityLog:
     """Read a store written by :meth:`ActivityLog.write_parquet` (or by ``fetch``).
 
     The result equals the log that was written, frame for frame. Events written in
-    several parts are kept once (first part wins).
+    several parts are kept once (first part wins). If a writer replaces the store
+    while it is being read, the read starts again on the new version.
 
     Raises
     ------
     StoreError
         ``path`` is not a store, or its live version is damaged.
     """
-    path = Path(path)
-    live = _live_dir(path)
+    for attempt in range(3):
+        live = _live_dir(Path(path))
+        try:
+            return _read_version(Path(path), live)
+        except _RETRYABLE:
+            if attempt == 2 or _live_dir(Path(path)) == live:
+                raise
+    raise AssertionError  # pragma: no cover
+
+
+_RETRYABLE: tuple[type[BaseException], ...] = (OSError, *POLARS_ERRORS)
+
+
+def _read_version(path: Path, live: Path) -> ActivityLog:
     meta = _manifest(live)
     files = sorted(
         (live / "events").glob(f"{_MONTH}=*/*.parquet"), key=lambda p: (_part_no(p), p.parent.name)

@@ -17,6 +17,7 @@ from activity_toolkit.io._builder import (
     DEFAULT_CHUNK_BYTES,
     Builder,
     add_problem,
+    dump_event,
     iter_line_chunks,
     ndjson_locator,
 )
@@ -70,7 +71,9 @@ def read_events(
     -------
     ActivityLog
         Deduplicated by ``id`` (the first occurrence wins), sorted by
-        (``created_at``, ``id``).
+        (``created_at``, ``id``). Files are read with DuckDB first; bytes, dicts and
+        files DuckDB refuses take the chunked Polars path, where a payload integer
+        beyond 64 bits comes back as a float in ``payload`` (files keep its digits).
 
     Raises
     ------
@@ -272,7 +275,9 @@ class _PageBatcher:
                         ),
                     )
                     continue
-                line = orjson.dumps(event)
+                line = dump_event(event, source=page_label, item=i, collector=collector)
+                if line is None:
+                    continue
                 self.lines.append(line)
                 self.locs.append((page_label, None, i))
                 self.size += len(line)
