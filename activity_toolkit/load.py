@@ -28,10 +28,11 @@ import copy
 import logging
 import time
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from activity_toolkit._time import TimeLike
 from activity_toolkit.client import ActivityQuery, Endpoint, VoucherifyClient
 from activity_toolkit.client._pagination import before_ms, format_time
 from activity_toolkit.client._progress import FetchProgress
@@ -53,7 +54,6 @@ logger = logging.getLogger("activity_toolkit.load")
 STATE_FORMAT = "activity_toolkit.fetch-state"
 STATE_VERSION = 1
 
-TimeLike = datetime | date | str
 
 
 def fetch(

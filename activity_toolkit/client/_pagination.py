@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
+from activity_toolkit._time import as_utc
 from activity_toolkit.exceptions import PaginationError
 
 __all__ = [
@@ -47,18 +48,13 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 def parse_time(value: str | datetime | date) -> datetime:
     """An ISO 8601 string (``Z`` or offset), datetime or date (midnight) as an aware
-    UTC datetime; naive values are UTC."""
-    if isinstance(value, date) and not isinstance(value, datetime):
-        value = datetime(value.year, value.month, value.day)
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            msg = f"not an ISO 8601 timestamp: {value!r}"
-            raise ValueError(msg) from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    UTC datetime; naive values are UTC (:func:`activity_toolkit._time.as_utc`, with
+    a message that names the value)."""
+    try:
+        return as_utc(value)
+    except ValueError:
+        msg = f"not an ISO 8601 timestamp: {value!r}"
+        raise ValueError(msg) from None
 
 
 def format_time(value: str | datetime | date) -> str:

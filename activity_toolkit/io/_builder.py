@@ -127,9 +127,7 @@ def _process_chunk(data: bytes, locate: Locator, on_error: OnError) -> _ChunkRes
     raw = _drop_invalid(raw, locate, problem).drop("_created_at_text")
     if raw.height == 0:
         return out
-    for t, n in raw.group_by("type_raw").len().iter_rows():
-        if ALIASES.get(t, t) not in REGISTRY:
-            out.unknown[t] += n
+    _count_unknown(raw, out.unknown)
     out.raw = raw
     return out
 
@@ -167,6 +165,13 @@ def _payloads(lines: pl.Series) -> pl.Series:
         pl.when(is_object).then(nested).otherwise(lines.str.json_path_match("$.data"))
     ).to_series()
     return flat
+
+
+def _count_unknown(raw: pl.DataFrame, counter: Counter[str]) -> None:
+    """Count the events of type strings the registry does not know (for the warning)."""
+    for t, n in raw.group_by("type_raw").len().iter_rows():
+        if ALIASES.get(t, t) not in REGISTRY:
+            counter[t] += n
 
 
 def _json_kind(value: object) -> str:
@@ -289,13 +294,24 @@ class Builder:
         while len(self._pending) > self._workers:
             self._merge(self._pending.popleft())
 
+    def close(self) -> None:
+        """Stop the worker threads (``build`` does it too); safe to call twice."""
+        for f in self._pending:
+            f.cancel()
+        self._pending.clear()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> Builder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def add_raw(self, raw: pl.DataFrame) -> None:
         """Feed envelopes that are already validated (``id, type_raw, created_at,
         group_id, channel, payload``), e.g. from the DuckDB fast path."""
         result = _ChunkResult(records=raw.height, raw=raw)
-        for t, n in raw.group_by("type_raw").len().iter_rows():
-            if ALIASES.get(t, t) not in REGISTRY:
-                result.unknown[t] += n
+        _count_unknown(raw, result.unknown)
         done: Future[_ChunkResult] = Future()
         done.set_result(result)
         self._pending.append(done)

@@ -94,20 +94,20 @@ def read_events(
     >>> log["customer.order.paid"].select("customer_id", "order_id", "order_amount").row(0)
     ('cust_1', 'ord_1', 1250)
     """
-    builder = Builder(on_error)
-    if isinstance(source, bytes):
-        builder.collector.sources.append("<bytes>")
-        for chunk, first in iter_line_chunks(_BytesReader(source), chunk_bytes):
-            builder.add_ndjson(chunk, ndjson_locator(chunk, "<bytes>", first))
-    elif is_path_source(source) or (
-        _is_dict_iterable(source) and _looks_like_paths(source)
-    ):
-        for path in expand_paths(source):  # type: ignore[arg-type]
-            _read_event_file(builder, path, chunk_bytes)
-    else:
-        builder.collector.sources.append("<events>")
-        builder.add_dicts(source, source="<events>")  # type: ignore[arg-type]
-    return builder.build()
+    with Builder(on_error) as builder:
+        if isinstance(source, bytes):
+            builder.collector.sources.append("<bytes>")
+            for chunk, first in iter_line_chunks(_BytesReader(source), chunk_bytes):
+                builder.add_ndjson(chunk, ndjson_locator(chunk, "<bytes>", first))
+        elif is_path_source(source) or (
+            _is_dict_iterable(source) and _looks_like_paths(source)
+        ):
+            for path in expand_paths(source):  # type: ignore[arg-type]
+                _read_event_file(builder, path, chunk_bytes)
+        else:
+            builder.collector.sources.append("<events>")
+            builder.add_dicts(source, source="<events>")  # type: ignore[arg-type]
+        return builder.build()
 
 
 class _BytesReader:
@@ -194,23 +194,23 @@ def read_pages(source: PageSource, *, on_error: OnError = "raise") -> ActivityLo
     >>> log.events.select("type", "type_raw", "channel").row(0)
     ('customer.segment.entered', 'customer.segment_entered', 'API')
     """
-    builder = Builder(on_error)
-    batcher = _PageBatcher(builder)
-    if isinstance(source, Mapping):
-        builder.collector.sources.append("<page>")
-        batcher.add([source], "<page>")
-    elif is_path_source(source) or _looks_like_paths(source):
-        for path in expand_paths(source):  # type: ignore[arg-type]
-            label = str(path)
-            builder.collector.sources.append(label)
-            with open_bytes(path) as stream:
-                raw = stream.read()
-            batcher.add(_parse_pages(builder, raw, label), label)
-    else:
-        builder.collector.sources.append("<pages>")
-        batcher.add(list(source), "<pages>")  # type: ignore[arg-type]
-    batcher.flush()
-    return builder.build()
+    with Builder(on_error) as builder:
+        batcher = _PageBatcher(builder)
+        if isinstance(source, Mapping):
+            builder.collector.sources.append("<page>")
+            batcher.add([source], "<page>")
+        elif is_path_source(source) or _looks_like_paths(source):
+            for path in expand_paths(source):  # type: ignore[arg-type]
+                label = str(path)
+                builder.collector.sources.append(label)
+                with open_bytes(path) as stream:
+                    raw = stream.read()
+                batcher.add(_parse_pages(builder, raw, label), label)
+        else:
+            builder.collector.sources.append("<pages>")
+            batcher.add(list(source), "<pages>")  # type: ignore[arg-type]
+        batcher.flush()
+        return builder.build()
 
 
 def _parse_pages(builder: Builder, raw: bytes, label: str) -> list[Any]:
