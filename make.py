@@ -26,7 +26,9 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / ("python.exe" if os.name == "nt" else "python")
 STAMP = VENV / ".activity_toolkit-installed"
-EXTRAS = "test,dev"
+#: What each task installs: tests and the demo need the test extras only; lint and
+#: type checks add the dev tools (ruff, mypy, JupyterLab for working on notebooks).
+EXTRAS = {"demo": "test", "test": "test", "bench": "test", "check": "test,dev"}
 
 
 def run(*cmd: str | Path) -> None:
@@ -34,17 +36,18 @@ def run(*cmd: str | Path) -> None:
     subprocess.run([str(c) for c in cmd], cwd=ROOT, check=True)
 
 
-def setup() -> None:
+def setup(extras: str) -> None:
     if sys.version_info < (3, 11):  # noqa: UP036 - make.py may run under an older python3
         sys.exit(f"Python 3.11 or newer is needed; this is {sys.version.split()[0]}")
-    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + EXTRAS.encode()).hexdigest()
-    if STAMP.is_file() and STAMP.read_text() == wanted and PY.exists():
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()
+    done = STAMP.read_text().split() if STAMP.is_file() else []
+    if wanted in done and PY.exists():
         return
     if not PY.exists():
         print(f"creating {VENV}", flush=True)
         venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
-    run(PY, "-m", "pip", "install", "--disable-pip-version-check", "-q", "-e", f".[{EXTRAS}]")
-    STAMP.write_text(wanted)
+    run(PY, "-m", "pip", "install", "--disable-pip-version-check", "-q", "-e", f".[{extras}]")
+    STAMP.write_text(" ".join([*done, wanted]))
 
 
 def main(argv: list[str]) -> int:
@@ -53,7 +56,7 @@ def main(argv: list[str]) -> int:
         print(__doc__)
         return 2
     task, extra = argv[0], argv[1:]
-    setup()
+    setup(EXTRAS[task])
     try:
         if task == "demo":
             run(PY, "-m", "activity_toolkit", "demo", *extra)
