@@ -64,8 +64,8 @@ def read_events(
         :class:`~activity_toolkit.exceptions.SkippedRecordsWarning` and lists them
         in ``log.report.skipped``.
     chunk_bytes
-        NDJSON is read in chunks of about this size; memory stays at the result
-        plus one chunk.
+        Size of the chunks the Polars reader takes NDJSON in (bytes, and files the
+        DuckDB fast path hands back).
 
     Returns
     -------
