@@ -219,7 +219,7 @@ def _points_change(event_type: str) -> pl.Expr:
 
 #: Payload text decoded per call: Polars builds a whole JSON tree per call before the
 #: columns (about four times the text), so large types are decoded in slices.
-DECODE_BATCH_BYTES = 16 * 1024 * 1024
+DECODE_BATCH_BYTES = 8 * 1024 * 1024
 
 
 def _decode_payloads(payloads: pl.Series, schema: pl.Struct) -> pl.Series:
