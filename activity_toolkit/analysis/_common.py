@@ -257,6 +257,22 @@ def to_timedelta(ms: int | None) -> timedelta | None:
     return None if ms is None else timedelta(milliseconds=ms)
 
 
+def conversion_columns(over: Sequence[str] = ()) -> list[pl.Expr]:
+    """``conversion`` (÷ step 1), ``step_conversion`` (÷ previous step; step 1 ÷
+    itself) and ``dropped`` of a long funnel frame with ``step`` and ``count``, sorted
+    by step within each ``over`` group."""
+    first = pl.col("count").first()
+    prev = pl.col("count").shift(1)
+    if over:
+        first, prev = first.over(over), prev.over(over)
+    prev = pl.when(pl.col("step") == 1).then(pl.col("count")).otherwise(prev)
+    return [
+        pl.when(first > 0).then(pl.col("count") / first).alias("conversion"),
+        pl.when(prev > 0).then(pl.col("count") / prev).alias("step_conversion"),
+        (prev - pl.col("count")).alias("dropped"),
+    ]
+
+
 def finish(
     lf: pl.LazyFrame, kind: Kind, params: AnalysisParams
 ) -> pl.DataFrame | pl.LazyFrame:

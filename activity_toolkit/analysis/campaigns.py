@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from activity_toolkit.analysis._common import Kind, finish
+from activity_toolkit.analysis._common import Kind, conversion_columns, finish
 from activity_toolkit.analysis._params import AnalysisParams
 from activity_toolkit.analysis._typed import typed_input
 from activity_toolkit.model import ActivityLog
@@ -514,12 +514,6 @@ def coupon_funnel(
         ],
         how="vertical",
     )
-    first = pl.col("count").first()
-    prev = (
-        pl.when(pl.col("step") == 1)
-        .then(pl.col("count"))
-        .otherwise(pl.col("count").shift(1))
-    )
     empty = pl.lit(
         [], dtype=pl.List(pl.Struct({"reason": pl.String, "units": pl.Int64}))
     )
@@ -527,9 +521,7 @@ def coupon_funnel(
         long.join(reasons, on="step", how="left")
         .sort("step")
         .with_columns(
-            pl.when(first > 0).then(pl.col("count") / first).alias("conversion"),
-            pl.when(prev > 0).then(pl.col("count") / prev).alias("step_conversion"),
-            (prev - pl.col("count")).alias("dropped"),
+            *conversion_columns(),
             pl.col("failure_reasons").fill_null(empty),
             pl.when(pl.col("count") > 0)
             .then(pl.col("rolled_back") / pl.col("count"))

@@ -66,6 +66,7 @@ from activity_toolkit.analysis._common import (
     as_lazy,
     as_step,
     choice,
+    conversion_columns,
     duration_ms,
     finish,
     match_expr,
@@ -647,17 +648,7 @@ def _summary(units: pl.LazyFrame, spec: _Spec) -> pl.LazyFrame:
         ],
         how="vertical",
     ).sort([*spec.bys, "step"], nulls_last=True)
-    over = list(spec.bys) or None
-    first = pl.col("count").first()
-    prev = pl.col("count").shift(1)
-    if over:
-        first, prev = first.over(over), prev.over(over)
-    prev = pl.when(pl.col("step") == 1).then(pl.col("count")).otherwise(prev)
-    return long.with_columns(
-        pl.when(first > 0).then(pl.col("count") / first).alias("conversion"),
-        pl.when(prev > 0).then(pl.col("count") / prev).alias("step_conversion"),
-        (prev - pl.col("count")).alias("dropped"),
-    ).select(
+    return long.with_columns(conversion_columns(spec.bys)).select(
         *spec.bys,
         "step",
         "label",
