@@ -172,7 +172,7 @@ def _cmd_summary(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     """The main job on the built-in sample: generate, load, summarise, store."""
     from activity_toolkit.io import read_events
-    from activity_toolkit.sample import UNKNOWN_TYPE, sample_world
+    from activity_toolkit.sample import expected_unknown_type, sample_world
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -180,13 +180,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     world = sample_world(customers=args.customers, seed=args.seed)
     events_file = world.write_ndjson(out / "sample-events.ndjson", workers=args.workers)
     t1 = time.perf_counter()
-    import warnings
-
-    from activity_toolkit.exceptions import UnknownEventTypeWarning
-
-    with warnings.catch_warnings():  # the sample's one unknown type is there on purpose
-        warnings.filterwarnings("ignore", category=UnknownEventTypeWarning,
-                                message=f".*{UNKNOWN_TYPE}.*")
+    with expected_unknown_type():  # the sample's one unknown type is there on purpose
         log = read_events(events_file)
     t2 = time.perf_counter()
     store = log.write_parquet(out / "store")
