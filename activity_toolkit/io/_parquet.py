@@ -315,12 +315,23 @@ def scan_frame(path: str | Path, event_type: str) -> pl.LazyFrame:
     t = canonical_type(event_type)
     if t not in meta["columns"]:
         return pl.LazyFrame(schema=frame_schema(t))
-    base = scan_events(path).filter(pl.col("type") == t)
-    parts = _frame_parts(live, t)
+    return _typed_frame(scan_events(path), live, t, meta["columns"][t])
+
+
+def _typed_frame(
+    events: pl.LazyFrame, live: Path, event_type: str, columns: list[str]
+) -> pl.LazyFrame:
+    """One type's frame: its events joined to its typed part files (first part wins
+    on a duplicate id), in the column order it was written with."""
+    parts = _frame_parts(live, event_type)
+    if not parts:
+        msg = f"{live.parent}: the frame files of {event_type!r} are missing"
+        raise StoreError(msg)
+    base = events.filter(pl.col("type") == event_type)
     typed = pl.scan_parquet(parts).unique("id", keep="first", maintain_order=True)
     if len(typed.collect_schema()) > 1:
         base = base.join(typed, on="id", how="left", maintain_order="left")
-    return base.select(meta["columns"][t])
+    return base.select(columns)
 
 
 def read_parquet(path: str | Path) -> ActivityLog:
@@ -361,15 +372,10 @@ def _read_version(path: Path, live: Path) -> ActivityLog:
         msg = f"{path}: manifest says {meta['events']} events, files hold {events.height}"
         raise StoreError(msg)
     events = events.unique("id", keep="first", maintain_order=True).sort("created_at", "id")
-    frames: dict[str, pl.DataFrame] = {}
-    for t, cols in meta["columns"].items():
-        parts = _frame_parts(live, t)
-        if not parts:
-            msg = f"{path}: the frame files of {t!r} are missing"
-            raise StoreError(msg)
-        base = events.filter(pl.col("type") == t)
-        typed = pl.read_parquet(parts).unique("id", keep="first", maintain_order=True)
-        if typed.width > 1:
-            base = base.join(typed, on="id", how="left", maintain_order="left")
-        frames[t] = base.select(cols)
+    lazy = events.lazy()
+    types = list(meta["columns"])
+    collected = pl.collect_all(
+        [_typed_frame(lazy, live, t, meta["columns"][t]) for t in types]
+    )
+    frames = dict(zip(types, collected, strict=True))
     return ActivityLog(events, {t: f for t, f in frames.items() if f.height})
