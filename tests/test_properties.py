@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import itertools
+import tempfile
 import warnings
 from datetime import UTC, datetime
+from pathlib import Path
+from unittest import mock
 
 import orjson
 from hypothesis import HealthCheck, given, settings
@@ -99,3 +102,50 @@ def test_ndjson_in_any_chunk_size_loses_nothing(evs, chunk):
         warnings.simplefilter("ignore")
         log = read_events(data, chunk_bytes=chunk)
     check(log, evs)
+
+
+def _iso(when: datetime, form: str) -> str:
+    if form == "ms":
+        return when.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return when.strftime(form)
+
+
+#: Every ISO 8601 form the readers accept: the API's own (ms, whole seconds) and others.
+timestamps = st.builds(
+    _iso,
+    st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2030, 1, 1)),
+    st.sampled_from([
+        "ms",
+        "%Y-%m-%dT%H:%M:%SZ",
+        "%Y-%m-%dT%H:%M:%S.%fZ",
+        "%Y-%m-%dT%H:%M:%S+02:00",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%d",
+    ]),
+)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(evs=events(), stamps=st.lists(timestamps, min_size=30, max_size=30))
+def test_event_files_load_the_same_on_the_fast_and_the_chunked_path(evs, stamps):
+    """DuckDB's reader (with its own timestamp parsing) and the chunked Polars reader
+    build equal logs from any valid file."""
+    from activity_toolkit.io import _readers
+
+    for event, stamp in zip(evs, stamps, strict=False):
+        event["created_at"] = stamp
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        path = Path(tmp) / "events.ndjson"
+        path.write_bytes(b"\n".join(orjson.dumps(e) for e in evs) + b"\n")
+        fast = read_events(path)
+        with mock.patch.object(_readers, "use_fast_path", False):
+            chunked = read_events(path)
+    # payloads are equal as JSON; escapes may be spelled differently (\u001F, \u001f)
+    without = [log.events.drop("payload") for log in (fast, chunked)]
+    assert without[0].equals(without[1])
+    payloads = [[orjson.loads(p) for p in log.events["payload"]] for log in (fast, chunked)]
+    assert payloads[0] == payloads[1]
+    for t, frame in fast.frames.items():
+        assert frame.drop("payload").equals(chunked[t].drop("payload"))
+    check(fast, evs)

@@ -238,6 +238,69 @@ def test_schema_drift_becomes_null_and_the_payload_keeps_the_value():
     assert json.loads(frame["payload"][1])["order"]["amount"] == "lots"
 
 
+@pytest.mark.parametrize(
+    ("order", "expected"),
+    [
+        ({"id": "o1", "amount": 100}, ("o1", 100)),
+        ({"id": 7, "amount": "7"}, ("7", 7)),  # a number as text, digits as a number
+        ({"id": {"x": 1}, "amount": 1.5}, ('{"x":1}', None)),  # never rounded
+        ({"id": None, "amount": 10**20}, (None, None)),  # beyond 64 bits: null
+        ({"amount": True}, (None, None)),
+    ],
+)
+def test_typed_columns_take_what_fits_and_null_the_rest(order, expected):
+    frame = read_events([make_event("a", order=order)])["customer.order.paid"]
+    assert frame.select("order_id", "order_amount").row(0) == expected
+    assert json.loads(frame["payload"][0])["order"] == order
+
+
+@pytest.mark.parametrize(
+    ("items", "expected"),
+    [
+        ([{"product_id": "p", "quantity": 2, "price": 1.5}],
+         [{"product_id": "p", "sku_id": None, "quantity": 2, "price": None, "amount": None}]),
+        ([], []),
+        ("[{\"quantity\": 3}]",
+         [{"product_id": None, "sku_id": None, "quantity": 3, "price": None, "amount": None}]),
+        ("oops", None),
+        ({"quantity": 3}, None),
+    ],
+)
+def test_order_items_are_a_list_of_structs_or_null(items, expected):
+    log = read_events([make_event("a", order={"id": "o", "items": items})])
+    assert log["customer.order.paid"]["order_items"].to_list() == [expected]
+
+
+def test_json_fields_keep_objects_as_json_text():
+    evs = [make_event(i, "customer.created") for i in "abc"]
+    evs[0]["data"]["data"]["customer"]["metadata"] = {"k": "v\n"}
+    evs[1]["data"]["data"]["customer"]["metadata"] = "plain"
+    frame = read_events(evs)["customer.created"].sort("id")
+    assert frame["customer_metadata"].to_list() == ['{"k":"v\\n"}', "plain", None]
+
+
+@pytest.mark.parametrize("path_kind", ["fast", "chunked"])
+def test_timestamps_in_every_iso_form_from_a_file(tmp_path, monkeypatch, path_kind):
+    from activity_toolkit.io import _readers
+
+    forms = {
+        "ms": ("2024-05-01T10:00:00.123Z", datetime(2024, 5, 1, 10, 0, 0, 123000, tzinfo=UTC)),
+        "tenths": ("2024-05-01T10:00:00.5Z", datetime(2024, 5, 1, 10, 0, 0, 500000, tzinfo=UTC)),
+        "micro": ("2024-05-01T10:00:00.123456Z", datetime(2024, 5, 1, 10, 0, 0, 123000, tzinfo=UTC)),
+        "whole": ("2024-05-01T10:00:00Z", datetime(2024, 5, 1, 10, tzinfo=UTC)),
+        "offset": ("2024-05-01T12:00:00+02:00", datetime(2024, 5, 1, 10, tzinfo=UTC)),
+        "naive": ("2024-05-01T10:00:00", datetime(2024, 5, 1, 10, tzinfo=UTC)),
+        "date": ("2024-05-01", datetime(2024, 5, 1, tzinfo=UTC)),
+    }
+    path = write_ndjson(
+        tmp_path / "t.ndjson", [make_event(k, created_at=v[0]) for k, v in forms.items()]
+    )
+    monkeypatch.setattr(_readers, "use_fast_path", path_kind == "fast")
+    log = read_events(path)
+    got = dict(zip(log.events["id"], log.events["created_at"], strict=True))
+    assert got == {k: v[1] for k, v in forms.items()}
+
+
 # -- bad input -------------------------------------------------------------------------
 def test_invalid_json_names_file_and_line(tmp_path):
     path = tmp_path / "bad.ndjson"

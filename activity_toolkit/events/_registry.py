@@ -38,6 +38,10 @@ FieldKind = Literal[
 minor units); ``datetime`` parses an ISO 8601 string to ``Datetime("ms", "UTC")``;
 ``json`` keeps an object or array as its JSON text; ``items`` is an order's line items
 and ``redeemables`` a validation's redeemables, each as ``List(Struct)``.
+
+A value that does not fit its column is null there, and ``payload`` keeps it: integer
+columns take integers and strings of digits, never a rounded ``1.5``; string columns
+take any value, objects and arrays as their JSON text.
 """
 
 

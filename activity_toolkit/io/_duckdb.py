@@ -2,18 +2,17 @@
 
 DuckDB (multi-threaded, yyjson) reads NDJSON or JSON-array files, plain or gzipped, and
 hands the envelope columns and each payload's JSON text to Polars through the Arrow
-C stream interface (no pyarrow). Files of list-endpoint envelopes are parsed once
-(``data`` read as a struct whose ``data`` member stays JSON text); a file with any
-webhook-style (flat) event is read again with ``data`` as JSON, unwrapped per row. It is about three times faster than taking the
-payload text with Polars' JSON path matching, and it re-serialises with correct
-escaping.
+C stream interface (no pyarrow); :mod:`activity_toolkit._duck` opens it offline.
+Files of list-endpoint envelopes are parsed once (``data`` read as a struct whose
+``data`` member stays JSON text); a file with any webhook-style (flat) event is read
+again with ``data`` as JSON, unwrapped per row. DuckDB re-serialises each payload with
+correct escaping, about three times faster than Polars' JSON path matching.
 
 The fast path never reports errors itself: on any DuckDB error, or when some record
 lacks ``id``/``type``/``created_at``, has a timestamp that does not parse or a
-``data`` that is not a JSON object, the
-caller reads the file again through the chunked Polars path, which names the exact
-line of every bad record (and skips them under ``on_error="skip"``). Extension
-auto-loading is off, so DuckDB never reaches for the network.
+``data`` that is not a JSON object, the caller reads the file again through the
+chunked Polars path, which names the exact line of every bad record (and skips them
+under ``on_error="skip"``).
 """
 
 from __future__ import annotations
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import polars as pl
 
+from activity_toolkit._duck import connect
 from activity_toolkit.events._normalize import parse_timestamps
 
 __all__ = ["read_envelopes"]
@@ -29,36 +29,37 @@ __all__ = ["read_envelopes"]
 _READ = """read_json(?, format = ?, columns = {columns}, compression = 'auto_detect',
                      maximum_object_size = 268435456)"""
 
+#: The envelope columns, given how to take the channel and the payload. The API's own
+#: timestamp forms are parsed here, in DuckDB's parallel scan; any other form is left to
+#: Polars (``_created_at_text`` holds only those).
+_SELECT = """
+SELECT id, type AS type_raw, group_id, {channel} AS channel, {payload} AS payload,
+       try_strptime(created_at, ['%Y-%m-%dT%H:%M:%S.%gZ', '%Y-%m-%dT%H:%M:%SZ'])
+           AS _created_at,
+       CASE WHEN _created_at IS NULL THEN created_at END AS _created_at_text,
+       {check}
+FROM """ + _READ
+
 #: The usual case, list-endpoint envelopes: ``data`` is read as a struct whose ``data``
 #: member is kept as JSON text, so each line is parsed once.
-_NESTED = (
-    """
-SELECT id, type AS type_raw, created_at AS _created_at_text, group_id,
-       data.event_source.channel AS channel,
-       data.data AS payload,
-       data IS NOT NULL AND (data.data IS NULL OR NOT starts_with(data.data, '{{'))
-           AS _not_nested
-FROM """
-    + _READ
-).format(
+_NESTED = _SELECT.format(
+    channel="data.event_source.channel",
+    payload="data.data",
+    check="data IS NOT NULL AND (data.data IS NULL OR NOT starts_with(data.data, '{'))"
+    " AS _not_nested",
     columns="{'id': 'VARCHAR', 'type': 'VARCHAR', 'created_at': 'VARCHAR', "
     "'group_id': 'VARCHAR', "
-    "'data': 'STRUCT(data JSON, event_source STRUCT(channel VARCHAR))'}"
+    "'data': 'STRUCT(data JSON, event_source STRUCT(channel VARCHAR))'}",
 )
 
 #: Webhook-style (flat) or mixed files: ``data`` as JSON text, unwrapped per row.
-_ANY_SHAPE = (
-    """
-SELECT id, type AS type_raw, created_at AS _created_at_text, group_id,
-       json_extract_string(data, '$.event_source.channel') AS channel,
-       CASE WHEN json_type(data, '$.data') = 'OBJECT'
-            THEN json_extract(data, '$.data') ELSE data END AS payload,
-       NOT coalesce(json_type(data), 'NULL') IN ('OBJECT', 'NULL') AS _not_object
-FROM """
-    + _READ
-).format(
+_ANY_SHAPE = _SELECT.format(
+    channel="json_extract_string(data, '$.event_source.channel')",
+    payload="CASE WHEN json_type(data, '$.data') = 'OBJECT' "
+    "THEN json_extract(data, '$.data') ELSE data END",
+    check="NOT coalesce(json_type(data), 'NULL') IN ('OBJECT', 'NULL') AS _not_object",
     columns="{'id': 'VARCHAR', 'type': 'VARCHAR', 'created_at': 'VARCHAR', "
-    "'group_id': 'VARCHAR', 'data': 'JSON'}"
+    "'group_id': 'VARCHAR', 'data': 'JSON'}",
 )
 
 
@@ -69,14 +70,9 @@ def read_envelopes(path: Path, *, array: bool) -> pl.DataFrame | None:
         import duckdb
     except ImportError:  # pragma: no cover - duckdb is a dependency
         return None
-    config: dict[str, str | bool | int | float | list[str]] = {
-        "autoinstall_known_extensions": False,
-        "autoload_known_extensions": False,
-    }
     params = [str(path), "array" if array else "newline_delimited"]
     try:
-        with duckdb.connect(config=config) as con:
-            con.execute("SET enable_progress_bar = false")  # it would draw on the terminal
+        with connect() as con:
             try:
                 frame = pl.DataFrame(con.sql(_NESTED, params=params))
                 nested = not frame["_not_nested"].any()
@@ -88,7 +84,10 @@ def read_envelopes(path: Path, *, array: bool) -> pl.DataFrame | None:
                     return None
     except duckdb.Error:
         return None
-    frame = frame.with_columns(parse_timestamps(frame["_created_at_text"]).alias("created_at"))
+    created_at = frame["_created_at"].dt.cast_time_unit("ms").dt.replace_time_zone("UTC")
+    if frame["_created_at_text"].null_count() < frame.height:  # other ISO 8601 forms
+        created_at = created_at.fill_null(parse_timestamps(frame["_created_at_text"]))
+    frame = frame.with_columns(created_at.alias("created_at"))
     invalid = frame.select(
         (
             pl.col("id").is_null()
