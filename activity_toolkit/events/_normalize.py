@@ -267,7 +267,7 @@ def _normalize_type(
             .struct.field("key")
             .alias("failure_code"),
         )
-    return frame.select(frame_schema(event_type).names())
+    return frame.select("_row", *frame_schema(event_type).names())
 
 
 def normalize(
@@ -280,16 +280,17 @@ def normalize(
     order. Each type's payloads are decoded once, as one batch; ``map_`` may be a
     thread pool's ``map`` to decode several types at once.
 
-    Memory: pass ``raw`` without keeping another reference to it; it is released as
-    soon as it is split by type, and each type's part as soon as its frame is built.
+    Memory: the events frame is ``raw``'s own columns beside the ones decoded per type
+    (put back in ``raw``'s order by row number), so only those are copied; each type's
+    part of ``raw`` is released as soon as its frame is built.
     """
+    raw = raw.with_columns(pl.col("type_raw").replace(dict(ALIASES)).alias("type"))
     parts = {
         str(t): g
-        for (t,), g in raw.with_columns(
-            pl.col("type_raw").replace(dict(ALIASES)).alias("type")
-        ).partition_by("type", as_dict=True, maintain_order=True).items()
+        for (t,), g in raw.with_row_index("_row")
+        .partition_by("type", as_dict=True, maintain_order=True)
+        .items()
     }
-    del raw
     types = sorted(parts, key=lambda t: -parts[t].height)  # largest first: even threads
 
     with connect(threads=1) as con:  # one thread per query: types run side by side
@@ -301,5 +302,7 @@ def normalize(
         frames = dict(zip(types, map_(build, types), strict=True))
     if not frames:
         return pl.DataFrame(schema=EVENTS_SCHEMA), {}
-    events = pl.concat([f.select(EVENT_COLUMNS) for f in frames.values()], how="vertical")
-    return events.sort("created_at", "id"), {t: frames[t] for t in sorted(frames)}
+    decoded = [c for c in EVENT_COLUMNS if c not in raw.columns]
+    in_order = pl.concat([f.select("_row", *decoded) for f in frames.values()]).sort("_row")
+    events = raw.hstack(in_order.drop("_row")).select(EVENT_COLUMNS)
+    return events, {t: frames[t].drop("_row") for t in sorted(frames)}
