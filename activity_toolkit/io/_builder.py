@@ -4,7 +4,8 @@ Readers hand over complete NDJSON lines in chunks of bounded size (or, for event
 envelopes already read by DuckDB); the builder parses each chunk with Polars against a
 declared envelope schema, validates it and keeps only the envelope columns and payload
 text, dropping the raw bytes before the next chunk comes. Each type's payloads are
-then decoded in slices. Peak memory is about twice the size of the data read.
+then decoded once, in one batch per type (:func:`~activity_toolkit.events._normalize.normalize`).
+Peak memory stays under twice the size of the data read.
 """
 
 from __future__ import annotations
