@@ -18,7 +18,9 @@ events received so far together with each customer's position. A run that is
 interrupted (Ctrl-C, crash, ``kill -9``) leaves the last checkpoint live; running
 the same fetch again resumes from the positions in it. Since data and positions are
 committed together, nothing is lost and nothing is stored twice (and the store
-dedupes by event id in any case).
+dedupes by event id in any case). A checkpoint appends only the new events, as one
+more part of the store (the older parts are hard-linked into the new version); the
+last commit of a run rewrites the store as one compact version.
 """
 
 from __future__ import annotations
@@ -44,7 +46,13 @@ from activity_toolkit.exceptions import (
     FetchError,
     StoreError,
 )
-from activity_toolkit.io import read_pages, read_parquet, read_state, write_store
+from activity_toolkit.io import (
+    StoreWriter,
+    read_pages,
+    read_parquet,
+    read_state,
+    write_store,
+)
 from activity_toolkit.model import ActivityLog
 
 __all__ = ["STATE_FORMAT", "afetch", "fetch"]
@@ -266,6 +274,7 @@ class _FetchRun:
         self.pending: list[dict[str, Any]] = []
         self.fetched = 0
         self._dirty = False
+        self._parts_written = False  # checkpoints appended parts: compact at the end
         self._commit_lock = asyncio.Lock()
         self._writing: asyncio.Future[ActivityLog] | None = None
         self._stop = asyncio.Event()
@@ -482,19 +491,22 @@ class _FetchRun:
             except TimeoutError:
                 await self._commit()
 
-    async def _commit(self) -> None:
+    async def _commit(self, *, final: bool = False) -> None:
         """Write the events received so far with the positions that match them.
 
-        The write runs in a thread and is shielded: if the fetch is cancelled
-        meanwhile, the write completes (or fails) on its own, and the next commit
-        waits for it first, so two versions are never written at once.
+        A checkpoint adds the new events to the live version as one more part (the
+        older parts are hard-linked, not rewritten); the ``final`` commit writes the
+        whole log as a compact version. The write runs in a thread and is shielded:
+        if the fetch is cancelled meanwhile, the write completes (or fails) on its
+        own, and the next commit waits for it first, so two versions are never
+        written at once.
         """
         if self.store is None:
             return
         async with self._commit_lock:
             if self._writing is not None and not self._writing.done():
                 await asyncio.wait([self._writing])
-            if not self._dirty:
+            if not self._dirty and not (final and self._parts_written):
                 return
             new = _to_log(self.pending)  # first: if this raises, nothing was let go
             events, self.pending = self.pending, []
@@ -509,8 +521,11 @@ class _FetchRun:
                     self.log = task.result()
 
             self._writing = asyncio.ensure_future(
-                asyncio.to_thread(_merge_and_write, self.log, new, self.store, state)
+                asyncio.to_thread(
+                    _merge_and_write, self.log, new, self.store, state, compact=final
+                )
             )
+            self._parts_written = not final
             self._writing.add_done_callback(settle)
             await asyncio.shield(self._writing)
 
@@ -519,7 +534,7 @@ class _FetchRun:
             self.log = ActivityLog.concat([self.log, _to_log(self.pending)])
             self.pending = []
             return self.log
-        await self._commit()
+        await self._commit(final=True)
         return self.log
 
     def _failure(self, result: ActivityLog) -> FetchError:
@@ -547,8 +562,13 @@ def _to_log(events: list[dict[str, Any]]) -> ActivityLog:
 
 
 def _merge_and_write(
-    log: ActivityLog, new: ActivityLog, store: Path, state: Mapping[str, Any]
+    log: ActivityLog, new: ActivityLog, store: Path, state: Mapping[str, Any], *, compact: bool
 ) -> ActivityLog:
     merged = ActivityLog.concat([log, new])
-    write_store(merged, store, state=state)
+    if compact:
+        write_store(merged, store, state=state)
+    else:
+        with StoreWriter(store, extend=True) as writer:
+            writer.add(new)
+            writer.commit(state=state)
     return merged

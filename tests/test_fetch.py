@@ -258,6 +258,34 @@ def test_interrupted_fetch_resumes_with_nothing_lost_or_doubled(world, tmp_path)
     assert box.stats()["by_route"]["activity"] - before < 10 + 9
 
 
+def test_checkpoints_append_parts_and_the_last_commit_compacts(
+    world, tmp_path, monkeypatch
+) -> None:
+    import json
+
+    from activity_toolkit import load
+
+    box = sandbox(world, latency=0.02)
+    store = tmp_path / "s"
+    commits: list[tuple[bool, int]] = []
+    real = load._merge_and_write
+
+    def spy(log, new, store_, state, *, compact):
+        merged = real(log, new, store_, state, compact=compact)
+        live = store_ / (store_ / "CURRENT").read_text()
+        commits.append((compact, json.loads((live / "manifest.json").read_text())["parts"]))
+        return merged
+
+    monkeypatch.setattr(load, "_merge_and_write", spy)
+    log = fetch(client_of(box, concurrency=1), store=store, progress=False, checkpoint_every=0.05)
+    *checkpoints, last = commits
+    assert len(checkpoints) >= 2
+    assert checkpoints == [(False, n) for n in range(1, len(checkpoints) + 1)]
+    assert last == (True, 1)
+    assert read_parquet(store).equals(log)
+    assert sorted(ids(log)) == sorted(box.event_ids())
+
+
 def test_secret_is_nowhere_in_the_store(world, tmp_path) -> None:
     box = sandbox(world)
     store = tmp_path / "s"

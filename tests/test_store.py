@@ -196,6 +196,73 @@ def test_store_writer_left_without_commit_keeps_the_previous_version(tmp_path):
     assert not list(store.glob(".tmp-*"))
 
 
+def test_extending_writer_links_the_live_parts_and_adds_its_own(tmp_path):
+    import json
+
+    from activity_toolkit.io import StoreWriter
+
+    store = tmp_path / "s"
+    first = read_events([make_event("a"), make_event("b", created_at="2024-07-01T00:00:00Z")])
+    second = read_events([
+        make_event("b", created_at="2024-07-01T00:00:00Z", customer="LATER"),  # overlap
+        make_event("c", "customer.segment.left", "2024-08-01T00:00:00Z", segment={"id": "s"}),
+    ])
+    write_store(first, store, state={"n": 1})
+    old = store / (store / "CURRENT").read_text()
+    with StoreWriter(store, extend=True) as writer:
+        writer.add(second)
+        writer.commit(state={"n": 2})
+    new = store / (store / "CURRENT").read_text()
+    assert new != old
+    back = read_parquet(store)
+    assert back.equals(first | second)  # the live version's events win on overlap
+    assert read_state(store) == {"n": 2}
+    manifest = json.loads((new / "manifest.json").read_text())
+    assert (manifest["parts"], manifest["events"]) == (2, 4)
+    linked = sorted(p.relative_to(old) for p in old.rglob("part-0.parquet"))
+    assert linked  # every part of the old version is in the new one, as the same file
+    for rel in linked:
+        assert (new / rel).stat().st_ino == (old / rel).stat().st_ino
+    assert list(new.rglob("part-1.parquet"))
+
+
+def test_extending_writer_without_commit_leaves_the_live_version_whole(tmp_path):
+    from activity_toolkit.io import StoreWriter
+
+    store = tmp_path / "s"
+    first = read_events([make_event("a")])
+    write_store(first, store)
+    with StoreWriter(store, extend=True) as writer:
+        writer.add(read_events([make_event("z")]))
+    assert read_parquet(store).equals(first)
+    assert not list(store.glob(".tmp-*"))
+
+
+def test_extending_writer_on_a_new_store_starts_it(tmp_path):
+    from activity_toolkit.io import StoreWriter
+
+    log = read_events([make_event("a")])
+    with StoreWriter(tmp_path / "s", extend=True) as writer:
+        writer.add(log)
+        writer.commit()
+    assert read_parquet(tmp_path / "s").equals(log)
+
+
+def test_extending_writer_refuses_another_store_format(tmp_path):
+    import json
+
+    from activity_toolkit.io import StoreWriter
+
+    store = tmp_path / "s"
+    write_store(read_events([make_event("a")]), store)
+    manifest = store / (store / "CURRENT").read_text() / "manifest.json"
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "version": 99}))
+    with pytest.raises(StoreError, match="format 99"):
+        StoreWriter(store, extend=True)
+    assert not list(store.glob(".tmp-*"))
+    StoreWriter(store).abort()  # the lock was let go
+
+
 def test_scan_frame_is_the_typed_frame_lazily(small_log, tmp_path):
     from activity_toolkit import scan_frame
 
