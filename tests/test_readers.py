@@ -21,6 +21,7 @@ from activity_toolkit.exceptions import (
     SkippedRecordsWarning,
     UnknownEventTypeWarning,
 )
+from activity_toolkit.io._duckdb import read_envelopes
 
 
 def write_ndjson(path, events):
@@ -242,6 +243,8 @@ def test_schema_drift_becomes_null_and_the_payload_keeps_the_value():
     ("order", "expected"),
     [
         ({"id": "o1", "amount": 100}, ("o1", 100)),
+        ({"id": "o1", "amount": 100.0}, ("o1", 100)),  # integral, however written
+        ({"id": "o1", "amount": -0.0}, ("o1", 0)),
         ({"id": 7, "amount": "7"}, ("7", 7)),  # a number as text, digits as a number
         ({"id": {"x": 1}, "amount": 1.5}, ('{"x":1}', None)),  # never rounded
         ({"id": None, "amount": 10**20}, (None, None)),  # beyond 64 bits: null
@@ -271,6 +274,25 @@ def test_order_items_are_a_list_of_structs_or_null(items, expected):
     assert log["customer.order.paid"]["order_items"].to_list() == [expected]
 
 
+def test_integers_in_exponent_form_are_integers():
+    line = orjson.dumps(make_event("a", order={"id": "o", "amount": 0})).replace(
+        b'"amount":0', b'"amount":1e2'
+    )
+    frame = read_events(line)["customer.order.paid"]
+    assert frame["order_amount"].to_list() == [100]
+    assert json.loads(frame["payload"][0])["order"]["amount"] == 100
+
+
+@pytest.mark.parametrize("points", ["n/a", 1.5, False, {}, None])
+def test_a_value_that_does_not_fit_lets_the_next_path_through(points):
+    # amount_added is balance.points, else balance.amount
+    event = make_event(
+        "a", "customer.voucher.gift.balance_added", balance={"points": points, "amount": 500}
+    )
+    frame = read_events([event])["customer.voucher.gift.balance_added"]
+    assert frame["amount_added"].to_list() == [500]
+
+
 def test_json_fields_keep_objects_as_json_text():
     evs = [make_event(i, "customer.created") for i in "abc"]
     evs[0]["data"]["data"]["customer"]["metadata"] = {"k": "v\n"}
@@ -296,9 +318,21 @@ def test_timestamps_in_every_iso_form_from_a_file(tmp_path, monkeypatch, path_ki
         tmp_path / "t.ndjson", [make_event(k, created_at=v[0]) for k, v in forms.items()]
     )
     monkeypatch.setattr(_readers, "use_fast_path", path_kind == "fast")
+    if path_kind == "fast":  # DuckDB takes the file itself, not the chunked reader
+        assert read_envelopes(path, array=False) is not None
     log = read_events(path)
     got = dict(zip(log.events["id"], log.events["created_at"], strict=True))
     assert got == {k: v[1] for k, v in forms.items()}
+
+
+@pytest.mark.parametrize("stamp", ["2024-05-01T10:00:00Z ", "2024-05-01T10:00:00.123Z\t"])
+def test_timestamps_with_trailing_whitespace_are_refused_on_every_path(tmp_path, stamp):
+    path = write_ndjson(tmp_path / "t.ndjson", [make_event("a"), make_event("b", created_at=stamp)])
+    assert read_envelopes(path, array=False) is None  # handed to the precise reader
+    for source in (path, path.read_bytes()):
+        with pytest.raises(InvalidEventError, match="not an ISO 8601 timestamp") as info:
+            read_events(source)
+        assert info.value.line == 2
 
 
 # -- bad input -------------------------------------------------------------------------
@@ -411,7 +445,6 @@ def test_fast_path_and_chunked_path_give_the_same_log(small_world, tmp_path, mon
 
 
 def test_fast_path_hands_invalid_files_to_the_precise_path(tmp_path):
-    from activity_toolkit.io._duckdb import read_envelopes
 
     good = tmp_path / "good.ndjson"
     write_ndjson(good, [make_event("a"), make_event("b", nested=False)])

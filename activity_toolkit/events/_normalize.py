@@ -8,6 +8,7 @@ type's payloads are decoded once, in one batch, against the paths its family dec
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -159,11 +160,21 @@ def _json_path(path: str) -> str:
     return "$" + "".join('."' + key.replace('"', '\\"') + '"' for key in path.split("."))
 
 
+_TEXT_KINDS = ("str", "json")
+
+
+def _path_column(f: Field, i: int) -> str:
+    """The name of the raw column of ``f``'s ``i``-th path (fields typed afterwards)."""
+    return f"{f.column}#{i}"
+
+
 def _fields_sql(fields: tuple[Field, ...]) -> tuple[str, str]:
     """DuckDB: the projection that takes every path of ``fields`` from ``payload`` in
-    one parse (as list ``v``), and the one that makes each field's column of it: the
-    first non-null of its paths, as text (``json_extract_string``: a string unquoted,
-    any other value as its JSON text). ``items``/``redeemables`` become lists of
+    one parse (as list ``v``, by ``json_extract_string``: a string unquoted, any other
+    value as its JSON text), and the one that names the values. A text field is the
+    first non-null of its paths; any other field gets one column per path, typed and
+    coalesced by :func:`_field_exprs`, so that a value which does not fit its type
+    lets the next path's value through. ``items``/``redeemables`` become lists of
     structs (of text); a string that holds a JSON array is read as that array."""
     paths = [path for f in fields for path in f.paths]
     values = ", ".join(_sql_text(_json_path(path)) for path in paths)
@@ -172,18 +183,39 @@ def _fields_sql(fields: tuple[Field, ...]) -> tuple[str, str]:
     for f in fields:
         found = [f"v[{index + i}]" for i in range(len(f.paths))]
         index += len(f.paths)
-        value = found[0] if len(found) == 1 else f"coalesce({', '.join(found)})"
-        if f.kind in ("items", "redeemables"):  # the array's JSON text → structs
-            structure = _sql_text(json.dumps(_as_text(_OUTPUT_DTYPE[f.kind])))
-            value = f"CASE WHEN json_valid({value}) THEN json_transform({value}, {structure}) END"
-        columns.append(f'{value} AS "{f.column.replace(chr(34), chr(34) * 2)}"')
+        if f.kind in _TEXT_KINDS:
+            value = found[0] if len(found) == 1 else f"coalesce({', '.join(found)})"
+            columns.append(f"{value} AS {_sql_name(f.column)}")
+            continue
+        for i, value in enumerate(found):
+            if f.kind in ("items", "redeemables"):  # the array's JSON text → structs
+                structure = _sql_text(json.dumps(_as_text(_OUTPUT_DTYPE[f.kind])))
+                value = f"CASE WHEN json_valid({value}) THEN json_transform({value}, {structure}) END"
+            columns.append(f"{value} AS {_sql_name(_path_column(f, i))}")
     return f"json_extract_string(payload, [{values}]) AS v", ", ".join(columns)
 
 
+def _sql_name(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _field_exprs(fields: tuple[Field, ...]) -> list[pl.Expr]:
+    """Each field's column from the columns :func:`_fields_sql` made."""
+    exprs = []
+    for f in fields:
+        if f.kind in _TEXT_KINDS:
+            exprs.append(pl.col(f.column))
+            continue
+        typed = [_typed(pl.col(_path_column(f, i)), f.kind) for i in range(len(f.paths))]
+        exprs.append((typed[0] if len(typed) == 1 else pl.coalesce(typed)).alias(f.column))
+    return exprs
+
+
 def _typed(text: pl.Expr, kind: FieldKind) -> pl.Expr:
-    """A decoded value (text) as its column type; null where it does not fit, so
-    ``"lots"`` or ``1.5`` in an integer column is null, never coerced."""
-    if kind in ("str", "json"):
+    """A decoded value (text) as its column type, or null where it does not fit:
+    integer columns take integral numbers (``100``, ``100.0``, ``1e2``, ``"100"``) but
+    never round ``1.5``; float columns take finite numbers."""
+    if kind in _TEXT_KINDS:
         return text
     if kind == "datetime":
         return parse_timestamp(text)
@@ -191,7 +223,15 @@ def _typed(text: pl.Expr, kind: FieldKind) -> pl.Expr:
         return text.replace_strict(
             {"true": True, "false": False}, default=None, return_dtype=pl.Boolean
         )
-    return text.cast(_OUTPUT_DTYPE[kind], strict=False)
+    if kind in ("items", "redeemables"):
+        return text.cast(_OUTPUT_DTYPE[kind], strict=False)
+    number = text.cast(pl.Float64, strict=False)
+    if kind == "float":
+        return pl.when(number.is_finite()).then(number)
+    integral = (number == number.floor()) & (number.abs() < 2.0**63)
+    return pl.coalesce(
+        text.cast(pl.Int64, strict=False), pl.when(integral).then(number.cast(pl.Int64))
+    )
 
 
 def _fields_for(event_type: str) -> tuple[Field, ...]:
@@ -249,9 +289,7 @@ def _normalize_type(
 ) -> pl.DataFrame:
     spec = REGISTRY.get(event_type)
     fields = _fields_for(event_type)
-    values = _decode_fields(group["payload"], fields, con).select(
-        _typed(pl.col(f.column), f.kind) for f in fields
-    )
+    values = _decode_fields(group["payload"], fields, con).select(_field_exprs(fields))
     frame = group.hstack(values).with_columns(
         pl.lit(spec.family if spec else UNKNOWN_FAMILY).alias("family")
     )
@@ -293,13 +331,23 @@ def normalize(
     }
     types = sorted(parts, key=lambda t: -parts[t].height)  # largest first: even threads
 
-    with connect(threads=1) as con:  # one thread per query: types run side by side
+    import duckdb
 
-        def build(event_type: str) -> pl.DataFrame:
-            with con.cursor() as cursor:
-                return _normalize_type(event_type, parts.pop(event_type), cursor)
+    con = connect(threads=1)  # one thread per query: types run side by side
 
+    def build(event_type: str) -> pl.DataFrame:
+        with con.cursor() as cursor:
+            return _normalize_type(event_type, parts.pop(event_type), cursor)
+
+    try:
         frames = dict(zip(types, map_(build, types), strict=True))
+    except BaseException:
+        # another thread may still be decoding: closing would fail as busy and hide
+        # this error (or the user's Ctrl-C); the connection goes when that finishes
+        with contextlib.suppress(duckdb.Error):
+            con.close()
+        raise
+    con.close()
     if not frames:
         return pl.DataFrame(schema=EVENTS_SCHEMA), {}
     decoded = [c for c in EVENT_COLUMNS if c not in raw.columns]

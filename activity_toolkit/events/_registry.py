@@ -40,8 +40,11 @@ minor units); ``datetime`` parses an ISO 8601 string to ``Datetime("ms", "UTC")`
 and ``redeemables`` a validation's redeemables, each as ``List(Struct)``.
 
 A value that does not fit its column is null there, and ``payload`` keeps it: integer
-columns take integers and strings of digits, never a rounded ``1.5``; string columns
-take any value, objects and arrays as their JSON text.
+columns take integral numbers (``100``, ``100.0``, ``1e2``) and strings of digits, never
+a rounded ``1.5``; string columns take any value, objects and arrays as their JSON
+text. Inside ``items`` and ``redeemables`` values are typed alike (numbers there must
+be written as integers), and an element that is not an object becomes a struct of
+nulls.
 """
 
 
@@ -54,7 +57,8 @@ class Field:
     column
         Output column name.
     paths
-        Dotted payload paths tried in order; the first non-null value wins.
+        Dotted payload paths tried in order; the first value that fits the column's
+        type wins. Keys are plain names (no empty key, quote or backslash).
     kind
         How the value is typed (see :data:`FieldKind`).
     """
@@ -62,6 +66,15 @@ class Field:
     column: str
     paths: tuple[str, ...]
     kind: FieldKind = "str"
+
+    def __post_init__(self) -> None:
+        if not self.paths:
+            msg = f"field {self.column!r} has no payload path"
+            raise ValueError(msg)
+        for path in self.paths:
+            if any(not key or set(key) & set('"\\') for key in path.split(".")):
+                msg = f"field {self.column!r}: {path!r} is not a dotted path of plain keys"
+                raise ValueError(msg)
 
 
 def _f(column: str, *paths: str, kind: FieldKind = "str") -> Field:

@@ -30,12 +30,15 @@ _READ = """read_json(?, format = ?, columns = {columns}, compression = 'auto_det
                      maximum_object_size = 268435456)"""
 
 #: The envelope columns, given how to take the channel and the payload. The API's own
-#: timestamp forms are parsed here, in DuckDB's parallel scan; any other form is left to
-#: Polars (``_created_at_text`` holds only those).
-_SELECT = """
+#: timestamp forms (exactly: strptime alone would also take surrounding whitespace) are
+#: parsed here, in DuckDB's parallel scan; any other text is left to Polars
+#: (``_created_at_text`` holds only those).
+_SELECT = r"""
 SELECT id, type AS type_raw, group_id, {channel} AS channel, {payload} AS payload,
-       try_strptime(created_at, ['%Y-%m-%dT%H:%M:%S.%gZ', '%Y-%m-%dT%H:%M:%SZ'])
-           AS _created_at,
+       CASE WHEN regexp_full_match(created_at,
+                                   '\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{{1,3}})?Z')
+            THEN try_strptime(created_at, ['%Y-%m-%dT%H:%M:%S.%gZ', '%Y-%m-%dT%H:%M:%SZ'])
+       END AS _created_at,
        CASE WHEN _created_at IS NULL THEN created_at END AS _created_at_text,
        {check}
 FROM """ + _READ
