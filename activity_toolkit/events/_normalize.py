@@ -173,7 +173,7 @@ def _fields_sql(fields: tuple[Field, ...]) -> tuple[str, str]:
     one parse (as list ``v``, by ``json_extract_string``: a string unquoted, any other
     value as its JSON text), and the one that names the values. A text field is the
     first non-null of its paths; any other field gets one column per path, typed and
-    coalesced by :func:`_field_exprs`, so that a value which does not fit its type
+    coalesced by :func:`_field_values`, so that a value which does not fit its type
     lets the next path's value through. ``items``/``redeemables`` become lists of
     structs (of text); a string that holds a JSON array is read as that array."""
     paths = [path for f in fields for path in f.paths]
@@ -199,39 +199,48 @@ def _sql_name(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _field_exprs(fields: tuple[Field, ...]) -> list[pl.Expr]:
-    """Each field's column from the columns :func:`_fields_sql` made."""
-    exprs = []
+def _field_values(decoded: pl.DataFrame, fields: tuple[Field, ...]) -> list[pl.Series]:
+    """Each field's typed column from the columns :func:`_fields_sql` made."""
+    out = []
     for f in fields:
         if f.kind in _TEXT_KINDS:
-            exprs.append(pl.col(f.column))
+            out.append(decoded[f.column])
             continue
-        typed = [_typed(pl.col(_path_column(f, i)), f.kind) for i in range(len(f.paths))]
-        exprs.append((typed[0] if len(typed) == 1 else pl.coalesce(typed)).alias(f.column))
-    return exprs
+        typed = [_typed(decoded[_path_column(f, i)], f.kind) for i in range(len(f.paths))]
+        value = typed[0] if len(typed) == 1 else pl.select(pl.coalesce(typed)).to_series()
+        out.append(value.alias(f.column))
+    return out
 
 
-def _typed(text: pl.Expr, kind: FieldKind) -> pl.Expr:
+def _typed(text: pl.Series, kind: FieldKind) -> pl.Series:
     """A decoded value (text) as its column type, or null where it does not fit:
     integer columns take integral numbers (``100``, ``100.0``, ``1e2``, ``"100"``) but
     never round ``1.5``; float columns take finite numbers."""
     if kind in _TEXT_KINDS:
         return text
     if kind == "datetime":
-        return parse_timestamp(text)
+        return parse_timestamps(text)
     if kind == "bool":
         return text.replace_strict(
             {"true": True, "false": False}, default=None, return_dtype=pl.Boolean
         )
     if kind in ("items", "redeemables"):
         return text.cast(_OUTPUT_DTYPE[kind], strict=False)
-    number = text.cast(pl.Float64, strict=False)
+    if kind == "int":
+        whole = text.cast(pl.Int64, strict=False)
+        if whole.null_count() == text.null_count():  # the usual case: plain integers
+            return whole
+    number = pl.col("text").cast(pl.Float64, strict=False)
+    typed: pl.Expr
     if kind == "float":
-        return pl.when(number.is_finite()).then(number)
-    integral = (number == number.floor()) & (number.abs() < 2.0**63)
-    return pl.coalesce(
-        text.cast(pl.Int64, strict=False), pl.when(integral).then(number.cast(pl.Int64))
-    )
+        typed = pl.when(number.is_finite()).then(number)
+    else:
+        integral = (number == number.floor()) & (number.abs() < 2.0**63)
+        typed = pl.coalesce(
+            pl.col("text").cast(pl.Int64, strict=False),
+            pl.when(integral).then(number.cast(pl.Int64)),
+        )
+    return text.to_frame("text").select(typed).to_series().alias(text.name)
 
 
 def _fields_for(event_type: str) -> tuple[Field, ...]:
@@ -289,7 +298,7 @@ def _normalize_type(
 ) -> pl.DataFrame:
     spec = REGISTRY.get(event_type)
     fields = _fields_for(event_type)
-    values = _decode_fields(group["payload"], fields, con).select(_field_exprs(fields))
+    values = _field_values(_decode_fields(group["payload"], fields, con), fields)
     frame = group.hstack(values).with_columns(
         pl.lit(spec.family if spec else UNKNOWN_FAMILY).alias("family")
     )
