@@ -156,8 +156,9 @@ def _sql_text(text: str) -> str:
 
 
 def _json_path(path: str) -> str:
-    """``customer.id`` → ``$."customer"."id"`` (each key quoted)."""
-    return "$" + "".join('."' + key.replace('"', '\\"') + '"' for key in path.split("."))
+    """``customer.id`` → ``$."customer"."id"`` (keys quoted; :class:`Field` allows
+    only plain keys, since DuckDB's JSON paths have no escapes)."""
+    return "$" + "".join(f'."{key}"' for key in path.split("."))
 
 
 _TEXT_KINDS = ("str", "json")
@@ -280,7 +281,7 @@ def _points_change(event_type: str) -> pl.Expr:
 def _decode_fields(
     payloads: pl.Series, fields: tuple[Field, ...], con: duckdb.DuckDBPyConnection
 ) -> pl.DataFrame:
-    """One type group's payload texts → one text column per field.
+    """One type group's payload texts → the columns :func:`_fields_sql` names.
 
     DuckDB reads the texts straight from Polars' memory through the Arrow C stream
     interface and takes every declared path from one parse of each payload (yyjson):
