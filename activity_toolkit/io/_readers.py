@@ -74,6 +74,8 @@ def read_events(
         (``created_at``, ``id``). Files are read with DuckDB first; bytes, dicts and
         files DuckDB refuses take the chunked Polars path, where a payload integer
         beyond 64 bits comes back as a float in ``payload`` (files keep its digits).
+        In typed columns such an integer is null (integer columns) or the text of
+        the float (string columns), whatever the path.
 
     Raises
     ------
