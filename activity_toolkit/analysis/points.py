@@ -381,9 +381,7 @@ def breakage(
     led = (
         _ledger(lf)
         .filter(pl.col("_delta") != 0)
-        .sort(["created_at", "id"])
-        .with_row_index("_g")
-        .sort(["_card", "_g"])
+        .sort(["_card", "created_at", "id"])
     )
     credit = pl.col("_delta") > 0
     led = led.with_columns(
@@ -557,7 +555,7 @@ def points_liability(
     if missing:
         msg = f"by column(s) {missing} are not in the points events"
         raise AnalysisInputError(msg)
-    led = led.sort(["created_at", "id"]).with_row_index("_g").sort(["_card", "_g"])
+    led = led.sort(["_card", "created_at", "id"])
     seen = pl.col("balance").is_not_null().cum_sum().over("_card")
     led = led.with_columns(seen.alias("_seen"))
     per_card = led.group_by("_card").agg(
