@@ -34,6 +34,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import polars as pl
+
 from activity_toolkit._time import TimeLike
 from activity_toolkit.client import ActivityQuery, Endpoint, VoucherifyClient
 from activity_toolkit.client._pagination import before_ms, format_time
@@ -489,7 +491,10 @@ class _FetchRun:
             try:
                 await asyncio.wait_for(self._stop.wait(), timeout=self.checkpoint_every)
             except TimeoutError:
-                await self._commit()
+                try:
+                    await self._commit()
+                except Exception as exc:  # its events stay pending: the next commit retries
+                    logger.warning("checkpoint of %s failed, will retry: %s", self.store, exc)
 
     async def _commit(self, *, final: bool = False) -> None:
         """Write the events received so far with the positions that match them.
@@ -567,8 +572,8 @@ def _merge_and_write(
     merged = ActivityLog.concat([log, new])
     if compact:
         write_store(merged, store, state=state)
-    else:
+    else:  # only what the store lacks: a refetch (wider since) re-sends stored events
         with StoreWriter(store, extend=True) as writer:
-            writer.add(new)
+            writer.add(new._where(~pl.col("id").is_in(log.events["id"].implode())))
             writer.commit(state=state)
     return merged

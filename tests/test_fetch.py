@@ -286,6 +286,62 @@ def test_checkpoints_append_parts_and_the_last_commit_compacts(
     assert sorted(ids(log)) == sorted(box.event_ids())
 
 
+def test_a_refetch_checkpoints_only_the_events_the_store_lacks(
+    world, tmp_path, monkeypatch
+) -> None:
+    """A wider ``since`` sends stored events again; the parts a checkpoint appends
+    must not hold them twice."""
+    import json
+
+    from activity_toolkit import load
+
+    box = sandbox(world, latency=0.02)
+    store = tmp_path / "s"
+    stamps = sorted(e["created_at"] for e in world.events)
+    fetch(client_of(box), store=store, since=stamps[40], progress=False)
+    scans: list[tuple[int, int]] = []
+    real = load._merge_and_write
+
+    def spy(log, new, store_, state, *, compact):
+        merged = real(log, new, store_, state, compact=compact)
+        live = store_ / (store_ / "CURRENT").read_text()
+        on_disk = json.loads((live / "manifest.json").read_text())["events"]
+        scans.append((on_disk, len(read_parquet(store_))))
+        return merged
+
+    monkeypatch.setattr(load, "_merge_and_write", spy)
+    log = fetch(client_of(box, concurrency=1), store=store, progress=False, checkpoint_every=0.05)
+    assert len(scans) >= 2
+    assert all(rows == kept for rows, kept in scans)  # no event written twice
+    assert sorted(ids(log)) == sorted(box.event_ids())
+    assert sorted(ids(read_parquet(store))) == sorted(box.event_ids())
+
+
+def test_a_failed_checkpoint_is_retried_at_the_next(world, tmp_path, monkeypatch, caplog) -> None:
+    from activity_toolkit import load
+
+    box = sandbox(world, latency=0.02)
+    store = tmp_path / "s"
+    calls: list[bool] = []
+    real = load._merge_and_write
+
+    def flaky(log, new, store_, state, *, compact):
+        calls.append(compact)
+        if len(calls) == 1:
+            raise OSError("disk hiccup")
+        return real(log, new, store_, state, compact=compact)
+
+    monkeypatch.setattr(load, "_merge_and_write", flaky)
+    with caplog.at_level("WARNING", logger="activity_toolkit"):
+        log = fetch(
+            client_of(box, concurrency=1), store=store, progress=False, checkpoint_every=0.05
+        )
+    assert calls.count(False) >= 2  # checkpoints went on after the failure
+    assert "checkpoint" in caplog.text
+    assert "disk hiccup" in caplog.text
+    assert sorted(ids(read_parquet(store))) == sorted(ids(log)) == sorted(box.event_ids())
+
+
 def test_secret_is_nowhere_in_the_store(world, tmp_path) -> None:
     box = sandbox(world)
     store = tmp_path / "s"

@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 from conftest import make_event
 
-from activity_toolkit import read_events, read_parquet, scan_events
+from activity_toolkit import read_events, read_parquet, scan_events, scan_frame
 from activity_toolkit.exceptions import StoreError
 from activity_toolkit.io import read_state, write_store
 
@@ -219,6 +219,10 @@ def test_extending_writer_links_the_live_parts_and_adds_its_own(tmp_path):
     assert read_state(store) == {"n": 2}
     manifest = json.loads((new / "manifest.json").read_text())
     assert (manifest["parts"], manifest["events"]) == (2, 4)
+    scanned = scan_events(store).collect()  # scans keep an event once too
+    assert sorted(scanned["id"]) == ["a", "b", "c"]
+    assert scanned.filter(pl.col("id") == "b")["customer_id"].to_list() == ["cust_1"]
+    assert scan_frame(store, "customer.order.paid").collect()["id"].sort().to_list() == ["a", "b"]
     linked = sorted(p.relative_to(old) for p in old.rglob("part-0.parquet"))
     assert linked  # every part of the old version is in the new one, as the same file
     for rel in linked:
@@ -236,6 +240,22 @@ def test_extending_writer_without_commit_leaves_the_live_version_whole(tmp_path)
         writer.add(read_events([make_event("z")]))
     assert read_parquet(store).equals(first)
     assert not list(store.glob(".tmp-*"))
+
+
+def test_extending_writer_keeps_the_state_unless_given_one(tmp_path):
+    from activity_toolkit.io import StoreWriter
+
+    store = tmp_path / "s"
+    write_store(read_events([make_event("a")]), store, state={"n": 1})
+    with StoreWriter(store, extend=True) as writer:
+        writer.add(read_events([make_event("b")]))
+        writer.commit()
+    assert read_state(store) == {"n": 1}
+    with StoreWriter(store, extend=True) as writer:
+        writer.add(read_events([make_event("c")]))
+        writer.commit(state={"n": 3})
+    assert read_state(store) == {"n": 3}
+    assert len(read_parquet(store)) == 3
 
 
 def test_extending_writer_on_a_new_store_starts_it(tmp_path):

@@ -89,8 +89,9 @@ class StoreWriter:
     appear in several parts are kept once when the store is read (first part wins).
 
     With ``extend=True`` the new version starts as the live one: its part files are
-    hard-linked (copied where the file system cannot link), so adding a log costs
-    only that log's writing. ``fetch`` checkpoints this way.
+    hard-linked (copied where the file system cannot link) and its sync state is
+    kept unless :meth:`commit` is given a new one, so adding a log costs only that
+    log's writing. ``fetch`` checkpoints this way.
 
     Examples
     --------
@@ -137,6 +138,8 @@ class StoreWriter:
             raise StoreError(msg)
         for sub in ("events", "frames"):
             shutil.copytree(live / sub, self._tmp / sub, copy_function=_link_or_copy)
+        if (live / "state.json").is_file():  # a copy: commit may rewrite it
+            shutil.copy2(live / "state.json", self._tmp / "state.json")
         self._parts = int(meta["parts"])
         self._events = int(meta["events"])
         self._columns = {t: list(c) for t, c in meta["columns"].items()}
@@ -286,6 +289,11 @@ def _fsync_tree(root: Path) -> None:
 def scan_events(path: str | Path) -> pl.LazyFrame:
     """Lazily scan the events of a store (Hive partitions pruned by month).
 
+    A store written in several parts (by :class:`StoreWriter`, or a fetch's
+    checkpoints) keeps an event written twice once, first part wins, as
+    :func:`read_parquet` does; that deduplication runs before any filter, so
+    compact stores scan fastest.
+
     Examples
     --------
     >>> import tempfile, polars as pl
@@ -295,10 +303,19 @@ def scan_events(path: str | Path) -> pl.LazyFrame:
     True
     """
     live = _live_dir(Path(path))
-    files = sorted((live / "events").glob(f"{_MONTH}=*/*.parquet"))
+    files = _event_files(live)
     if not files:
         return pl.LazyFrame(schema=EVENTS_SCHEMA)
-    return pl.scan_parquet(files, hive_partitioning=False).select(EVENT_COLUMNS)
+    events = pl.scan_parquet(files, hive_partitioning=False).select(EVENT_COLUMNS)
+    if _manifest(live)["parts"] > 1:  # written in parts: an event is kept once
+        events = events.unique("id", keep="first", maintain_order=True)
+    return events
+
+
+def _event_files(live: Path) -> list[Path]:
+    """The event part files, first part first (it wins on a duplicate id)."""
+    files = (live / "events").glob(f"{_MONTH}=*/*.parquet")
+    return sorted(files, key=lambda p: (_part_no(p), p.parent.name))
 
 
 def read_state(path: str | Path) -> dict[str, Any] | None:
@@ -394,9 +411,7 @@ _RETRYABLE: tuple[type[BaseException], ...] = (OSError, *POLARS_ERRORS)
 
 def _read_version(path: Path, live: Path) -> ActivityLog:
     meta = _manifest(live)
-    files = sorted(
-        (live / "events").glob(f"{_MONTH}=*/*.parquet"), key=lambda p: (_part_no(p), p.parent.name)
-    )
+    files = _event_files(live)
     if files:
         events = pl.read_parquet(files, hive_partitioning=False).select(EVENT_COLUMNS)
     else:
