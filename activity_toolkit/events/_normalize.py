@@ -231,15 +231,24 @@ def _typed(text: pl.Series, kind: FieldKind) -> pl.Series:
         whole = text.cast(pl.Int64, strict=False)
         if whole.null_count() == text.null_count():  # the usual case: plain integers
             return whole
-    number = pl.col("text").cast(pl.Float64, strict=False)
+    raw = pl.col("text")
+    number = raw.cast(pl.Float64, strict=False)
     typed: pl.Expr
     if kind == "float":
         typed = pl.when(number.is_finite()).then(number)
-    else:
-        integral = (number == number.floor()) & (number.abs() < 2.0**63)
+    else:  # integers written as floats: 100.0 exactly, 1e2 where a float is exact
+        dotted = raw.str.contains(r"^[+-]?\d+\.0*$")
+        zero = raw.str.contains(r"^[+-]?0*\.?0*[eE][+-]?\d+$")
+        exponent = (
+            raw.str.contains("[eE]")
+            & (number.abs() <= 2.0**53)
+            & (number == number.floor())
+            & ((number != 0) | zero)
+        )
         typed = pl.coalesce(
-            pl.col("text").cast(pl.Int64, strict=False),
-            pl.when(integral).then(number.cast(pl.Int64)),
+            raw.cast(pl.Int64, strict=False),
+            pl.when(dotted).then(raw.str.replace(r"\.0*$", "").cast(pl.Int64, strict=False)),
+            pl.when(exponent).then(number.cast(pl.Int64)),
         )
     return text.to_frame("text").select(typed).to_series().alias(text.name)
 

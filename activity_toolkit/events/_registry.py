@@ -58,7 +58,7 @@ class Field:
         Output column name.
     paths
         Dotted payload paths tried in order; the first value that fits the column's
-        type wins. Keys are plain names (no empty key, quote or backslash).
+        type wins. Keys are plain names (no empty key, quote, backslash or ``*``).
     kind
         How the value is typed (see :data:`FieldKind`).
     """
@@ -68,11 +68,11 @@ class Field:
     kind: FieldKind = "str"
 
     def __post_init__(self) -> None:
-        if not self.paths:
-            msg = f"field {self.column!r} has no payload path"
+        if not isinstance(self.paths, tuple) or not self.paths:
+            msg = f"field {self.column!r} needs a non-empty tuple of payload paths"
             raise ValueError(msg)
         for path in self.paths:
-            if any(not key or set(key) & set('"\\') for key in path.split(".")):
+            if any(not key or set(key) & set('"\\*') for key in path.split(".")):
                 msg = f"field {self.column!r}: {path!r} is not a dotted path of plain keys"
                 raise ValueError(msg)
 
