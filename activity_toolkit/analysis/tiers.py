@@ -116,7 +116,7 @@ def _states(lf: pl.LazyFrame) -> pl.LazyFrame:
         lf.filter(
             pl.col("customer_id").is_not_null() & pl.col("created_at").is_not_null()
         )
-        .sort([*_UNIT, "created_at", "id"], nulls_last=True)
+        .sort([*_UNIT, "created_at", "id"], nulls_last=[True, True, False, False])
         .with_row_index("_r")
         .with_columns(
             kind.alias("_kind"),

@@ -137,6 +137,21 @@ def test_same_timestamp_events_follow_id_order(run):
     ]
 
 
+def test_a_null_id_sorts_first_among_same_time_events(run):
+    """Ties on created_at are broken by id with nulls first (Polars' default order),
+    however the unit's rows are sorted."""
+    df = frame(
+        ev("c1", 0, "joined", B),
+        ev("c1", 0, "upgraded", frm=B, to=S),
+        ev("c1", DAY, "left", S),
+    ).with_columns(pl.Series("id", [None, "a", "b"], dtype=pl.String))
+    out = run(tier_spells, df)
+    assert spells_rows(out) == [
+        ("c1", "Bronze", ts(0), ts(0), "upgraded", False),
+        ("c1", "Silver", ts(0), ts(DAY), "left", False),
+    ]
+
+
 def test_campaigns_are_separate(run):
     df = frame(ev("c1", 0, "joined", B, camp="k1"), ev("c1", 1, "left", B, camp="k2"))
     out = run(tier_spells, df)
