@@ -303,11 +303,16 @@ def scan_events(path: str | Path) -> pl.LazyFrame:
     True
     """
     live = _live_dir(Path(path))
+    return _scan_version(live, _manifest(live))
+
+
+def _scan_version(live: Path, meta: Mapping[str, Any]) -> pl.LazyFrame:
+    """The events of one store version, lazily (see :func:`scan_events`)."""
     files = _event_files(live)
     if not files:
         return pl.LazyFrame(schema=EVENTS_SCHEMA)
     events = pl.scan_parquet(files, hive_partitioning=False).select(EVENT_COLUMNS)
-    if _manifest(live)["parts"] > 1:  # written in parts: an event is kept once
+    if meta["parts"] > 1:  # written in parts: an event is kept once
         events = events.unique("id", keep="first", maintain_order=True)
     return events
 
@@ -365,7 +370,7 @@ def scan_frame(path: str | Path, event_type: str) -> pl.LazyFrame:
     t = canonical_type(event_type)
     if t not in meta["columns"]:
         return pl.LazyFrame(schema=frame_schema(t))
-    return _typed_frame(scan_events(path), live, t, meta["columns"][t])
+    return _typed_frame(_scan_version(live, meta), live, t, meta["columns"][t])
 
 
 def _typed_frame(
