@@ -2,8 +2,8 @@
 
 JSON is never parsed with an inferred schema (see STACK.md). The readers hand over
 envelopes whose payload is already JSON text (kept verbatim in ``payload``); here each
-type's payloads are decoded once, in one batch, against the paths its family declares
-(DuckDB's ``json_transform``), and typed with Polars expressions.
+type's payloads are parsed once, in one batch, by DuckDB, which takes the paths its
+family declares as text (``json_extract_string``), and Polars types that text.
 """
 
 from __future__ import annotations
