@@ -39,14 +39,25 @@ def run(*cmd: str | Path) -> None:
 def setup(extras: str) -> None:
     if sys.version_info < (3, 11):  # noqa: UP036 - make.py may run under an older python3
         sys.exit(f"Python 3.11 or newer is needed; this is {sys.version.split()[0]}")
-    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()
+    wanted = hashlib.sha256(
+        (ROOT / "pyproject.toml").read_bytes() + extras.encode()
+    ).hexdigest()
     done = STAMP.read_text().split() if STAMP.is_file() else []
     if wanted in done and PY.exists():
         return
     if not PY.exists():
         print(f"creating {VENV}", flush=True)
         venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
-    run(PY, "-m", "pip", "install", "--disable-pip-version-check", "-q", "-e", f".[{extras}]")
+    run(
+        PY,
+        "-m",
+        "pip",
+        "install",
+        "--disable-pip-version-check",
+        "-q",
+        "-e",
+        f".[{extras}]",
+    )
     STAMP.write_text(" ".join([*done, wanted]))
 
 

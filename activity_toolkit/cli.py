@@ -69,7 +69,9 @@ def format_summary(log: Any, *, title: str | None = None) -> str:
 def _cmd_sample(args: argparse.Namespace) -> int:
     from activity_toolkit.sample import sample_world
 
-    world = sample_world(customers=args.customers, seed=args.seed, start=args.start, end=args.end)
+    world = sample_world(
+        customers=args.customers, seed=args.seed, start=args.start, end=args.end
+    )
     out = Path(args.out)
     t0 = time.perf_counter()
     if args.format == "ndjson":
@@ -78,8 +80,10 @@ def _cmd_sample(args: argparse.Namespace) -> int:
         world.write_pages(out, endpoint=args.endpoint, limit=args.limit)
     else:
         world.write_parquet(out, workers=args.workers)
-    print(f"wrote the sample ({args.customers:,} customers, seed {args.seed}) as "
-          f"{args.format} to {out} in {time.perf_counter() - t0:.1f} s")
+    print(
+        f"wrote the sample ({args.customers:,} customers, seed {args.seed}) as "
+        f"{args.format} to {out} in {time.perf_counter() - t0:.1f} s"
+    )
     return EXIT_OK
 
 
@@ -185,10 +189,18 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     t2 = time.perf_counter()
     store = log.write_parquet(out / "store")
     t3 = time.perf_counter()
-    print(format_summary(log, title=f"activity_toolkit demo: synthetic sample, seed {args.seed}"))
+    print(
+        format_summary(
+            log, title=f"activity_toolkit demo: synthetic sample, seed {args.seed}"
+        )
+    )
     print()
-    print(f"generated {events_file} ({events_file.stat().st_size / 1e6:,.1f} MB) in {t1 - t0:.1f} s")
-    print(f"loaded it in {t2 - t1:.1f} s; wrote the Parquet store {store} in {t3 - t2:.1f} s")
+    print(
+        f"generated {events_file} ({events_file.stat().st_size / 1e6:,.1f} MB) in {t1 - t0:.1f} s"
+    )
+    print(
+        f"loaded it in {t2 - t1:.1f} s; wrote the Parquet store {store} in {t3 - t2:.1f} s"
+    )
     print(f"next: activity-toolkit summary {store}")
     return EXIT_OK
 
@@ -202,8 +214,12 @@ def _page_limit(text: str) -> int:
 
 
 def _add_workers(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                   help="processes generating the sample (default: one per core)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="processes generating the sample (default: one per core)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -212,7 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="activity-toolkit",
         description="Load, store and summarise Voucherify customer activity.",
     )
-    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument(
+        "--debug", action="store_true", help="show tracebacks on errors"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("demo", help="run the main job on the built-in synthetic sample")
@@ -222,19 +240,41 @@ def build_parser() -> argparse.ArgumentParser:
     _add_workers(p)
     p.set_defaults(func=_cmd_demo)
 
-    p = sub.add_parser("sample", help="write the synthetic sample as NDJSON, API pages or Parquet")
+    p = sub.add_parser(
+        "sample", help="write the synthetic sample as NDJSON, API pages or Parquet"
+    )
     p.add_argument("--customers", type=int, default=200)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--start", default=None, help="ISO date the activity starts (default 2024-01-01)")
-    p.add_argument("--end", default=None, help="ISO date the activity ends (default 2025-07-01)")
+    p.add_argument(
+        "--start",
+        default=None,
+        help="ISO date the activity starts (default 2024-01-01)",
+    )
+    p.add_argument(
+        "--end", default=None, help="ISO date the activity ends (default 2025-07-01)"
+    )
     p.add_argument("--format", choices=("ndjson", "pages", "parquet"), default="ndjson")
-    p.add_argument("--shape", choices=("nested", "flat"), default="nested",
-                   help="ndjson: nested API envelopes or flat webhook-style events")
-    p.add_argument("--endpoint", choices=("activity", "activities"), default="activity",
-                   help="pages: current (has_more) or deprecated (total) envelope")
-    p.add_argument("--limit", type=_page_limit, default=100,
-                   help="pages: events per page (1 to 100)")
-    p.add_argument("--out", required=True, help="file (ndjson) or directory (pages, parquet)")
+    p.add_argument(
+        "--shape",
+        choices=("nested", "flat"),
+        default="nested",
+        help="ndjson: nested API envelopes or flat webhook-style events",
+    )
+    p.add_argument(
+        "--endpoint",
+        choices=("activity", "activities"),
+        default="activity",
+        help="pages: current (has_more) or deprecated (total) envelope",
+    )
+    p.add_argument(
+        "--limit",
+        type=_page_limit,
+        default=100,
+        help="pages: events per page (1 to 100)",
+    )
+    p.add_argument(
+        "--out", required=True, help="file (ndjson) or directory (pages, parquet)"
+    )
     _add_workers(p)
     p.set_defaults(func=_cmd_sample)
 
@@ -242,13 +282,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("sources", nargs="+", help="files, directories or globs")
     p.add_argument("--store", required=True, help="store directory")
     p.add_argument("--kind", choices=("auto", "pages", "events"), default="auto")
-    p.add_argument("--on-error", choices=("raise", "skip"), default="raise",
-                   help="stop at the first bad record (raise) or skip and report them")
-    p.add_argument("--append", action="store_true",
-                   help="combine with what the store holds instead of replacing it")
+    p.add_argument(
+        "--on-error",
+        choices=("raise", "skip"),
+        default="raise",
+        help="stop at the first bad record (raise) or skip and report them",
+    )
+    p.add_argument(
+        "--append",
+        action="store_true",
+        help="combine with what the store holds instead of replacing it",
+    )
     p.set_defaults(func=_cmd_load)
 
-    p = sub.add_parser("summary", help="counts by type and family, customers, time range")
+    p = sub.add_parser(
+        "summary", help="counts by type and family, customers, time range"
+    )
     p.add_argument("store", help="store directory")
     p.set_defaults(func=_cmd_summary)
 

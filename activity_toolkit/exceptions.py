@@ -184,7 +184,9 @@ class BadRequestError(ApiError):
 class RateLimitError(ApiError):
     """429: the plan's request budget is used up; ``retry_after`` says for how long."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any):
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, **kwargs: Any
+    ):
         self.retry_after = retry_after
         super().__init__(message, **kwargs)
 
@@ -239,7 +241,9 @@ class AnalysisInputError(ActivityToolkitError, ValueError):
 class MissingColumnsError(AnalysisInputError, KeyError):
     """The frame lacks columns the function needs."""
 
-    def __init__(self, missing: Iterable[str], available: Iterable[str], *, what: str = "frame"):
+    def __init__(
+        self, missing: Iterable[str], available: Iterable[str], *, what: str = "frame"
+    ):
         self.missing = tuple(missing)
         self.available = tuple(available)
         msg = (

@@ -65,7 +65,6 @@ STATE_FORMAT = "activity_toolkit.fetch-state"
 STATE_VERSION = 1
 
 
-
 def fetch(
     client: VoucherifyClient | None = None,
     *,
@@ -304,7 +303,11 @@ class _FetchRun:
         if raw.get("format") != STATE_FORMAT:
             msg = f"{self.store}: its sync state is not a fetch state ({raw.get('format')!r})"
             raise StoreError(msg)
-        if raw.get("app_id") and self.client.app_id and raw["app_id"] != self.client.app_id:
+        if (
+            raw.get("app_id")
+            and self.client.app_id
+            and raw["app_id"] != self.client.app_id
+        ):
             msg = (
                 f"{self.store} holds the activity of application {raw['app_id']!r}, not "
                 f"{self.client.app_id!r}; fetch another project into another store"
@@ -314,15 +317,24 @@ class _FetchRun:
         state["base_url"] = self.client.base_url
         if state.get("filters", {}) != filters:
             # positions were taken under other filters: refetch (the store dedupes)
-            logger.info("filters changed since the last fetch: fetching customers in full")
+            logger.info(
+                "filters changed since the last fetch: fetching customers in full"
+            )
             state["filters"] = filters
-            state["customers"] = {cid: self._fresh() for cid in state.get("customers", {})}
+            state["customers"] = {
+                cid: self._fresh() for cid in state.get("customers", {})
+            }
         state.setdefault("customers", {})
         return state
 
     def _fresh(self) -> dict[str, Any]:
-        return {"since": self.since, "last_created_at": None, "last_ids": [],
-                "complete": False, "synced_at": None}
+        return {
+            "since": self.since,
+            "last_created_at": None,
+            "last_ids": [],
+            "complete": False,
+            "synced_at": None,
+        }
 
     def _begin(self, customer: str) -> tuple[dict[str, Any], str | None]:
         """The customer's state entry for this pass and the ``start_date`` to ask.
@@ -334,8 +346,10 @@ class _FetchRun:
         """
         customers: dict[str, Any] = self.state["customers"]
         entry = customers.get(customer)
-        widen = entry is not None and entry.get("since") is not None and (
-            self.since is None or self.since < entry["since"]
+        widen = (
+            entry is not None
+            and entry.get("since") is not None
+            and (self.since is None or self.since < entry["since"])
         )
         if entry is None or widen:
             entry = customers[customer] = self._fresh()
@@ -395,15 +409,20 @@ class _FetchRun:
             logger.info(
                 "fetched %d new events in %.1f s (%d requests, %d 429s, %.1f s waiting "
                 "on the rate limit)%s",
-                self.fetched, time.monotonic() - started, progress.requests,
-                progress.rate_limited, progress.waited,
+                self.fetched,
+                time.monotonic() - started,
+                progress.requests,
+                progress.rate_limited,
+                progress.waited,
                 " [interrupted]" if fatal is not None else "",
             )
         if self.failures:
             raise self._failure(result)
         return result
 
-    async def _run_workers(self, session: VoucherifySession, progress: FetchProgress) -> None:
+    async def _run_workers(
+        self, session: VoucherifySession, progress: FetchProgress
+    ) -> None:
         queue: asyncio.Queue[str | None] = asyncio.Queue()
         workers = [
             asyncio.create_task(self._work(session, queue, progress))
@@ -421,7 +440,10 @@ class _FetchRun:
             raise
 
     async def _produce(
-        self, session: VoucherifySession, queue: asyncio.Queue[str | None], progress: FetchProgress
+        self,
+        session: VoucherifySession,
+        queue: asyncio.Queue[str | None],
+        progress: FetchProgress,
     ) -> None:
         if self.explicit is not None:
             progress.add_total(len(self.explicit))
@@ -458,7 +480,10 @@ class _FetchRun:
             self._dirty = True
 
     async def _work(
-        self, session: VoucherifySession, queue: asyncio.Queue[str | None], progress: FetchProgress
+        self,
+        session: VoucherifySession,
+        queue: asyncio.Queue[str | None],
+        progress: FetchProgress,
     ) -> None:
         while True:
             customer = await queue.get()
@@ -478,7 +503,9 @@ class _FetchRun:
     ) -> None:
         entry, start = self._begin(customer)
         query = self.query.replace(start_date=start, end_date=self.until)
-        async for events in session.iter_activity(customer, endpoint=self.endpoint, query=query):
+        async for events in session.iter_activity(
+            customer, endpoint=self.endpoint, query=query
+        ):
             progress.add_events(self._accept(entry, events))
         entry["complete"] = True
         entry["synced_at"] = format_time(datetime.now().astimezone())
@@ -493,8 +520,12 @@ class _FetchRun:
             except TimeoutError:
                 try:
                     await self._commit()
-                except Exception as exc:  # its events stay pending: the next commit retries
-                    logger.warning("checkpoint of %s failed, will retry: %s", self.store, exc)
+                except (
+                    Exception
+                ) as exc:  # its events stay pending: the next commit retries
+                    logger.warning(
+                        "checkpoint of %s failed, will retry: %s", self.store, exc
+                    )
 
     async def _commit(self, *, final: bool = False) -> None:
         """Write the events received so far with the positions that match them.
@@ -552,7 +583,11 @@ class _FetchRun:
         msg = (
             f"{n} customer(s) could not be fetched: {shown}{more}. "
             f"Everything else ({len(result):,} events) is {kept}"
-            + ("; run the same fetch again to resume." if self.store is not None else ".")
+            + (
+                "; run the same fetch again to resume."
+                if self.store is not None
+                else "."
+            )
         )
         error = FetchError(msg, failures=self.failures, log=result, store=self.store)
         error.__cause__ = next(iter(self.failures.values()))
@@ -567,7 +602,12 @@ def _to_log(events: list[dict[str, Any]]) -> ActivityLog:
 
 
 def _merge_and_write(
-    log: ActivityLog, new: ActivityLog, store: Path, state: Mapping[str, Any], *, compact: bool
+    log: ActivityLog,
+    new: ActivityLog,
+    store: Path,
+    state: Mapping[str, Any],
+    *,
+    compact: bool,
 ) -> ActivityLog:
     merged = ActivityLog.concat([log, new])
     if compact:

@@ -178,7 +178,10 @@ class ActivityLog:
         """Events per (family, type), most frequent first."""
         return (
             self.events.group_by("family", "type")
-            .agg(pl.len().alias("events"), pl.col("customer_id").n_unique().alias("customers"))
+            .agg(
+                pl.len().alias("events"),
+                pl.col("customer_id").n_unique().alias("customers"),
+            )
             .sort(["events", "type"], descending=[True, False])
         )
 
@@ -186,11 +189,14 @@ class ActivityLog:
         """Headline numbers: events, customers, time range, types and counts by family."""
         ev = self.events
         by_family = (
-            ev.group_by("family").len().sort(["len", "family"], descending=[True, False])
+            ev.group_by("family")
+            .len()
+            .sort(["len", "family"], descending=[True, False])
         )
         return {
             "events": ev.height,
-            "customers": ev["customer_id"].n_unique() - (1 if ev["customer_id"].null_count() else 0),
+            "customers": ev["customer_id"].n_unique()
+            - (1 if ev["customer_id"].null_count() else 0),
             "types": len(self.frames),
             "start": ev["created_at"].min() if ev.height else None,
             "end": ev["created_at"].max() if ev.height else None,
@@ -258,15 +264,19 @@ class ActivityLog:
         if customers is not None:
             ids = _str_set(customers)
             conds.append(
-                pl.col("customer_id").is_in(ids) | pl.col("customer_source_id").is_in(ids)
+                pl.col("customer_id").is_in(ids)
+                | pl.col("customer_source_id").is_in(ids)
             )
         if campaigns is not None:
             names = _str_set(campaigns)
             conds.append(
-                pl.col("campaign_id").is_in(names) | pl.col("campaign_name").is_in(names)
+                pl.col("campaign_id").is_in(names)
+                | pl.col("campaign_name").is_in(names)
             )
         if types is not None:
-            conds.append(pl.col("type").is_in([canonical_type(t) for t in _str_set(types)]))
+            conds.append(
+                pl.col("type").is_in([canonical_type(t) for t in _str_set(types)])
+            )
         if families is not None:
             conds.append(pl.col("family").is_in(_str_set(families)))
         if not conds:

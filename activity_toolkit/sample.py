@@ -51,11 +51,55 @@ UNKNOWN_TYPE = "customer.wallet.topped_up"
 _MS_DAY = 86_400_000
 _ALNUM = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _HEX = "0123456789abcdef"
-_FIRST = ("Ada", "Ben", "Chloe", "Dev", "Eva", "Finn", "Grace", "Hugo", "Iris", "Jon",
-          "Kai", "Lena", "Milo", "Nora", "Omar", "Pia", "Quinn", "Rosa", "Sam", "Tara")
-_LAST = ("Novak", "Kowalski", "Smith", "Garcia", "Müller", "Rossi", "Dubois", "Silva",
-         "Jensen", "Tanaka", "Okafor", "Nowak", "Berg", "Costa", "Horvat")
-_CITIES = ("Warsaw", "Berlin", "Lisbon", "Austin", "Toronto", "Oslo", "Kraków", "Madrid")
+_FIRST = (
+    "Ada",
+    "Ben",
+    "Chloe",
+    "Dev",
+    "Eva",
+    "Finn",
+    "Grace",
+    "Hugo",
+    "Iris",
+    "Jon",
+    "Kai",
+    "Lena",
+    "Milo",
+    "Nora",
+    "Omar",
+    "Pia",
+    "Quinn",
+    "Rosa",
+    "Sam",
+    "Tara",
+)
+_LAST = (
+    "Novak",
+    "Kowalski",
+    "Smith",
+    "Garcia",
+    "Müller",
+    "Rossi",
+    "Dubois",
+    "Silva",
+    "Jensen",
+    "Tanaka",
+    "Okafor",
+    "Nowak",
+    "Berg",
+    "Costa",
+    "Horvat",
+)
+_CITIES = (
+    "Warsaw",
+    "Berlin",
+    "Lisbon",
+    "Austin",
+    "Toronto",
+    "Oslo",
+    "Kraków",
+    "Madrid",
+)
 _PRODUCTS = (
     ("prod_0a1b2c3d4e5f6a7b8c", "sku_0a1b2c3d4e5f6a7b01", "Espresso beans 1kg", 2490),
     ("prod_1b2c3d4e5f6a7b8c9d", "sku_1b2c3d4e5f6a7b8c02", "Grinder", 8900),
@@ -77,9 +121,19 @@ _REDEMPTION_FAILURES = (
     ("voucher_expired", 0.2),
     ("duplicate_found", 0.1),
 )
-_MESSAGING = (("email", 0.6), ("sms", 0.2), ("braze", 0.08), ("klaviyo", 0.06),
-              ("mailchimp", 0.03), ("intercom", 0.03))
-_CUSTOM_EVENTS = (("viewed_product", 0.55), ("added_to_cart", 0.3), ("left_review", 0.15))
+_MESSAGING = (
+    ("email", 0.6),
+    ("sms", 0.2),
+    ("braze", 0.08),
+    ("klaviyo", 0.06),
+    ("mailchimp", 0.03),
+    ("intercom", 0.03),
+)
+_CUSTOM_EVENTS = (
+    ("viewed_product", 0.55),
+    ("added_to_cart", 0.3),
+    ("left_review", 0.15),
+)
 _TIERS = (  # (id, name, points from, points to)
     ("ltr_bronze0000000000000001", "Bronze", 0, 999),
     ("ltr_silver0000000000000002", "Silver", 1000, 2999),
@@ -120,11 +174,15 @@ _EPOCH = datetime(1970, 1, 1)
 
 def _iso(ms: int) -> str:
     """Epoch milliseconds → ``2024-05-01T10:00:00.123Z``."""
-    return (_EPOCH + timedelta(milliseconds=ms)).isoformat(timespec="milliseconds") + "Z"
+    return (_EPOCH + timedelta(milliseconds=ms)).isoformat(
+        timespec="milliseconds"
+    ) + "Z"
 
 
 # ---------------------------------------------------------------------------- campaigns
-def _campaign(cid: str, name: str, ctype: str, voucher: dict[str, Any]) -> dict[str, Any]:
+def _campaign(
+    cid: str, name: str, ctype: str, voucher: dict[str, Any]
+) -> dict[str, Any]:
     return {
         "id": cid,
         "name": name,
@@ -154,32 +212,81 @@ def _discount(kind: str, value: int) -> dict[str, Any]:
 
 
 CAMPAIGNS: dict[str, dict[str, Any]] = {
-    "welcome": _campaign("camp_Welcome10pct00000000001", "Welcome 10%", "DISCOUNT_COUPONS",
-                         _discount("PERCENT", 10)),
-    "winback": _campaign("camp_WinBack15EUR000000000002", "Win-back 15 EUR",
-                         "DISCOUNT_COUPONS", _discount("AMOUNT", 1500)),
-    "season": _campaign("camp_HolidaySeason2000000003", "Holiday Season 20%",
-                        "DISCOUNT_COUPONS", _discount("PERCENT", 20)),
-    "shipping": _campaign("camp_FreeShipping0000000004", "Free shipping", "PROMOTION",
-                          {"type": "DISCOUNT_VOUCHER", "discount": {"type": "AMOUNT",
-                           "amount_off": 599, "effect": "APPLY_TO_ORDER"}}),
-    "gift": _campaign("camp_GiftCard50EUR0000000005", "Gift Card 50 EUR", "GIFT_VOUCHERS",
-                      {"type": "GIFT_VOUCHER", "gift": {"amount": 5000, "balance": 5000,
-                       "effect": "APPLY_TO_ORDER"}}),
-    "referral": _campaign("camp_ReferAFriend00000000006", "Refer a Friend",
-                          "REFERRAL_PROGRAM", _discount("AMOUNT", 1000)),
-    "loyalty": _campaign("camp_RewardsClub000000000007", "Rewards Club", "LOYALTY_PROGRAM",
-                         {"type": "LOYALTY_CARD", "loyalty_card": {"points": 0,
-                          "expiration_rules": {"period_type": "MONTH", "period_value": 6}}}),
+    "welcome": _campaign(
+        "camp_Welcome10pct00000000001",
+        "Welcome 10%",
+        "DISCOUNT_COUPONS",
+        _discount("PERCENT", 10),
+    ),
+    "winback": _campaign(
+        "camp_WinBack15EUR000000000002",
+        "Win-back 15 EUR",
+        "DISCOUNT_COUPONS",
+        _discount("AMOUNT", 1500),
+    ),
+    "season": _campaign(
+        "camp_HolidaySeason2000000003",
+        "Holiday Season 20%",
+        "DISCOUNT_COUPONS",
+        _discount("PERCENT", 20),
+    ),
+    "shipping": _campaign(
+        "camp_FreeShipping0000000004",
+        "Free shipping",
+        "PROMOTION",
+        {
+            "type": "DISCOUNT_VOUCHER",
+            "discount": {
+                "type": "AMOUNT",
+                "amount_off": 599,
+                "effect": "APPLY_TO_ORDER",
+            },
+        },
+    ),
+    "gift": _campaign(
+        "camp_GiftCard50EUR0000000005",
+        "Gift Card 50 EUR",
+        "GIFT_VOUCHERS",
+        {
+            "type": "GIFT_VOUCHER",
+            "gift": {"amount": 5000, "balance": 5000, "effect": "APPLY_TO_ORDER"},
+        },
+    ),
+    "referral": _campaign(
+        "camp_ReferAFriend00000000006",
+        "Refer a Friend",
+        "REFERRAL_PROGRAM",
+        _discount("AMOUNT", 1000),
+    ),
+    "loyalty": _campaign(
+        "camp_RewardsClub000000000007",
+        "Rewards Club",
+        "LOYALTY_PROGRAM",
+        {
+            "type": "LOYALTY_CARD",
+            "loyalty_card": {
+                "points": 0,
+                "expiration_rules": {"period_type": "MONTH", "period_value": 6},
+            },
+        },
+    ),
 }
 _SIMPLE_CAMPAIGN = {
-    k: {key: c[key] for key in ("id", "name", "campaign_type", "type", "active", "object")}
+    k: {
+        key: c[key]
+        for key in ("id", "name", "campaign_type", "type", "active", "object")
+    }
     for k, c in CAMPAIGNS.items()
 }
 
 
-def _tier_obj(index: int, *, expiration_ms: int | None = None, start_ms: int | None = None,
-              customer_id: str | None = None) -> dict[str, Any]:
+def _tier_obj(
+    index: int,
+    *,
+    expiration_ms: int | None = None,
+    start_ms: int | None = None,
+    customer_id: str | None = None,
+) -> dict[str, Any]:
     tid, name, lo, hi = _TIERS[index]
     points: dict[str, int] = {"from": lo} if hi is None else {"from": lo, "to": hi}
     obj: dict[str, Any] = {
@@ -252,8 +359,15 @@ class _Journey:
     def group(self) -> str:
         return "v-" + _token(self.rng, 18, _HEX)
 
-    def emit(self, etype: str, ms: int, payload: dict[str, Any], group: str,
-             channel: str | None = None, **marks: Any) -> dict[str, Any]:
+    def emit(
+        self,
+        etype: str,
+        ms: int,
+        payload: dict[str, Any],
+        group: str,
+        channel: str | None = None,
+        **marks: Any,
+    ) -> dict[str, Any]:
         """Append one event; ``marks`` are private ``_``-keys for the loyalty pass."""
         rng = self.rng
         if etype == "customer.segment.entered" and rng.random() < 0.25:
@@ -275,7 +389,9 @@ class _Journey:
         self.events.append(event)
         return event
 
-    def voucher(self, key: str, code: str, *, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    def voucher(
+        self, key: str, code: str, *, extra: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         camp = CAMPAIGNS[key]
         v = {
             "id": "v_" + code,
@@ -297,29 +413,67 @@ class _Journey:
     def card_voucher(self) -> dict[str, Any]:
         """The loyalty card; its ``loyalty_card`` balance is filled by the loyalty pass."""
         assert self.card is not None
-        return self.voucher("loyalty", self.card, extra={
-            "id": self.card_id, "loyalty_card": {"points": 0, "balance": 0},
-        })
+        return self.voucher(
+            "loyalty",
+            self.card,
+            extra={
+                "id": self.card_id,
+                "loyalty_card": {"points": 0, "balance": 0},
+            },
+        )
 
     # -- the journey -----------------------------------------------------------------
     def run(self) -> list[dict[str, Any]]:
         w, rng, c = self.world, self.rng, self.c
         t = c.created_ms
         g = self.group()
-        full = {**self.simple, "created_at": _iso(t), "summary": {"orders": {"total_count": 0}},
-                "loyalty": {"points": 0}, "address": {"city": c.city, "country": "PL"}}
-        self.emit("customer.created", t, {"customer": full}, g, "USER_PORTAL" if c.index % 9 == 0 else "API")
+        full = {
+            **self.simple,
+            "created_at": _iso(t),
+            "summary": {"orders": {"total_count": 0}},
+            "loyalty": {"points": 0},
+            "address": {"city": c.city, "country": "PL"},
+        }
+        self.emit(
+            "customer.created",
+            t,
+            {"customer": full},
+            g,
+            "USER_PORTAL" if c.index % 9 == 0 else "API",
+        )
         if rng.random() < 0.05:
-            self.emit("customer.consents.given", t + 1, {"customer": self.simple,
-                      "consents": {"marketing": True}}, g)
+            self.emit(
+                "customer.consents.given",
+                t + 1,
+                {"customer": self.simple, "consents": {"marketing": True}},
+                g,
+            )
         if rng.random() < 0.35:
             t2 = t + rng.randrange(60_000, 3_600_000)
-            self.emit("customer.confirmed", t2, {"customer": full,
-                      "unconfirmed_customer": {"id": "ucust_" + _token(rng, 24)}}, self.group())
+            self.emit(
+                "customer.confirmed",
+                t2,
+                {
+                    "customer": full,
+                    "unconfirmed_customer": {"id": "ucust_" + _token(rng, 24)},
+                },
+                self.group(),
+            )
         # segments
-        self.emit("customer.segment.entered", t + 2, {"customer": full, "segment": {
-            "id": "seg_NewCustomers000000001", "name": "New customers", "object": "segment"}}, g,
-            "INTERNAL")
+        self.emit(
+            "customer.segment.entered",
+            t + 2,
+            {
+                "customer": full,
+                "segment": {
+                    "id": "seg_NewCustomers000000001",
+                    "name": "New customers",
+                    "object": "segment",
+                },
+            },
+            g,
+            "INTERNAL",
+        )
         # referral: some customers arrive through a friend's code
         ref = w.referrer_of.get(c.index)
         if ref is not None:
@@ -330,7 +484,9 @@ class _Journey:
         if rng.random() < 0.65:
             self.join_loyalty(t + 5, g)
         # welcome coupon
-        self.coupon_journey("welcome", t + rng.randrange(60_000, 2 * _MS_DAY), p_redeem=0.55)
+        self.coupon_journey(
+            "welcome", t + rng.randrange(60_000, 2 * _MS_DAY), p_redeem=0.55
+        )
 
         # activity until churn
         lifetime_days = rng.expovariate(1 / 220)
@@ -350,7 +506,9 @@ class _Journey:
                     self.visit(now_extra, month)
             self.visit(now, month)
             if self.card and now - last_expiry > 90 * _MS_DAY:
-                self.expire(now + 13)  # a monthly-ish expiry run; the pass computes the amount
+                self.expire(
+                    now + 13
+                )  # a monthly-ish expiry run; the pass computes the amount
                 last_expiry = now
             if self.member and now - self.member_since > 365 * _MS_DAY:
                 self.prolong(now + 7)
@@ -369,25 +527,55 @@ class _Journey:
         r = rng.random()
         if r < 0.35:  # a campaign message
             ch = _choice(rng, _MESSAGING)
-            outcome = "failed" if rng.random() < 0.04 else ("recovered" if rng.random() < 0.03 else "sent")
-            self.emit(f"customer.{ch}.{outcome}", now, {
-                "customer": self.simple,
-                "distribution": {"id": "distr_" + _token(rng, 20), "name": "Weekly digest"},
-                f"{outcome}_at": _iso(now)}, self.group(), "INTERNAL")
+            outcome = (
+                "failed"
+                if rng.random() < 0.04
+                else ("recovered" if rng.random() < 0.03 else "sent")
+            )
+            self.emit(
+                f"customer.{ch}.{outcome}",
+                now,
+                {
+                    "customer": self.simple,
+                    "distribution": {
+                        "id": "distr_" + _token(rng, 20),
+                        "name": "Weekly digest",
+                    },
+                    f"{outcome}_at": _iso(now),
+                },
+                self.group(),
+                "INTERNAL",
+            )
             now += rng.randrange(60_000, 6 * 3_600_000)
         if rng.random() < 0.5:
             name = _choice(rng, _CUSTOM_EVENTS)
-            self.emit("customer.custom_event", now, {
-                "customer": self.simple,
-                "event": {"id": "evcs_" + _token(rng, 18, _HEX), "type": name,
-                          "customer": {"id": self.c.id}, "referral": None, "loyalty": None,
-                          "metadata": {"sku": _PRODUCTS[rng.randrange(6)][1]},
-                          "created_at": _iso(now)},
-                "event_schema": {"id": "ms_" + name, "name": name},
-                "referral": None, "loyalty": None}, self.group(), "CLIENT_API")
+            self.emit(
+                "customer.custom_event",
+                now,
+                {
+                    "customer": self.simple,
+                    "event": {
+                        "id": "evcs_" + _token(rng, 18, _HEX),
+                        "type": name,
+                        "customer": {"id": self.c.id},
+                        "referral": None,
+                        "loyalty": None,
+                        "metadata": {"sku": _PRODUCTS[rng.randrange(6)][1]},
+                        "created_at": _iso(now),
+                    },
+                    "event_schema": {"id": "ms_" + name, "name": name},
+                    "referral": None,
+                    "loyalty": None,
+                },
+                self.group(),
+                "CLIENT_API",
+            )
             now += rng.randrange(10_000, 900_000)
-        key = "season" if month in (11, 12) and rng.random() < 0.6 else (
-            "winback" if rng.random() < 0.35 else "shipping")
+        key = (
+            "season"
+            if month in (11, 12) and rng.random() < 0.6
+            else ("winback" if rng.random() < 0.35 else "shipping")
+        )
         if rng.random() < 0.55:
             self.coupon_journey(key, now, p_redeem=0.45 if key != "season" else 0.6)
         elif rng.random() < 0.6:
@@ -395,20 +583,35 @@ class _Journey:
         if self.card and self.balance >= 300 and rng.random() < 0.12:
             self.reward_redemption(now + rng.randrange(60_000, 3_600_000))
         if self.card and rng.random() < 0.04:
-            self.transfer(now + rng.randrange(60_000, 3_600_000),
-                          incoming=self.balance < 500 or rng.random() < 0.4)
+            self.transfer(
+                now + rng.randrange(60_000, 3_600_000),
+                incoming=self.balance < 500 or rng.random() < 0.4,
+            )
         if rng.random() < 0.03:
             self.gift_card(now + rng.randrange(60_000, _MS_DAY))
         if rng.random() < 0.002:
-            self.emit(UNKNOWN_TYPE, now + 11, {"customer": self.simple,
-                      "wallet": {"id": "wal_" + _token(rng, 16), "amount": 2500}}, self.group())
+            self.emit(
+                UNKNOWN_TYPE,
+                now + 11,
+                {
+                    "customer": self.simple,
+                    "wallet": {"id": "wal_" + _token(rng, 16), "amount": 2500},
+                },
+                self.group(),
+            )
 
     def _referral(self, referee: _Customer, referrer: _Customer) -> dict[str, Any]:
         """What both sides of one referral share (derived from the referee alone)."""
         rng = random.Random(self.world.seed * 31 + referee.index)
         code = "REF-" + _token(rng, 6, "ABCDEFGHJKLMNPQRSTUVWXYZ23456789")
-        ref_simple = {"id": referrer.id, "name": referrer.name, "email": referrer.email,
-                      "source_id": referrer.source_id, "metadata": {}, "object": "customer"}
+        ref_simple = {
+            "id": referrer.id,
+            "name": referrer.name,
+            "email": referrer.email,
+            "source_id": referrer.source_id,
+            "metadata": {},
+            "object": "customer",
+        }
         return {
             "code": code,
             "redemption": {"id": "r_" + _token(rng, 18, _HEX)},
@@ -419,12 +622,22 @@ class _Journey:
 
     def referred(self, t: int, ref: _Customer, g: str) -> None:
         r = self._referral(self.c, ref)
-        self.emit("customer.referred", t, {
-            "customer": self.simple, "referrer": r["referrer"],
-            "campaign": _SIMPLE_CAMPAIGN["referral"], "voucher": r["voucher"],
-            "custom_event": {"id": "evcs_" + _token(self.rng, 18, _HEX),
-                             "type": "customer.referred"},
-            "redemption": r["redemption"]}, g)
+        self.emit(
+            "customer.referred",
+            t,
+            {
+                "customer": self.simple,
+                "referrer": r["referrer"],
+                "campaign": _SIMPLE_CAMPAIGN["referral"],
+                "voucher": r["voucher"],
+                "custom_event": {
+                    "id": "evcs_" + _token(self.rng, 18, _HEX),
+                    "type": "customer.referred",
+                },
+                "redemption": r["redemption"],
+            },
+            g,
+        )
 
     def referrer_reward(self, referee: _Customer) -> None:
         """The referrer's ``customer.rewarded`` for one successful referral."""
@@ -432,31 +645,69 @@ class _Journey:
         if t >= self.world.end_ms:
             return
         r = self._referral(referee, self.c)
-        self.emit("customer.rewarded", t, {
-            "customer": self.simple, "holder": self.simple, "voucher": r["voucher"],
-            "campaign": _SIMPLE_CAMPAIGN["referral"], "redemption": r["redemption"],
-            "reward": {"id": "rew_ReferralCredit00000001", "name": "Referral credit 10 EUR",
-                       "type": "COIN"},
-            "referral_tier": {"id": "rt_ReferralTier0001"}, "balance": None,
-            "custom_event": None, "customer_event": None}, r["group"], "INTERNAL")
+        self.emit(
+            "customer.rewarded",
+            t,
+            {
+                "customer": self.simple,
+                "holder": self.simple,
+                "voucher": r["voucher"],
+                "campaign": _SIMPLE_CAMPAIGN["referral"],
+                "redemption": r["redemption"],
+                "reward": {
+                    "id": "rew_ReferralCredit00000001",
+                    "name": "Referral credit 10 EUR",
+                    "type": "COIN",
+                },
+                "referral_tier": {"id": "rt_ReferralTier0001"},
+                "balance": None,
+                "custom_event": None,
+                "customer_event": None,
+            },
+            r["group"],
+            "INTERNAL",
+        )
 
     def join_loyalty(self, t: int, g: str) -> None:
         rng = self.rng
         self.card = "LC-" + _token(rng, 8, "ABCDEFGHJKLMNPQRSTUVWXYZ23456789")
         self.card_id = "v_" + _token(rng, 24)
-        self.emit("customer.publication.succeeded", t, self.publication_payload("loyalty", self.card, t), g)
-        self.emit("customer.holder.assignment.created", t, {
-            "holder": {"id": "rh_" + _token(rng, 22), "redeemable_id": self.card_id,
-                       "redeemable_object": "voucher", "campaign_id": CAMPAIGNS["loyalty"]["id"],
-                       "campaign_type": "LOYALTY_PROGRAM", "voucher_type": "LOYALTY_CARD",
-                       "holder_role": "OWNER", "customer_id": self.c.id,
-                       "created_at": _iso(t), "object": "redeemable_holder"},
-            "voucher": self.card_voucher(), "campaign": _SIMPLE_CAMPAIGN["loyalty"],
-            "customer": self.simple}, g)
+        self.emit(
+            "customer.publication.succeeded",
+            t,
+            self.publication_payload("loyalty", self.card, t),
+            g,
+        )
+        self.emit(
+            "customer.holder.assignment.created",
+            t,
+            {
+                "holder": {
+                    "id": "rh_" + _token(rng, 22),
+                    "redeemable_id": self.card_id,
+                    "redeemable_object": "voucher",
+                    "campaign_id": CAMPAIGNS["loyalty"]["id"],
+                    "campaign_type": "LOYALTY_PROGRAM",
+                    "voucher_type": "LOYALTY_CARD",
+                    "holder_role": "OWNER",
+                    "customer_id": self.c.id,
+                    "created_at": _iso(t),
+                    "object": "redeemable_holder",
+                },
+                "voucher": self.card_voucher(),
+                "campaign": _SIMPLE_CAMPAIGN["loyalty"],
+                "customer": self.simple,
+            },
+            g,
+        )
         self.join(t + 1, g)
 
     def tier_base(self, t: int) -> dict[str, Any]:
-        return {"customer": self.simple, "campaign": _SIMPLE_CAMPAIGN["loyalty"], "created_at": _iso(t)}
+        return {
+            "customer": self.simple,
+            "campaign": _SIMPLE_CAMPAIGN["loyalty"],
+            "created_at": _iso(t),
+        }
 
     def join(self, t: int, g: str) -> None:
         """Join the programme; the pass decides the tier from the balance at ``t``."""
@@ -466,16 +717,30 @@ class _Journey:
     def prolong(self, t: int) -> None:
         g = self.group()
         exp = _iso(t + 365 * _MS_DAY)[:10]
-        self.emit("customer.loyalty.tier.prolonged", t, self.tier_base(t), g, kind="keep")
-        self.emit("customer.loyalty.tier.expiration.changed", t, {
-            **self.tier_base(t), "expiration_date": exp}, g, "INTERNAL", kind="keep")
+        self.emit(
+            "customer.loyalty.tier.prolonged", t, self.tier_base(t), g, kind="keep"
+        )
+        self.emit(
+            "customer.loyalty.tier.expiration.changed",
+            t,
+            {**self.tier_base(t), "expiration_date": exp},
+            g,
+            "INTERNAL",
+            kind="keep",
+        )
         self.member_since = t
 
     def leave(self, t: int) -> None:
         if t >= self.world.end_ms:
             return
-        self.emit("customer.loyalty.tier.left", t, self.tier_base(t), self.group(), "INTERNAL",
-                  kind="left")
+        self.emit(
+            "customer.loyalty.tier.left",
+            t,
+            self.tier_base(t),
+            self.group(),
+            "INTERNAL",
+            kind="left",
+        )
         self.member = False
         if self.rng.random() < 0.3:  # some come back a few weeks later
             t2 = t + self.rng.randrange(7, 60) * _MS_DAY
@@ -484,58 +749,138 @@ class _Journey:
 
     def balance_obj(self, change: int) -> dict[str, Any]:
         """A balance object; ``balance``/``total`` are filled by the loyalty pass."""
-        return {"type": "loyalty_card", "points": change, "balance": 0,
-                "total": 0, "operation_type": "AUTOMATIC",
-                "related_object": {"id": self.card_id, "type": "voucher"}, "object": "balance"}
+        return {
+            "type": "loyalty_card",
+            "points": change,
+            "balance": 0,
+            "total": 0,
+            "operation_type": "AUTOMATIC",
+            "related_object": {"id": self.card_id, "type": "voucher"},
+            "object": "balance",
+        }
 
-    def transaction(self, ttype: str, t: int, reason: str | None = None) -> dict[str, Any]:
-        return {"id": "vtx_" + _token(self.rng, 24), "source_id": None, "voucher_id": self.card_id,
-                "campaign_id": CAMPAIGNS["loyalty"]["id"], "source": None, "reason": reason,
-                "type": ttype, "details": {}, "related_transaction_id": None, "created_at": _iso(t)}
+    def transaction(
+        self, ttype: str, t: int, reason: str | None = None
+    ) -> dict[str, Any]:
+        return {
+            "id": "vtx_" + _token(self.rng, 24),
+            "source_id": None,
+            "voucher_id": self.card_id,
+            "campaign_id": CAMPAIGNS["loyalty"]["id"],
+            "source": None,
+            "reason": reason,
+            "type": ttype,
+            "details": {},
+            "related_transaction_id": None,
+            "created_at": _iso(t),
+        }
 
     def earn(self, t: int, g: str, pts: int, order_id: str | None, amount: int) -> None:
         if pts <= 0 or self.card is None:
             return
         self.balance += pts
         card = self.card_voucher()
-        self.emit("customer.rewarded.loyalty_points", t, {
-            "customer": self.simple, "holder": self.simple, "voucher": card,
-            "campaign": _SIMPLE_CAMPAIGN["loyalty"], "loyalty_tier": None,
-            "earning_rule": {"id": "ern_OrderPaid0000000001"}, "balance": self.balance_obj(pts),
-            "order": {"id": order_id, "amount": amount},
-            "event": {"id": "evcus_trigger", "type": "customer.order.paid", "category": "ACTION",
-                      "entity_id": order_id, "created_at": _iso(t), "group_id": g}}, g, "INTERNAL",
-            kind="accrual_info", pts=pts)
-        self.emit("customer.voucher.loyalty_card.points_added", t, {
-            "customer": self.simple, "campaign": _SIMPLE_CAMPAIGN["loyalty"], "voucher": card,
-            "balance": self.balance_obj(pts),
-            "transaction": self.transaction("POINTS_ACCRUAL" if self.rng.random() < 0.8 else "POINTS_ADDITION", t)},
-            g, "INTERNAL", delta=pts)
+        self.emit(
+            "customer.rewarded.loyalty_points",
+            t,
+            {
+                "customer": self.simple,
+                "holder": self.simple,
+                "voucher": card,
+                "campaign": _SIMPLE_CAMPAIGN["loyalty"],
+                "loyalty_tier": None,
+                "earning_rule": {"id": "ern_OrderPaid0000000001"},
+                "balance": self.balance_obj(pts),
+                "order": {"id": order_id, "amount": amount},
+                "event": {
+                    "id": "evcus_trigger",
+                    "type": "customer.order.paid",
+                    "category": "ACTION",
+                    "entity_id": order_id,
+                    "created_at": _iso(t),
+                    "group_id": g,
+                },
+            },
+            g,
+            "INTERNAL",
+            kind="accrual_info",
+            pts=pts,
+        )
+        self.emit(
+            "customer.voucher.loyalty_card.points_added",
+            t,
+            {
+                "customer": self.simple,
+                "campaign": _SIMPLE_CAMPAIGN["loyalty"],
+                "voucher": card,
+                "balance": self.balance_obj(pts),
+                "transaction": self.transaction(
+                    "POINTS_ACCRUAL" if self.rng.random() < 0.8 else "POINTS_ADDITION",
+                    t,
+                ),
+            },
+            g,
+            "INTERNAL",
+            delta=pts,
+        )
 
     def pending(self, t: int, g: str, order_id: str, amount: int, pts: int) -> None:
         rng = self.rng
         pid = "lcpp_" + _token(rng, 20)
         activates = t + 14 * _MS_DAY
-        pp = {"id": pid, "voucher_id": self.card_id, "campaign_id": CAMPAIGNS["loyalty"]["id"],
-              "customer_id": self.c.id, "order_id": order_id, "points": pts,
-              "activates_at": _iso(activates)[:10], "details": {}, "created_at": _iso(t)}
-        base = {"customer": self.simple, "campaign": _SIMPLE_CAMPAIGN["loyalty"],
-                "voucher": self.card_voucher(), "order": {"id": order_id, "amount": amount},
-                "pending_points": pp}
-        self.emit("customer.voucher.loyalty_card.pending_points.added", t, {
-            **base, "voucher_pending_points_balance": {"points": pts, "balance": pts}}, g, "INTERNAL")
+        pp = {
+            "id": pid,
+            "voucher_id": self.card_id,
+            "campaign_id": CAMPAIGNS["loyalty"]["id"],
+            "customer_id": self.c.id,
+            "order_id": order_id,
+            "points": pts,
+            "activates_at": _iso(activates)[:10],
+            "details": {},
+            "created_at": _iso(t),
+        }
+        base = {
+            "customer": self.simple,
+            "campaign": _SIMPLE_CAMPAIGN["loyalty"],
+            "voucher": self.card_voucher(),
+            "order": {"id": order_id, "amount": amount},
+            "pending_points": pp,
+        }
+        self.emit(
+            "customer.voucher.loyalty_card.pending_points.added",
+            t,
+            {**base, "voucher_pending_points_balance": {"points": pts, "balance": pts}},
+            g,
+            "INTERNAL",
+        )
         if activates >= self.world.end_ms:
             return
         g2 = self.group()
         if rng.random() < 0.1:
-            self.emit("customer.voucher.loyalty_card.pending_points.canceled", activates, {
-                **base, "voucher_pending_points_balance": {"points": -pts, "balance": 0}}, g2, "INTERNAL")
+            self.emit(
+                "customer.voucher.loyalty_card.pending_points.canceled",
+                activates,
+                {
+                    **base,
+                    "voucher_pending_points_balance": {"points": -pts, "balance": 0},
+                },
+                g2,
+                "INTERNAL",
+            )
             return
         self.balance += pts
-        self.emit("customer.voucher.loyalty_card.pending_points.activated", activates, {
-            **base, "balance": self.balance_obj(pts),
-            "transaction": self.transaction("PENDING_POINTS_ACTIVATION", activates)}, g2, "INTERNAL",
-            delta=pts)
+        self.emit(
+            "customer.voucher.loyalty_card.pending_points.activated",
+            activates,
+            {
+                **base,
+                "balance": self.balance_obj(pts),
+                "transaction": self.transaction("PENDING_POINTS_ACTIVATION", activates),
+            },
+            g2,
+            "INTERNAL",
+            delta=pts,
+        )
 
     def reward_redemption(self, t: int) -> None:
         rng = self.rng
@@ -545,41 +890,95 @@ class _Journey:
         rid, name, rtype, cost = affordable[rng.randrange(len(affordable))]
         g = self.group()
         rr_id = "rewr_" + _token(rng, 20)
-        assignment = {"id": "rewa_" + _token(rng, 20), "reward_id": rid,
-                      "parameters": {"loyalty": {"points": cost}}}
+        assignment = {
+            "id": "rewa_" + _token(rng, 20),
+            "reward_id": rid,
+            "parameters": {"loyalty": {"points": cost}},
+        }
         reward = {"id": rid, "name": name, "type": rtype}
-        base = {"customer": self.simple, "holder": self.simple, "campaign": _SIMPLE_CAMPAIGN["loyalty"],
-                "reward": reward, "reward_assignment": assignment, "voucher": self.card_voucher(),
-                "balance": None, "source": {"id": self.card_id, "type": "voucher"}}
-        state = {"id": rr_id, "voucher_id": self.card_id, "campaign_id": CAMPAIGNS["loyalty"]["id"],
-                 "customer_id": self.c.id, "reward_assignment_id": assignment["id"]}
-        self.emit("customer.reward_redemptions.created", t, {
-            **base, "reward_redemption": {**state, "state": "CREATED"}}, g, link=rr_id)
+        base = {
+            "customer": self.simple,
+            "holder": self.simple,
+            "campaign": _SIMPLE_CAMPAIGN["loyalty"],
+            "reward": reward,
+            "reward_assignment": assignment,
+            "voucher": self.card_voucher(),
+            "balance": None,
+            "source": {"id": self.card_id, "type": "voucher"},
+        }
+        state = {
+            "id": rr_id,
+            "voucher_id": self.card_id,
+            "campaign_id": CAMPAIGNS["loyalty"]["id"],
+            "customer_id": self.c.id,
+            "reward_assignment_id": assignment["id"],
+        }
+        self.emit(
+            "customer.reward_redemptions.created",
+            t,
+            {**base, "reward_redemption": {**state, "state": "CREATED"}},
+            g,
+            link=rr_id,
+        )
         self.balance -= cost
-        self.emit("customer.reward_redemptions.completed", t + 1, {
-            **base, "reward_redemption": {**state, "state": "COMPLETED"}}, g, delta=-cost, link=rr_id)
+        self.emit(
+            "customer.reward_redemptions.completed",
+            t + 1,
+            {**base, "reward_redemption": {**state, "state": "COMPLETED"}},
+            g,
+            delta=-cost,
+            link=rr_id,
+        )
         if rng.random() < 0.04 and t + 3_600_000 < self.world.end_ms:
             self.balance += cost
-            self.emit("customer.reward_redemptions.rolledback", t + 3_600_000, {
-                **base, "reward_redemption": {**state, "state": "ROLLED_BACK"}}, self.group(),
-                delta=cost, link=rr_id)
+            self.emit(
+                "customer.reward_redemptions.rolledback",
+                t + 3_600_000,
+                {**base, "reward_redemption": {**state, "state": "ROLLED_BACK"}},
+                self.group(),
+                delta=cost,
+                link=rr_id,
+            )
 
     def pay_with_points(self, t: int, g: str, order: dict[str, Any], pts: int) -> None:
         """A loyalty-card redemption: points pay part of an order."""
         red_id = "r_" + _token(self.rng, 18, _HEX)
         self.balance -= pts
         card = self.card_voucher()
-        self.emit("customer.redemption.succeeded", t, {
-            "customer": self.simple, "order": order, "campaign": _SIMPLE_CAMPAIGN["loyalty"],
-            "voucher": card, "holder": self.simple, "promotion_tier": None, "promotion_stack": None,
-            "redemption": {"id": red_id, "object": "redemption", "date": _iso(t),
-                           "customer_id": self.c.id, "tracking_id": self.c.source_id,
-                           "amount": pts, "result": "SUCCESS", "status": "SUCCEEDED",
-                           "failure_code": None, "failure_message": None,
-                           "channel": {"channel_id": "app_web", "channel_type": "API"},
-                           "voucher": {"code": self.card, "id": self.card_id},
-                           "order": {"id": order["id"], "total_discount_amount": order["total_discount_amount"]}}},
-            g, delta=-pts, link=g)
+        self.emit(
+            "customer.redemption.succeeded",
+            t,
+            {
+                "customer": self.simple,
+                "order": order,
+                "campaign": _SIMPLE_CAMPAIGN["loyalty"],
+                "voucher": card,
+                "holder": self.simple,
+                "promotion_tier": None,
+                "promotion_stack": None,
+                "redemption": {
+                    "id": red_id,
+                    "object": "redemption",
+                    "date": _iso(t),
+                    "customer_id": self.c.id,
+                    "tracking_id": self.c.source_id,
+                    "amount": pts,
+                    "result": "SUCCESS",
+                    "status": "SUCCEEDED",
+                    "failure_code": None,
+                    "failure_message": None,
+                    "channel": {"channel_id": "app_web", "channel_type": "API"},
+                    "voucher": {"code": self.card, "id": self.card_id},
+                    "order": {
+                        "id": order["id"],
+                        "total_discount_amount": order["total_discount_amount"],
+                    },
+                },
+            },
+            g,
+            delta=-pts,
+            link=g,
+        )
 
     def transfer(self, t: int, *, incoming: bool) -> None:
         if t >= self.world.end_ms:
@@ -596,43 +995,90 @@ class _Journey:
         theirs = {"id": "v_" + other, "code": other}
         g = self.group()
         self.balance += pts if incoming else -pts
-        self.emit("customer.voucher.loyalty_card.points_transferred", t, {
-            "customer": self.simple, "campaign": _SIMPLE_CAMPAIGN["loyalty"], "voucher": self.card_voucher(),
-            "source_voucher": theirs if incoming else mine,
-            "destination_voucher": mine if incoming else theirs,
-            "balance": self.balance_obj(pts if incoming else -pts),
-            "transaction": self.transaction("POINTS_TRANSFER_IN" if incoming else "POINTS_TRANSFER_OUT",
-                                            t, "Family pooling")}, g, delta=pts if incoming else -pts,
-            link=g)
+        self.emit(
+            "customer.voucher.loyalty_card.points_transferred",
+            t,
+            {
+                "customer": self.simple,
+                "campaign": _SIMPLE_CAMPAIGN["loyalty"],
+                "voucher": self.card_voucher(),
+                "source_voucher": theirs if incoming else mine,
+                "destination_voucher": mine if incoming else theirs,
+                "balance": self.balance_obj(pts if incoming else -pts),
+                "transaction": self.transaction(
+                    "POINTS_TRANSFER_IN" if incoming else "POINTS_TRANSFER_OUT",
+                    t,
+                    "Family pooling",
+                ),
+            },
+            g,
+            delta=pts if incoming else -pts,
+            link=g,
+        )
 
     def expire(self, t: int) -> None:
         """An expiry run; the pass expires what was earned 180+ days before ``t``."""
         if t >= self.world.end_ms:
             return
-        self.emit("customer.voucher.loyalty_card.points_expired", t, {
-            "customer": self.simple, "campaign": _SIMPLE_CAMPAIGN["loyalty"], "voucher": self.card_voucher(),
-            "points": 0, "buckets": [],
-            "transaction": self.transaction("POINTS_EXPIRATION", t)}, self.group(), "INTERNAL",
-            kind="expire")
+        self.emit(
+            "customer.voucher.loyalty_card.points_expired",
+            t,
+            {
+                "customer": self.simple,
+                "campaign": _SIMPLE_CAMPAIGN["loyalty"],
+                "voucher": self.card_voucher(),
+                "points": 0,
+                "buckets": [],
+                "transaction": self.transaction("POINTS_EXPIRATION", t),
+            },
+            self.group(),
+            "INTERNAL",
+            kind="expire",
+        )
 
     def segment_left(self, end: int) -> None:
         if end < self.world.end_ms and self.rng.random() < 0.5:
-            self.emit("customer.segment.left", end, {"customer": self.simple, "segment": {
-                "id": "seg_NewCustomers000000001", "name": "New customers", "object": "segment"}},
-                self.group(), "INTERNAL")
+            self.emit(
+                "customer.segment.left",
+                end,
+                {
+                    "customer": self.simple,
+                    "segment": {
+                        "id": "seg_NewCustomers000000001",
+                        "name": "New customers",
+                        "object": "segment",
+                    },
+                },
+                self.group(),
+                "INTERNAL",
+            )
 
-    def publication_payload(self, key: str, code: str, t: int, *, failed: bool = False) -> dict[str, Any]:
+    def publication_payload(
+        self, key: str, code: str, t: int, *, failed: bool = False
+    ) -> dict[str, Any]:
         rng = self.rng
         pub = {
-            "id": "pub_" + _token(rng, 28), "object": "publication",
+            "id": "pub_" + _token(rng, 28),
+            "object": "publication",
             "result": "FAILURE" if failed else "SUCCESS",
-            "channel": "API", "customer_id": self.c.id, "tracking_id": self.c.source_id,
-            "source_id": None, "metadata": {}, "created_at": _iso(t),
-            "voucher": None if failed else {"code": code, "object": "voucher",
-                                             "campaign": CAMPAIGNS[key]["name"],
-                                             "type": CAMPAIGNS[key]["voucher"]["type"]},
+            "channel": "API",
+            "customer_id": self.c.id,
+            "tracking_id": self.c.source_id,
+            "source_id": None,
+            "metadata": {},
+            "created_at": _iso(t),
+            "voucher": None
+            if failed
+            else {
+                "code": code,
+                "object": "voucher",
+                "campaign": CAMPAIGNS[key]["name"],
+                "type": CAMPAIGNS[key]["voucher"]["type"],
+            },
             "failure_code": "no_voucher_suitable_for_publication" if failed else None,
-            "failure_message": "No voucher suitable for publication." if failed else None,
+            "failure_message": "No voucher suitable for publication."
+            if failed
+            else None,
         }
         return {"customer": self.simple, "campaign": CAMPAIGNS[key], "publication": pub}
 
@@ -642,14 +1088,35 @@ class _Journey:
             return
         g = self.group()
         if rng.random() < 0.02:
-            self.emit("customer.publication.failed", t, self.publication_payload(key, "", t, failed=True), g)
+            self.emit(
+                "customer.publication.failed",
+                t,
+                self.publication_payload(key, "", t, failed=True),
+                g,
+            )
             return
         code = _token(rng, 8, "ABCDEFGHJKLMNPQRSTUVWXYZ23456789")
-        self.emit("customer.publication.succeeded", t, self.publication_payload(key, code, t), g)
+        self.emit(
+            "customer.publication.succeeded",
+            t,
+            self.publication_payload(key, code, t),
+            g,
+        )
         if rng.random() < 0.45:
-            self.emit("customer.email.sent", t + rng.randrange(1_000, 60_000), {
-                "customer": self.simple, "distribution": {"id": "distr_" + _token(rng, 20),
-                "name": "Coupon delivery"}, "sent_at": _iso(t)}, g, "INTERNAL")
+            self.emit(
+                "customer.email.sent",
+                t + rng.randrange(1_000, 60_000),
+                {
+                    "customer": self.simple,
+                    "distribution": {
+                        "id": "distr_" + _token(rng, 20),
+                        "name": "Coupon delivery",
+                    },
+                    "sent_at": _iso(t),
+                },
+                g,
+                "INTERNAL",
+            )
         if rng.random() > p_redeem + 0.2:
             return  # never came back for it
         t += rng.randrange(3_600_000, 21 * _MS_DAY)
@@ -660,18 +1127,38 @@ class _Journey:
         amount = sum(i["amount"] for i in items)
         failed = rng.random() < 0.12
         reason = _choice(rng, _VALIDATION_FAILURES) if failed else None
-        redeemable: dict[str, Any] = {"id": code, "object": "voucher", "status": "INAPPLICABLE" if failed else "APPLICABLE"}
+        redeemable: dict[str, Any] = {
+            "id": code,
+            "object": "voucher",
+            "status": "INAPPLICABLE" if failed else "APPLICABLE",
+        }
         if failed:
-            redeemable["result"] = {"error": {"code": 400, "key": reason,
-                                              "message": reason.replace("_", " ") if reason else None}}
-        self.emit(f"customer.validation.{'failed' if failed else 'succeeded'}", t, {
-            "customer": self.simple,
-            "validation": {"id": "valid_" + _token(rng, 24), "session_id": "ssn_" + _token(rng, 20),
-                           "status": "INVALID" if failed else "VALID", "created_at": _iso(t),
-                           "customer_id": self.c.id,
-                           "redeemables": [] if failed else [{"id": code, "type": "voucher"}],
-                           "inapplicable_redeemables": [redeemable] if failed else [],
-                           "skipped_redeemables": []}}, g, "CLIENT_API")
+            redeemable["result"] = {
+                "error": {
+                    "code": 400,
+                    "key": reason,
+                    "message": reason.replace("_", " ") if reason else None,
+                }
+            }
+        self.emit(
+            f"customer.validation.{'failed' if failed else 'succeeded'}",
+            t,
+            {
+                "customer": self.simple,
+                "validation": {
+                    "id": "valid_" + _token(rng, 24),
+                    "session_id": "ssn_" + _token(rng, 20),
+                    "status": "INVALID" if failed else "VALID",
+                    "created_at": _iso(t),
+                    "customer_id": self.c.id,
+                    "redeemables": [] if failed else [{"id": code, "type": "voucher"}],
+                    "inapplicable_redeemables": [redeemable] if failed else [],
+                    "skipped_redeemables": [],
+                },
+            },
+            g,
+            "CLIENT_API",
+        )
         if failed or rng.random() > p_redeem / (p_redeem + 0.2):
             return
         t += rng.randrange(1_000, 1_800_000)
@@ -686,12 +1173,28 @@ class _Journey:
         for _ in range(rng.choice((1, 1, 1, 2, 2, 3))):
             pid, sku, name, price = _PRODUCTS[rng.randrange(6)]
             q = rng.choice((1, 1, 2))
-            out.append({"object": "order_item", "product_id": pid, "sku_id": sku,
-                        "source_id": sku, "related_object": "sku", "quantity": q,
-                        "price": price, "amount": price * q, "product": {"name": name}})
+            out.append(
+                {
+                    "object": "order_item",
+                    "product_id": pid,
+                    "sku_id": sku,
+                    "source_id": sku,
+                    "related_object": "sku",
+                    "quantity": q,
+                    "price": price,
+                    "amount": price * q,
+                    "product": {"name": name},
+                }
+            )
         return out
 
-    def order(self, t: int, g: str, *, coupon: tuple[str, str, list[dict[str, Any]], int] | None) -> None:
+    def order(
+        self,
+        t: int,
+        g: str,
+        *,
+        coupon: tuple[str, str, list[dict[str, Any]], int] | None,
+    ) -> None:
         rng = self.rng
         if coupon is None:
             items = self.items()
@@ -711,12 +1214,23 @@ class _Journey:
             if rng.random() < 0.08:
                 red_fail = _choice(rng, _REDEMPTION_FAILURES)
         order_id = "ord_" + _token(rng, 24)
-        order = {"id": order_id, "source_id": "order-" + _token(rng, 10, "0123456789"),
-                 "status": "CREATED", "amount": amount, "discount_amount": discount,
-                 "items_discount_amount": 0, "total_discount_amount": discount,
-                 "total_amount": amount - discount, "items": items, "customer_id": self.c.id,
-                 "referrer_id": None, "metadata": {"store": self.c.city},
-                 "created_at": _iso(t), "updated_at": _iso(t), "object": "order"}
+        order = {
+            "id": order_id,
+            "source_id": "order-" + _token(rng, 10, "0123456789"),
+            "status": "CREATED",
+            "amount": amount,
+            "discount_amount": discount,
+            "items_discount_amount": 0,
+            "total_discount_amount": discount,
+            "total_amount": amount - discount,
+            "items": items,
+            "customer_id": self.c.id,
+            "referrer_id": None,
+            "metadata": {"store": self.c.city},
+            "created_at": _iso(t),
+            "updated_at": _iso(t),
+            "object": "order",
+        }
         red_id = None
         if key is None and self.card and self.balance >= 1500 and rng.random() < 0.25:
             pts = min(self.balance // 2, (amount // 2) // 10 * 10)  # 10 points = 1 unit
@@ -728,29 +1242,61 @@ class _Journey:
         if key is not None and code is not None:
             red_id = "r_" + _token(rng, 18, _HEX)
             vouch = self.voucher(key, code)
-            red = {"id": red_id, "object": "redemption", "date": _iso(t), "customer_id": self.c.id,
-                   "tracking_id": self.c.source_id, "amount": discount if key == "gift" else 0,
-                   "result": "FAILURE" if red_fail else "SUCCESS",
-                   "status": "FAILED" if red_fail else "SUCCEEDED",
-                   "failure_code": red_fail, "failure_message": red_fail.replace("_", " ") if red_fail else None,
-                   "channel": {"channel_id": "app_" + "web", "channel_type": "API"},
-                   "voucher": {"code": code, "id": vouch["id"]}, "order": {"id": order_id,
-                   "total_discount_amount": discount}}
-            base = {"customer": self.simple, "order": order, "campaign": _SIMPLE_CAMPAIGN[key],
-                    "voucher": vouch, "holder": self.simple, "promotion_tier": None,
-                    "promotion_stack": None, "redemption": red}
+            red = {
+                "id": red_id,
+                "object": "redemption",
+                "date": _iso(t),
+                "customer_id": self.c.id,
+                "tracking_id": self.c.source_id,
+                "amount": discount if key == "gift" else 0,
+                "result": "FAILURE" if red_fail else "SUCCESS",
+                "status": "FAILED" if red_fail else "SUCCEEDED",
+                "failure_code": red_fail,
+                "failure_message": red_fail.replace("_", " ") if red_fail else None,
+                "channel": {"channel_id": "app_" + "web", "channel_type": "API"},
+                "voucher": {"code": code, "id": vouch["id"]},
+                "order": {"id": order_id, "total_discount_amount": discount},
+            }
+            base = {
+                "customer": self.simple,
+                "order": order,
+                "campaign": _SIMPLE_CAMPAIGN[key],
+                "voucher": vouch,
+                "holder": self.simple,
+                "promotion_tier": None,
+                "promotion_stack": None,
+                "redemption": red,
+            }
             if red_fail:
                 self.emit("customer.redemption.failed", t, base, g)
                 return
             self.emit("customer.redemption.succeeded", t, base, g)
-        self.emit("customer.order.created", t, {"customer": self.simple, "referrer": None,
-                  "order": order, "redemption": {"id": red_id} if red_id else None}, g)
+        self.emit(
+            "customer.order.created",
+            t,
+            {
+                "customer": self.simple,
+                "referrer": None,
+                "order": order,
+                "redemption": {"id": red_id} if red_id else None,
+            },
+            g,
+        )
         if rng.random() < 0.07 and red_id is None:
             return  # abandoned checkout
         paid = {**order, "status": "PAID", "updated_at": _iso(t + 1)}
         tp = t + (1 if rng.random() < 0.7 else rng.randrange(60_000, 3_600_000))
-        self.emit("customer.order.paid", tp, {"customer": self.simple, "referrer": None,
-                  "order": paid, "redemption": {"id": red_id} if red_id else None}, g)
+        self.emit(
+            "customer.order.paid",
+            tp,
+            {
+                "customer": self.simple,
+                "referrer": None,
+                "order": paid,
+                "redemption": {"id": red_id} if red_id else None,
+            },
+            g,
+        )
         rolled = red_id is not None and rng.random() < 0.05
         if self.card and not rolled:
             pts = (amount - discount) // 20  # 5 points per currency unit spent
@@ -766,25 +1312,64 @@ class _Journey:
                 g2 = self.group()
                 canceled = {**order, "status": "CANCELED", "updated_at": _iso(tr)}
                 fail = rng.random() < 0.1
-                rb = {"id": "rr_" + _token(rng, 18, _HEX), "amount": -discount,
-                      "reason": "Order returned", "result": "FAILURE" if fail else "SUCCESS",
-                      "status": "FAILED" if fail else "SUCCEEDED",
-                      "failure_code": "already_rolled_back" if fail else None}
-                self.emit(f"customer.redemption.rollback.{'failed' if fail else 'succeeded'}", tr, {
-                    "customer": self.simple, "order": canceled, "campaign": _SIMPLE_CAMPAIGN[key],
-                    "voucher": self.voucher(key, code), "holder": self.simple,
-                    "redemption": {"id": red_id, "status": "ROLLED BACK" if not fail else "SUCCEEDED",
-                                   "result": "SUCCESS", "amount": 0},
-                    "redemption_rollback": rb}, g2)
+                rb = {
+                    "id": "rr_" + _token(rng, 18, _HEX),
+                    "amount": -discount,
+                    "reason": "Order returned",
+                    "result": "FAILURE" if fail else "SUCCESS",
+                    "status": "FAILED" if fail else "SUCCEEDED",
+                    "failure_code": "already_rolled_back" if fail else None,
+                }
+                self.emit(
+                    f"customer.redemption.rollback.{'failed' if fail else 'succeeded'}",
+                    tr,
+                    {
+                        "customer": self.simple,
+                        "order": canceled,
+                        "campaign": _SIMPLE_CAMPAIGN[key],
+                        "voucher": self.voucher(key, code),
+                        "holder": self.simple,
+                        "redemption": {
+                            "id": red_id,
+                            "status": "ROLLED BACK" if not fail else "SUCCEEDED",
+                            "result": "SUCCESS",
+                            "amount": 0,
+                        },
+                        "redemption_rollback": rb,
+                    },
+                    g2,
+                )
                 if not fail:
-                    self.emit("customer.order.canceled", tr, {"customer": self.simple, "referrer": None,
-                              "order": canceled, "redemption": {"id": red_id}}, g2)
+                    self.emit(
+                        "customer.order.canceled",
+                        tr,
+                        {
+                            "customer": self.simple,
+                            "referrer": None,
+                            "order": canceled,
+                            "redemption": {"id": red_id},
+                        },
+                        g2,
+                    )
         elif rng.random() < 0.5:
             tf = tp + rng.randrange(_MS_DAY, 5 * _MS_DAY)
             if tf < self.world.end_ms:
-                self.emit("customer.order.fulfilled", tf, {"customer": self.simple, "referrer": None,
-                          "order": {**paid, "status": "FULFILLED", "updated_at": _iso(tf)},
-                          "redemption": None}, self.group(), "INTERNAL")
+                self.emit(
+                    "customer.order.fulfilled",
+                    tf,
+                    {
+                        "customer": self.simple,
+                        "referrer": None,
+                        "order": {
+                            **paid,
+                            "status": "FULFILLED",
+                            "updated_at": _iso(tf),
+                        },
+                        "redemption": None,
+                    },
+                    self.group(),
+                    "INTERNAL",
+                )
 
     def gift_card(self, t: int) -> None:
         if t >= self.world.end_ms:
@@ -792,14 +1377,37 @@ class _Journey:
         rng = self.rng
         code = "GC-" + _token(rng, 10, "ABCDEFGHJKLMNPQRSTUVWXYZ23456789")
         g = self.group()
-        self.emit("customer.publication.succeeded", t, self.publication_payload("gift", code, t), g)
+        self.emit(
+            "customer.publication.succeeded",
+            t,
+            self.publication_payload("gift", code, t),
+            g,
+        )
         v = self.voucher("gift", code)
-        self.emit("customer.voucher.gift.balance_added", t + 1, {
-            "customer": self.simple, "campaign": _SIMPLE_CAMPAIGN["gift"], "voucher": v,
-            "balance": {"type": "gift_voucher", "amount": 5000, "balance": 5000, "total": 5000,
-                        "operation_type": "MANUAL", "object": "balance"},
-            "transaction": {"id": "vtx_" + _token(rng, 24), "type": "CREDITS_ADDITION",
-                            "reason": "Top-up", "created_at": _iso(t + 1)}}, g)
+        self.emit(
+            "customer.voucher.gift.balance_added",
+            t + 1,
+            {
+                "customer": self.simple,
+                "campaign": _SIMPLE_CAMPAIGN["gift"],
+                "voucher": v,
+                "balance": {
+                    "type": "gift_voucher",
+                    "amount": 5000,
+                    "balance": 5000,
+                    "total": 5000,
+                    "operation_type": "MANUAL",
+                    "object": "balance",
+                },
+                "transaction": {
+                    "id": "vtx_" + _token(rng, 24),
+                    "type": "CREDITS_ADDITION",
+                    "reason": "Top-up",
+                    "created_at": _iso(t + 1),
+                },
+            },
+            g,
+        )
 
 
 _EXPIRY_MS = 180 * _MS_DAY
@@ -827,7 +1435,8 @@ def _settle_loyalty(j: _Journey) -> None:
     dropped: set[str] = set()
     while True:
         events = [
-            e for e in j.events
+            e
+            for e in j.events
             if e.get("_link") not in dropped and e["group_id"] not in dropped
         ]
         infeasible = _replay(events, j, write=False)[1]
@@ -850,10 +1459,15 @@ def _replay(
     def card(p: dict[str, Any]) -> None:
         v = p.get("voucher")
         if write and isinstance(v, dict) and v.get("id") == j.card_id:
-            p["voucher"] = {**v, "loyalty_card": {"points": balance, "balance": balance}}
+            p["voucher"] = {
+                **v,
+                "loyalty_card": {"points": balance, "balance": balance},
+            }
 
     def tier_obj(index: int, ms: int) -> dict[str, Any]:
-        return _tier_obj(index, expiration_ms=ms + 365 * _MS_DAY, start_ms=ms, customer_id=j.c.id)
+        return _tier_obj(
+            index, expiration_ms=ms + 365 * _MS_DAY, start_ms=ms, customer_id=j.c.id
+        )
 
     def retier(e: dict[str, Any]) -> None:
         nonlocal tier
@@ -864,16 +1478,23 @@ def _replay(
             return
         ms = e["_ms"] + 1
         rng = random.Random(e["id"])
-        out.append({
-            "id": "evcus_" + _token(rng, 18, _HEX),
-            "type": _UPGRADE if new > tier else _DOWNGRADE,
-            "data": {"data": {**j.tier_base(ms), "loyalty_tier_from": _tier_obj(tier),
-                              "loyalty_tier_to": tier_obj(new, ms)},
-                     "event_source": {"channel": "INTERNAL"}},
-            "created_at": _iso(ms),
-            "group_id": e["group_id"],
-            "_ms": ms,
-        })
+        out.append(
+            {
+                "id": "evcus_" + _token(rng, 18, _HEX),
+                "type": _UPGRADE if new > tier else _DOWNGRADE,
+                "data": {
+                    "data": {
+                        **j.tier_base(ms),
+                        "loyalty_tier_from": _tier_obj(tier),
+                        "loyalty_tier_to": tier_obj(new, ms),
+                    },
+                    "event_source": {"channel": "INTERNAL"},
+                },
+                "created_at": _iso(ms),
+                "group_id": e["group_id"],
+                "_ms": ms,
+            }
+        )
         tier = new
 
     for e in sorted(events, key=lambda e: (e["_ms"], e["id"])):
@@ -889,10 +1510,16 @@ def _replay(
             balance -= expired
             if write:
                 p["points"] = expired
-                p["buckets"] = [{"id": "lpb_" + e["id"][-16:], "voucher_id": j.card_id,
-                                 "campaign_id": CAMPAIGNS["loyalty"]["id"],
-                                 "bucket": {"total_points": expired}, "status": "EXPIRED",
-                                 "expires_at": e["created_at"][:10]}]
+                p["buckets"] = [
+                    {
+                        "id": "lpb_" + e["id"][-16:],
+                        "voucher_id": j.card_id,
+                        "campaign_id": CAMPAIGNS["loyalty"]["id"],
+                        "bucket": {"total_points": expired},
+                        "status": "EXPIRED",
+                        "expires_at": e["created_at"][:10],
+                    }
+                ]
             card(p)
             out.append(e)
             retier(e)
@@ -924,7 +1551,10 @@ def _replay(
                 p["balance"] = {**p["balance"], "balance": after, "total": after}
                 p["loyalty_tier"] = _tier_obj(tier) if tier is not None else None
                 v = p["voucher"]
-                p["voucher"] = {**v, "loyalty_card": {"points": after, "balance": after}}
+                p["voucher"] = {
+                    **v,
+                    "loyalty_card": {"points": after, "balance": after},
+                }
             out.append(e)
         elif kind == "join":
             tier = _tier_for(balance)
@@ -935,7 +1565,9 @@ def _replay(
             if tier is None:
                 continue
             if write:
-                p["loyalty_tier"] = _tier_obj(tier) if kind == "left" else tier_obj(tier, e["_ms"])
+                p["loyalty_tier"] = (
+                    _tier_obj(tier) if kind == "left" else tier_obj(tier, e["_ms"])
+                )
             out.append(e)
             if kind == "left":
                 tier = None
@@ -953,7 +1585,9 @@ class SampleWorld:
     all events at once.
     """
 
-    def __init__(self, *, customers: int, seed: int, start: datetime, end: datetime) -> None:
+    def __init__(
+        self, *, customers: int, seed: int, start: datetime, end: datetime
+    ) -> None:
         if customers < 0:
             msg = f"customers must be >= 0, got {customers}"
             raise ValueError(msg)
@@ -997,16 +1631,21 @@ class SampleWorld:
                     ms = self.start_ms + int(rng.random() * span * 0.9)
                 if rng.random() < 0.02:
                     bulk = rng.randrange(2, 6)
-            first, last = _FIRST[rng.randrange(len(_FIRST))], _LAST[rng.randrange(len(_LAST))]
-            out.append(_Customer(
-                index=i,
-                id="cust_" + _token(rng, 24),
-                source_id=f"crm-{i:07d}",
-                name=f"{first} {last}",
-                email=f"{first.lower()}.{i}@example.com",
-                created_ms=ms,
-                city=_CITIES[rng.randrange(len(_CITIES))],
-            ))
+            first, last = (
+                _FIRST[rng.randrange(len(_FIRST))],
+                _LAST[rng.randrange(len(_LAST))],
+            )
+            out.append(
+                _Customer(
+                    index=i,
+                    id="cust_" + _token(rng, 24),
+                    source_id=f"crm-{i:07d}",
+                    name=f"{first} {last}",
+                    email=f"{first.lower()}.{i}@example.com",
+                    created_ms=ms,
+                    city=_CITIES[rng.randrange(len(_CITIES))],
+                )
+            )
         out.sort(key=lambda c: (c.created_ms, c.index))
         return out
 
@@ -1015,9 +1654,15 @@ class SampleWorld:
     def customers(self) -> list[dict[str, Any]]:
         """Customer objects as ``GET /v1/customers`` returns them, by ``created_at``."""
         return [
-            {"id": c.id, "source_id": c.source_id, "name": c.name, "email": c.email,
-             "metadata": {"city": c.city}, "created_at": _iso(c.created_ms),
-             "object": "customer"}
+            {
+                "id": c.id,
+                "source_id": c.source_id,
+                "name": c.name,
+                "email": c.email,
+                "metadata": {"city": c.city},
+                "created_at": _iso(c.created_ms),
+                "object": "customer",
+            }
             for c in self._customers
         ]
 
@@ -1050,9 +1695,13 @@ class SampleWorld:
         return dict(self.iter_customer_events())
 
     # -- outputs -----------------------------------------------------------------------
-    def iter_ndjson(self, *, shape: Literal["nested", "flat"] = "nested",
-                    batch_bytes: int = 16 * 1024 * 1024,
-                    workers: int = 1) -> Iterator[bytes]:
+    def iter_ndjson(
+        self,
+        *,
+        shape: Literal["nested", "flat"] = "nested",
+        batch_bytes: int = 16 * 1024 * 1024,
+        workers: int = 1,
+    ) -> Iterator[bytes]:
         """NDJSON bytes in batches of about ``batch_bytes`` (each ends with a newline).
 
         ``shape="flat"`` writes webhook-style events: the payload directly in ``data``,
@@ -1081,7 +1730,13 @@ class SampleWorld:
             # blocks go through files, not pipes: pickling 100 MB blocks cost more
             # system time than generating them in parallel saved
             blocks = [
-                (spec, lo, min(lo + _BLOCK, n), shape, str(Path(tmp) / f"block-{k}.ndjson"))
+                (
+                    spec,
+                    lo,
+                    min(lo + _BLOCK, n),
+                    shape,
+                    str(Path(tmp) / f"block-{k}.ndjson"),
+                )
                 for k, lo in enumerate(range(0, n, _BLOCK))
             ]
             pending = [pool.submit(_block_worker, *b) for b in blocks[: workers + 1]]
@@ -1093,15 +1748,20 @@ class SampleWorld:
                 block_path.unlink()
                 yield data
 
-    def _ndjson_block(self, start: int, stop: int, shape: Literal["nested", "flat"],
-                      batch_bytes: int) -> Iterator[bytes]:
+    def _ndjson_block(
+        self, start: int, stop: int, shape: Literal["nested", "flat"], batch_bytes: int
+    ) -> Iterator[bytes]:
         buf: list[bytes] = []
         size = 0
         dumps = orjson.dumps
         for ev in (e for _, evs in self.iter_customer_events(start, stop) for e in evs):
             if shape == "flat":
-                ev = {"id": ev["id"], "type": ev["type"], "data": ev["data"]["data"],
-                      "created_at": ev["created_at"]}
+                ev = {
+                    "id": ev["id"],
+                    "type": ev["type"],
+                    "data": ev["data"]["data"],
+                    "created_at": ev["created_at"],
+                }
             line = dumps(ev)
             buf.append(line)
             size += len(line) + 1
@@ -1111,8 +1771,13 @@ class SampleWorld:
         if buf:
             yield b"\n".join(buf) + b"\n"
 
-    def write_ndjson(self, path: str | Path, *, shape: Literal["nested", "flat"] = "nested",
-                     workers: int = 1) -> Path:
+    def write_ndjson(
+        self,
+        path: str | Path,
+        *,
+        shape: Literal["nested", "flat"] = "nested",
+        workers: int = 1,
+    ) -> Path:
         """Write every event as one NDJSON file (``.gz`` suffix: gzipped); ``workers``
         as in :meth:`iter_ndjson`."""
         path = Path(path)
@@ -1128,8 +1793,12 @@ class SampleWorld:
                 fh.write(chunk)
         return path
 
-    def iter_pages(self, *, endpoint: Literal["activity", "activities"] = "activity",
-                   limit: int = 100) -> Iterator[tuple[str, int, dict[str, Any]]]:
+    def iter_pages(
+        self,
+        *,
+        endpoint: Literal["activity", "activities"] = "activity",
+        limit: int = 100,
+    ) -> Iterator[tuple[str, int, dict[str, Any]]]:
         """API list pages per customer, oldest first: ``(customer id, page no, page)``.
 
         ``endpoint="activity"`` gives the current envelope (``has_more``,
@@ -1141,18 +1810,28 @@ class SampleWorld:
             if endpoint == "activity" and len(evs) and len(evs) % limit == 0:
                 pages.append([])
             for n, chunk in enumerate(pages):
-                page: dict[str, Any] = {"object": "list", "data_ref": "data", "data": chunk}
+                page: dict[str, Any] = {
+                    "object": "list",
+                    "data_ref": "data",
+                    "data": chunk,
+                }
                 if endpoint == "activity":
                     more = n < len(pages) - 1
                     page["has_more"] = more
-                    page["more_starting_after"] = chunk[-1]["id"] if more and chunk else None
+                    page["more_starting_after"] = (
+                        chunk[-1]["id"] if more and chunk else None
+                    )
                 else:
                     page["total"] = len(evs)
                 yield cid, n, page
 
-    def write_pages(self, directory: str | Path, *,
-                    endpoint: Literal["activity", "activities"] = "activity",
-                    limit: int = 100) -> Path:
+    def write_pages(
+        self,
+        directory: str | Path,
+        *,
+        endpoint: Literal["activity", "activities"] = "activity",
+        limit: int = 100,
+    ) -> Path:
         """Write API pages as ``DIR/<customer id>/page-0001.json`` files."""
         directory = Path(directory)
         for cid, n, page in self.iter_pages(endpoint=endpoint, limit=limit):
@@ -1161,8 +1840,9 @@ class SampleWorld:
             (d / f"page-{n + 1:04d}.json").write_bytes(orjson.dumps(page))
         return directory
 
-    def write_parquet(self, path: str | Path, *, workers: int = 1,
-                      block_customers: int = 2_000) -> Path:
+    def write_parquet(
+        self, path: str | Path, *, workers: int = 1, block_customers: int = 2_000
+    ) -> Path:
         """Write the world as a Parquet store, ``block_customers`` customers at a time,
         so memory stays bounded whatever the size (``workers`` as in
         :meth:`iter_ndjson`)."""
@@ -1190,7 +1870,9 @@ class SampleWorld:
                 yield b"".join(buf)
             return
         for lo in range(0, max(n, 1), block_customers):
-            yield b"".join(self._ndjson_block(lo, min(lo + block_customers, n), "nested", 1 << 62))
+            yield b"".join(
+                self._ndjson_block(lo, min(lo + block_customers, n), "nested", 1 << 62)
+            )
 
     def to_log(self, *, workers: int = 1) -> ActivityLog:
         """The world's activity as an :class:`ActivityLog`, read through the same
@@ -1234,14 +1916,20 @@ _BLOCK = 1_000
 
 
 def _block_worker(
-    spec: tuple[int, int, int, int], start: int, stop: int, shape: Literal["nested", "flat"],
+    spec: tuple[int, int, int, int],
+    start: int,
+    stop: int,
+    shape: Literal["nested", "flat"],
     path: str,
 ) -> str:
     """Generate one block of customers' NDJSON into ``path`` in a worker process."""
     customers, seed, start_ms, end_ms = spec
-    world = SampleWorld(customers=customers, seed=seed,
-                        start=datetime.fromtimestamp(start_ms / 1000, UTC),
-                        end=datetime.fromtimestamp(end_ms / 1000, UTC))
+    world = SampleWorld(
+        customers=customers,
+        seed=seed,
+        start=datetime.fromtimestamp(start_ms / 1000, UTC),
+        end=datetime.fromtimestamp(end_ms / 1000, UTC),
+    )
     with open(path, "wb") as fh:
         for chunk in world._ndjson_block(start, stop, shape, 32 * 1024 * 1024):
             fh.write(chunk)
@@ -1278,8 +1966,12 @@ def sample_world(
     >>> world.events[0]["data"].keys() == {"data", "event_source"}
     True
     """
-    return SampleWorld(customers=customers, seed=seed,
-                       start=_as_datetime(start, DEFAULT_START), end=_as_datetime(end, DEFAULT_END))
+    return SampleWorld(
+        customers=customers,
+        seed=seed,
+        start=_as_datetime(start, DEFAULT_START),
+        end=_as_datetime(end, DEFAULT_END),
+    )
 
 
 def sample(
@@ -1310,4 +2002,3 @@ def sample(
     world = sample_world(customers=customers, seed=seed, start=start, end=end)
     with expected_unknown_type():
         return world.to_log(workers=workers)
-

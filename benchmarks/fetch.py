@@ -47,13 +47,32 @@ SECRET = "bench-secret-key"
 
 def start_sandbox(args: argparse.Namespace) -> tuple[subprocess.Popen[str], str]:
     cmd = [
-        sys.executable, "-m", "activity_toolkit", "sandbox", "--port", "0",
-        "--customers", str(args.customers), "--seed", str(args.seed),
-        "--rate-limit", args.rate_limit, "--window", args.window,
-        "--latency", str(args.latency), "--faults", str(args.faults),
-        "--app-id", APP_ID, "--secret-key", SECRET,
+        sys.executable,
+        "-m",
+        "activity_toolkit",
+        "sandbox",
+        "--port",
+        "0",
+        "--customers",
+        str(args.customers),
+        "--seed",
+        str(args.seed),
+        "--rate-limit",
+        args.rate_limit,
+        "--window",
+        args.window,
+        "--latency",
+        str(args.latency),
+        "--faults",
+        str(args.faults),
+        "--app-id",
+        APP_ID,
+        "--secret-key",
+        SECRET,
     ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         line = proc.stdout.readline()  # type: ignore[union-attr]
@@ -88,14 +107,20 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--rate-limit", default="100/10s", help="R/min, R/<n>s (100/10s)")
     p.add_argument("--window", choices=("sliding", "fixed"), default="sliding")
-    p.add_argument("--latency", type=float, default=0.05, help="seconds per answer (0.05)")
+    p.add_argument(
+        "--latency", type=float, default=0.05, help="seconds per answer (0.05)"
+    )
     p.add_argument("--faults", type=float, default=0.0, help="share of faulty answers")
     p.add_argument("--concurrency", type=int, default=8)
     p.add_argument("--endpoint", choices=("activity", "activities"), default="activity")
-    p.add_argument("--plan", action="store_true",
-                   help="tell the client the plan's limit (default: headers only)")
-    p.add_argument("--max-seconds", type=float, default=600.0,
-                   help="give up after this long (600)")
+    p.add_argument(
+        "--plan",
+        action="store_true",
+        help="tell the client the plan's limit (default: headers only)",
+    )
+    p.add_argument(
+        "--max-seconds", type=float, default=600.0, help="give up after this long (600)"
+    )
     args = p.parse_args()
     limit = RateLimit.parse(args.rate_limit)
 
@@ -103,12 +128,16 @@ def main() -> int:
     world = sample_world(customers=args.customers, seed=args.seed)
     per_customer = {cid: len(evs) for cid, evs in world.events_by_customer().items()}
     expected = {e["id"] for e in world.iter_events()}
-    print(f"world: {args.customers:,} customers, {len(expected):,} events "
-          f"(built in {time.perf_counter() - t0:.1f} s)")
-    print(f"sandbox: rate limit {limit.requests}/{limit.per:g}s ({args.window}), "
-          f"latency {args.latency * 1000:.0f} ms, faults {args.faults:.0%}; client: "
-          f"concurrency {args.concurrency}, {'plan stated' if args.plan else 'headers only'}, "
-          f"endpoint /{args.endpoint}")
+    print(
+        f"world: {args.customers:,} customers, {len(expected):,} events "
+        f"(built in {time.perf_counter() - t0:.1f} s)"
+    )
+    print(
+        f"sandbox: rate limit {limit.requests}/{limit.per:g}s ({args.window}), "
+        f"latency {args.latency * 1000:.0f} ms, faults {args.faults:.0%}; client: "
+        f"concurrency {args.concurrency}, {'plan stated' if args.plan else 'headers only'}, "
+        f"endpoint /{args.endpoint}"
+    )
 
     proc, url = start_sandbox(args)
 
@@ -120,8 +149,12 @@ def main() -> int:
     store = Path(tempfile.mkdtemp(prefix="bench-fetch-")) / "store"
     try:
         client = VoucherifyClient(
-            APP_ID, SECRET, base_url=url, concurrency=args.concurrency,
-            rate_limit=limit if args.plan else None, timeout=max(5.0, 10 * args.latency),
+            APP_ID,
+            SECRET,
+            base_url=url,
+            concurrency=args.concurrency,
+            rate_limit=limit if args.plan else None,
+            timeout=max(5.0, 10 * args.latency),
         )
         warnings.simplefilter("ignore", UnknownEventTypeWarning)  # one on purpose
         start = time.monotonic()
@@ -157,7 +190,9 @@ def main() -> int:
     list_min = max(1, math.ceil(args.customers / page))
     share, windows = window_share(first["arrivals"], limit)
     plain = first["accepted"] / elapsed / (limit.requests / limit.per)
-    incr = {k: second["by_route"].get(k, 0) - route.get(k, 0) for k in second["by_route"]}
+    incr = {
+        k: second["by_route"].get(k, 0) - route.get(k, 0) for k in second["by_route"]
+    }
 
     def verdict(ok: object) -> str:
         return "ok" if ok else "MISSED"
@@ -165,37 +200,57 @@ def main() -> int:
     retried = "" if not args.faults else " (retries of injected faults included)"
 
     print()
-    print(f"first run: {first['accepted']:,} requests in {elapsed:.1f} s "
-          f"({first['accepted'] / elapsed:.2f}/s; allowed {limit.requests / limit.per:.2f}/s)")
+    print(
+        f"first run: {first['accepted']:,} requests in {elapsed:.1f} s "
+        f"({first['accepted'] / elapsed:.2f}/s; allowed {limit.requests / limit.per:.2f}/s)"
+    )
     if share is None:
         print("  rate share: n/a (the run fits in one window; use more customers)")
     else:
-        print(f"  rate share over {windows} complete windows: {share:.1%}   "
-              f"[target >= 90%: {verdict(share >= 0.9)}]")
-    print(f"  plain requests/elapsed share: {plain:.1%} (counts the first window's burst)")
-    print(f"  429s received: {first['rate_limited'] + first['storm_429']}   "
-          f"[target 0: {verdict(first['rate_limited'] == 0)}]; densest {args.window} window "
-          f"at the server: {first['max_in_window']} of {limit.requests} allowed")
-    print(f"  client: {client_first.retries} retries, {client_first.rate_limit_wait:.1f} s "
-          "waiting on the rate limit")
-    print(f"  activity requests per customer{retried}: "
-          f"{activity_requests / args.customers:.3f} "
-          f"(minimum possible {minimum / args.customers:.3f}; {exactly_full} customer(s) "
-          f"with an exactly-full last page cost one empty page more on /activity)")
+        print(
+            f"  rate share over {windows} complete windows: {share:.1%}   "
+            f"[target >= 90%: {verdict(share >= 0.9)}]"
+        )
+    print(
+        f"  plain requests/elapsed share: {plain:.1%} (counts the first window's burst)"
+    )
+    print(
+        f"  429s received: {first['rate_limited'] + first['storm_429']}   "
+        f"[target 0: {verdict(first['rate_limited'] == 0)}]; densest {args.window} window "
+        f"at the server: {first['max_in_window']} of {limit.requests} allowed"
+    )
+    print(
+        f"  client: {client_first.retries} retries, {client_first.rate_limit_wait:.1f} s "
+        "waiting on the rate limit"
+    )
+    print(
+        f"  activity requests per customer{retried}: "
+        f"{activity_requests / args.customers:.3f} "
+        f"(minimum possible {minimum / args.customers:.3f}; {exactly_full} customer(s) "
+        f"with an exactly-full last page cost one empty page more on /activity)"
+    )
     print(f"  customer-list requests: {route.get('customers', 0)} (minimum {list_min})")
-    print(f"  events: {len(expected):,} in the world, {len(got):,} fetched; "
-          f"lost {lost}, duplicated {duplicated}, unexpected {extra}   "
-          f"[target 0 and 0: {verdict(lost == 0 and duplicated == 0 and extra == 0)}]")
+    print(
+        f"  events: {len(expected):,} in the world, {len(got):,} fetched; "
+        f"lost {lost}, duplicated {duplicated}, unexpected {extra}   "
+        f"[target 0 and 0: {verdict(lost == 0 and duplicated == 0 and extra == 0)}]"
+    )
     target = (
         f"[target 1: {verdict(incr.get(args.endpoint, 0) == args.customers)}]"
         if not args.faults
         else "[target 1 without faults]"
     )
-    print(f"second run (incremental): {sum(incr.values()):,} requests in {elapsed2:.1f} s: "
-          f"{incr.get(args.endpoint, 0) / args.customers:.3f} activity request(s) per customer"
-          f"{retried} {target}, {incr.get('customers', 0)} list request(s)")
-    ok = (share is None or share >= 0.9) and first["rate_limited"] == 0 and lost == 0 \
+    print(
+        f"second run (incremental): {sum(incr.values()):,} requests in {elapsed2:.1f} s: "
+        f"{incr.get(args.endpoint, 0) / args.customers:.3f} activity request(s) per customer"
+        f"{retried} {target}, {incr.get('customers', 0)} list request(s)"
+    )
+    ok = (
+        (share is None or share >= 0.9)
+        and first["rate_limited"] == 0
+        and lost == 0
         and duplicated == 0
+    )
     return 0 if ok else 1
 
 

@@ -62,10 +62,15 @@ def build(events: int) -> Path:
     DATA.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     tmp = path.with_suffix(".tmp")
-    sample_world(customers=customers, seed=0).write_ndjson(tmp, workers=os.cpu_count() or 1)
+    sample_world(customers=customers, seed=0).write_ndjson(
+        tmp, workers=os.cpu_count() or 1
+    )
     tmp.rename(path)
-    print(f"built {path.name}: {path.stat().st_size / 1e9:.2f} GB in "
-          f"{time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    print(
+        f"built {path.name}: {path.stat().st_size / 1e9:.2f} GB in "
+        f"{time.perf_counter() - t0:.1f} s",
+        file=sys.stderr,
+    )
     return path
 
 
@@ -85,7 +90,9 @@ def run_task(task: str, path: Path) -> dict[str, float]:
     elif task == "b":
         import duckdb
 
-        cols = "{" + ", ".join(f"'{k}': '{v}'" for k, v in _DUCKDB_COLUMNS.items()) + "}"
+        cols = (
+            "{" + ", ".join(f"'{k}': '{v}'" for k, v in _DUCKDB_COLUMNS.items()) + "}"
+        )
         con = duckdb.connect()
         con.execute(
             f"""
@@ -114,14 +121,19 @@ def run_task(task: str, path: Path) -> dict[str, float]:
         n = len(log)
         assert sum(f.height for f in log.frames.values()) == n
     seconds = time.perf_counter() - t0
-    return {"events": n, "seconds": seconds,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {
+        "events": n,
+        "seconds": seconds,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
 
 
 def measure(task: str, path: Path) -> dict[str, float]:
     proc = subprocess.run(
         [sys.executable, __file__, "--_task", task, "--_path", str(path)],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return json.loads(proc.stdout)
 
@@ -129,7 +141,9 @@ def measure(task: str, path: Path) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--repeat", type=int, default=3, help="runs per task; the best is kept")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs per task; the best is kept"
+    )
     parser.add_argument("--_task", help=argparse.SUPPRESS)
     parser.add_argument("--_path", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -148,18 +162,30 @@ def main() -> None:
         best = min(done, key=lambda r: r["seconds"])
         best["peak_rss_mb"] = max(r["peak_rss_mb"] for r in done)
         results[task] = best
-        print(f"({task}) runs: " + ", ".join(f"{r['seconds']:.2f} s" for r in done),
-              file=sys.stderr)
+        print(
+            f"({task}) runs: " + ", ".join(f"{r['seconds']:.2f} s" for r in done),
+            file=sys.stderr,
+        )
 
-    print(f"\nfile: {path.name}, {size_mb:,.0f} MB, {results['a']['events']:,} events\n")
-    print(f"{'task':<40} {'time s':>8} {'events/s':>12} {'MB/s':>8} {'peak RSS MB':>12}")
+    print(
+        f"\nfile: {path.name}, {size_mb:,.0f} MB, {results['a']['events']:,} events\n"
+    )
+    print(
+        f"{'task':<40} {'time s':>8} {'events/s':>12} {'MB/s':>8} {'peak RSS MB':>12}"
+    )
     for task, label in TASKS.items():
         r = results[task]
-        print(f"({task}) {label:<36} {r['seconds']:>8.2f} {r['events'] / r['seconds']:>12,.0f} "
-              f"{size_mb / r['seconds']:>8.0f} {r['peak_rss_mb']:>12,.0f}")
+        print(
+            f"({task}) {label:<36} {r['seconds']:>8.2f} {r['events'] / r['seconds']:>12,.0f} "
+            f"{size_mb / r['seconds']:>8.0f} {r['peak_rss_mb']:>12,.0f}"
+        )
     a, c = results["a"], results["c"]
-    print(f"\n(c) time / (a) time: {c['seconds'] / a['seconds']:.2f}x   (target <= 1.5x)")
-    print(f"(c) peak RSS / file size: {c['peak_rss_mb'] / size_mb:.2f}x   (target < 2x)")
+    print(
+        f"\n(c) time / (a) time: {c['seconds'] / a['seconds']:.2f}x   (target <= 1.5x)"
+    )
+    print(
+        f"(c) peak RSS / file size: {c['peak_rss_mb'] / size_mb:.2f}x   (target < 2x)"
+    )
 
 
 if __name__ == "__main__":

@@ -39,7 +39,10 @@ def make_event(
     **payload: Any,
 ) -> dict[str, Any]:
     """A minimal valid event in the nested (API) or flat (webhook) shape."""
-    body: dict[str, Any] = {"customer": {"id": customer, "source_id": f"src-{customer}"}, **payload}
+    body: dict[str, Any] = {
+        "customer": {"id": customer, "source_id": f"src-{customer}"},
+        **payload,
+    }
     event: dict[str, Any] = {"id": id, "type": type, "created_at": created_at}
     if nested:
         event["data"] = {"data": body, "event_source": {"channel": "API"}}

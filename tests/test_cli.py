@@ -15,10 +15,43 @@ from activity_toolkit.cli import main
 
 def test_sample_load_summary_round_trip(tmp_path, capsys):
     nd = tmp_path / "events.ndjson"
-    assert main(["sample", "--customers", "8", "--seed", "2", "--format", "ndjson", "--out", str(nd)]) == 0
+    assert (
+        main(
+            [
+                "sample",
+                "--customers",
+                "8",
+                "--seed",
+                "2",
+                "--format",
+                "ndjson",
+                "--out",
+                str(nd),
+            ]
+        )
+        == 0
+    )
     pages = tmp_path / "pages"
-    assert main(["sample", "--customers", "8", "--seed", "2", "--format", "pages",
-                 "--endpoint", "activities", "--limit", "10", "--out", str(pages)]) == 0
+    assert (
+        main(
+            [
+                "sample",
+                "--customers",
+                "8",
+                "--seed",
+                "2",
+                "--format",
+                "pages",
+                "--endpoint",
+                "activities",
+                "--limit",
+                "10",
+                "--out",
+                str(pages),
+            ]
+        )
+        == 0
+    )
     assert main(["load", str(nd), "--store", str(tmp_path / "a")]) == 0
     assert main(["load", str(pages), "--store", str(tmp_path / "b")]) == 0
     a, b = read_parquet(tmp_path / "a"), read_parquet(tmp_path / "b")
@@ -32,7 +65,20 @@ def test_sample_load_summary_round_trip(tmp_path, capsys):
 
 
 def test_sample_parquet_format(tmp_path):
-    assert main(["sample", "--customers", "5", "--format", "parquet", "--out", str(tmp_path / "s")]) == 0
+    assert (
+        main(
+            [
+                "sample",
+                "--customers",
+                "5",
+                "--format",
+                "parquet",
+                "--out",
+                str(tmp_path / "s"),
+            ]
+        )
+        == 0
+    )
     assert len(read_parquet(tmp_path / "s")) > 0
 
 
@@ -49,7 +95,10 @@ def test_load_append_combines(tmp_path):
 def test_bad_input_exit_code_and_one_line_error(tmp_path, capsys):
     bad = tmp_path / "bad.ndjson"
     bad.write_text('{"id": "a"\n')
-    assert main(["load", str(bad), "--kind", "events", "--store", str(tmp_path / "s")]) == 3
+    assert (
+        main(["load", str(bad), "--kind", "events", "--store", str(tmp_path / "s")])
+        == 3
+    )
     err = capsys.readouterr().err
     assert err.startswith(f"error: {bad}, line 1: invalid JSON")
     assert "Traceback" not in err
@@ -59,7 +108,21 @@ def test_bad_input_exit_code_and_one_line_error(tmp_path, capsys):
 def test_skip_mode_reports_on_stderr(tmp_path, capsys):
     f = tmp_path / "mixed.ndjson"
     f.write_text(orjson.dumps(make_event("a")).decode() + "\nnot json\n")
-    assert main(["load", str(f), "--kind", "events", "--on-error", "skip", "--store", str(tmp_path / "s")]) == 0
+    assert (
+        main(
+            [
+                "load",
+                str(f),
+                "--kind",
+                "events",
+                "--on-error",
+                "skip",
+                "--store",
+                str(tmp_path / "s"),
+            ]
+        )
+        == 0
+    )
     assert "skipped 1 bad record" in capsys.readouterr().err
 
 
@@ -84,8 +147,20 @@ def test_usage_error_exit_code():
 @pytest.mark.slow
 def test_demo_as_a_module_in_a_subprocess(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "activity_toolkit", "demo", "--customers", "30", "--out", str(tmp_path)],
-        capture_output=True, text=True, check=False, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "activity_toolkit",
+            "demo",
+            "--customers",
+            "30",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
     assert "activity_toolkit demo" in proc.stdout
@@ -109,8 +184,9 @@ def test_load_auto_recognises_page_files(tmp_path, layout):
     else:
         path.write_bytes(orjson.dumps(pages[0], option=orjson.OPT_INDENT_2))
     assert main(["load", str(path), "--store", str(tmp_path / "s")]) == 0
-    assert len(read_parquet(tmp_path / "s")) == sum(len(p["data"]) for p in (
-        pages if layout != "pretty-page" else pages[:1]))
+    assert len(read_parquet(tmp_path / "s")) == sum(
+        len(p["data"]) for p in (pages if layout != "pretty-page" else pages[:1])
+    )
 
 
 @pytest.mark.parametrize(
@@ -129,6 +205,16 @@ def test_sample_bad_arguments_are_usage_errors(tmp_path, capsys, argv, message):
 
 def test_sample_page_limit_is_checked(tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
-        main(["sample", "--format", "pages", "--limit", "0", "--out", str(tmp_path / "p")])
+        main(
+            [
+                "sample",
+                "--format",
+                "pages",
+                "--limit",
+                "0",
+                "--out",
+                str(tmp_path / "p"),
+            ]
+        )
     assert info.value.code == 2
     assert "must be from 1 to 100" in capsys.readouterr().err

@@ -58,7 +58,9 @@ def test_fetch_all_customers_every_event_once(world) -> None:
     log = fetch(client_of(box), progress=False)
     assert sorted(ids(log)) == sorted(box.event_ids())
     assert log.events["id"].is_unique().all()
-    assert set(log.customers) == {c["id"] for c in world.customers if box.events_of(c["id"])}
+    assert set(log.customers) == {
+        c["id"] for c in world.customers if box.events_of(c["id"])
+    }
 
 
 def test_fetch_some_customers_by_id_or_source_id(world) -> None:
@@ -81,12 +83,16 @@ def test_since_until_is_half_open(world) -> None:
 
 def test_filters_go_to_the_api(world) -> None:
     box = sandbox(world)
-    log = fetch(client_of(box), query=ActivityQuery(type="customer.order.paid"), progress=False)
+    log = fetch(
+        client_of(box), query=ActivityQuery(type="customer.order.paid"), progress=False
+    )
     assert set(log.events["type"]) == {"customer.order.paid"}
     assert len(log) == sum(e["type"] == "customer.order.paid" for e in world.events)
 
 
-def test_store_then_incremental_one_request_per_unchanged_customer(world, tmp_path) -> None:
+def test_store_then_incremental_one_request_per_unchanged_customer(
+    world, tmp_path
+) -> None:
     box = sandbox(world)
     store = tmp_path / "store"
     log = fetch(client_of(box), store=store, progress=False)
@@ -147,14 +153,18 @@ def test_deprecated_endpoint_request_economy(world) -> None:
     box = sandbox(world)
     fetch(client_of(box), endpoint="activities", progress=False)
     counts = [len(box.events_of(c)) for c in box.customer_ids]
-    assert box.stats()["by_route"]["activities"] == sum(max(1, -(-n // 10)) for n in counts)
+    assert box.stats()["by_route"]["activities"] == sum(
+        max(1, -(-n // 10)) for n in counts
+    )
 
 
 def test_deprecated_endpoint_warns_when_ties_cannot_be_recovered(tmp_path) -> None:
     # 12 events in one millisecond, pages of 5, no id cursor: some are unreachable
     world = World.generate(customers=1, events=12, tie=12, seed=1)
     box = sandbox(world, activities_id_cursor=False)
-    with pytest.warns(IncompleteFetchWarning, match=r"collected \d+ distinct events .* total says 12"):
+    with pytest.warns(
+        IncompleteFetchWarning, match=r"collected \d+ distinct events .* total says 12"
+    ):
         fetch(client_of(box, page_size=5), endpoint="activities", progress=False)
 
 
@@ -163,7 +173,9 @@ def test_customers_beyond_page_99() -> None:
     box = sandbox(world)
     customers = client_of(box).list_customers()
     assert sorted(c["id"] for c in customers) == sorted(box.customer_ids)
-    assert box.stats()["by_status"] == {"200": len(box.stats()["arrivals"])}  # no 400 for page 100
+    assert box.stats()["by_status"] == {
+        "200": len(box.stats()["arrivals"])
+    }  # no 400 for page 100
 
 
 def test_unknown_customer_fails_alone_and_the_rest_is_kept(world, tmp_path) -> None:
@@ -201,7 +213,9 @@ def test_retry_budget_spent_names_what_failed(world, tmp_path) -> None:
     box = sandbox(world)
     bad = box.customer_ids[4]
     transport = FailFor(box, bad)
-    client = client_of(box, transport=transport, retry=RetryPolicy(attempts=3, backoff=0.001))
+    client = client_of(
+        box, transport=transport, retry=RetryPolicy(attempts=3, backoff=0.001)
+    )
     with pytest.raises(FetchError, match="gave up after 3 attempts") as info:
         fetch(client, store=tmp_path / "s", progress=False)
     assert set(info.value.failures) == {bad}
@@ -225,19 +239,31 @@ def test_bad_credentials(world, tmp_path) -> None:
 
 def test_store_of_another_application_is_refused(world, tmp_path) -> None:
     box = sandbox(world)
-    fetch(client_of(box), store=tmp_path / "s", customers=box.customer_ids[:1], progress=False)
+    fetch(
+        client_of(box),
+        store=tmp_path / "s",
+        customers=box.customer_ids[:1],
+        progress=False,
+    )
     other = Sandbox(world, SandboxConfig(app_id="other-app", secret_key=SECRET))
     with pytest.raises(StoreError, match="other-app"):
         fetch(client_of(other), store=tmp_path / "s", progress=False)
 
 
-def test_interrupted_fetch_resumes_with_nothing_lost_or_doubled(world, tmp_path) -> None:
+def test_interrupted_fetch_resumes_with_nothing_lost_or_doubled(
+    world, tmp_path
+) -> None:
     box = sandbox(world, latency=0.02)
     store = tmp_path / "s"
 
     async def interrupted() -> None:
         task = asyncio.create_task(
-            afetch(client_of(box, concurrency=1), store=store, progress=False, checkpoint_every=0.05)
+            afetch(
+                client_of(box, concurrency=1),
+                store=store,
+                progress=False,
+                checkpoint_every=0.05,
+            )
         )
         await asyncio.sleep(0.35)
         task.cancel()
@@ -273,11 +299,18 @@ def test_checkpoints_append_parts_and_the_last_commit_compacts(
     def spy(log, new, store_, state, *, compact):
         merged = real(log, new, store_, state, compact=compact)
         live = store_ / (store_ / "CURRENT").read_text()
-        commits.append((compact, json.loads((live / "manifest.json").read_text())["parts"]))
+        commits.append(
+            (compact, json.loads((live / "manifest.json").read_text())["parts"])
+        )
         return merged
 
     monkeypatch.setattr(load, "_merge_and_write", spy)
-    log = fetch(client_of(box, concurrency=1), store=store, progress=False, checkpoint_every=0.05)
+    log = fetch(
+        client_of(box, concurrency=1),
+        store=store,
+        progress=False,
+        checkpoint_every=0.05,
+    )
     *checkpoints, last = commits
     assert len(checkpoints) >= 2
     assert checkpoints == [(False, n) for n in range(1, len(checkpoints) + 1)]
@@ -310,14 +343,21 @@ def test_a_refetch_checkpoints_only_the_events_the_store_lacks(
         return merged
 
     monkeypatch.setattr(load, "_merge_and_write", spy)
-    log = fetch(client_of(box, concurrency=1), store=store, progress=False, checkpoint_every=0.05)
+    log = fetch(
+        client_of(box, concurrency=1),
+        store=store,
+        progress=False,
+        checkpoint_every=0.05,
+    )
     assert len(scans) >= 2
     assert all(rows == kept for rows, kept in scans)  # no event written twice
     assert sorted(ids(log)) == sorted(box.event_ids())
     assert sorted(ids(read_parquet(store))) == sorted(box.event_ids())
 
 
-def test_a_failed_checkpoint_is_retried_at_the_next(world, tmp_path, monkeypatch, caplog) -> None:
+def test_a_failed_checkpoint_is_retried_at_the_next(
+    world, tmp_path, monkeypatch, caplog
+) -> None:
     from activity_toolkit import load
 
     box = sandbox(world, latency=0.02)
@@ -334,12 +374,17 @@ def test_a_failed_checkpoint_is_retried_at_the_next(world, tmp_path, monkeypatch
     monkeypatch.setattr(load, "_merge_and_write", flaky)
     with caplog.at_level("WARNING", logger="activity_toolkit"):
         log = fetch(
-            client_of(box, concurrency=1), store=store, progress=False, checkpoint_every=0.05
+            client_of(box, concurrency=1),
+            store=store,
+            progress=False,
+            checkpoint_every=0.05,
         )
     assert calls.count(False) >= 2  # checkpoints went on after the failure
     assert "checkpoint" in caplog.text
     assert "disk hiccup" in caplog.text
-    assert sorted(ids(read_parquet(store))) == sorted(ids(log)) == sorted(box.event_ids())
+    assert (
+        sorted(ids(read_parquet(store))) == sorted(ids(log)) == sorted(box.event_ids())
+    )
 
 
 def test_secret_is_nowhere_in_the_store(world, tmp_path) -> None:

@@ -36,12 +36,17 @@ def test_fetch_in_a_running_kernel() -> None:
     NotebookClient(nb, timeout=120, kernel_name="python3").execute()
     outputs = [o for cell in nb.cells for o in cell.get("outputs", [])]
     text = "\n".join(
-        str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", "")) for o in outputs
+        str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
+        for o in outputs
     )
     assert "150 150 True" in text
     assert "25" in text
     assert "Secret('********')" in text  # the client's repr
     assert "sk_nb_SECRET_55" not in str(outputs)  # in no output
     assert "sk_nb_SECRET_55" not in str(nb.metadata)  # nor in the saved widget state
-    widgets = [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    widgets = [
+        o
+        for o in outputs
+        if "application/vnd.jupyter.widget-view+json" in o.get("data", {})
+    ]
     assert widgets, "tqdm.auto shows a widget in a notebook"

@@ -40,8 +40,12 @@ class Server:
         return httpx.get(f"{self.url}/_sandbox/stats", timeout=10).json()
 
     def env(self) -> dict[str, str]:
-        return {**os.environ, "VOUCHERIFY_API_URL": self.url, "VOUCHERIFY_APP_ID": APP_ID,
-                "VOUCHERIFY_SECRET_KEY": SECRET}
+        return {
+            **os.environ,
+            "VOUCHERIFY_API_URL": self.url,
+            "VOUCHERIFY_APP_ID": APP_ID,
+            "VOUCHERIFY_SECRET_KEY": SECRET,
+        }
 
     def client(self, **options) -> VoucherifyClient:
         options.setdefault("retry", RETRY)
@@ -50,15 +54,30 @@ class Server:
 
 
 @contextlib.contextmanager
-def sandbox(*args: str, world: World | None = None, tmp: Path | None = None) -> Iterator[Server]:
-    cmd = [sys.executable, "-m", "activity_toolkit", "sandbox", "--port", "0",
-           "--app-id", APP_ID, "--secret-key", SECRET, *args]
+def sandbox(
+    *args: str, world: World | None = None, tmp: Path | None = None
+) -> Iterator[Server]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "activity_toolkit",
+        "sandbox",
+        "--port",
+        "0",
+        "--app-id",
+        APP_ID,
+        "--secret-key",
+        SECRET,
+        *args,
+    ]
     if world is not None:
         assert tmp is not None
         path = tmp / "world.json"
         path.write_bytes(world.to_json())
         cmd += ["--world", str(path)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         lines: list[str] = []
         deadline = time.monotonic() + 60
@@ -72,7 +91,9 @@ def sandbox(*args: str, world: World | None = None, tmp: Path | None = None) -> 
             if m and url is None:
                 url = m.group(0)
         if url is None:
-            raise RuntimeError("sandbox did not start: " + "".join(lines) + proc.stderr.read())  # type: ignore[union-attr]
+            raise RuntimeError(
+                "sandbox did not start: " + "".join(lines) + proc.stderr.read()
+            )  # type: ignore[union-attr]
         yield Server(proc, url, "".join(lines))
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -104,7 +125,9 @@ def ids(log) -> list[str]:
     return sorted(log.events["id"].to_list())
 
 
-@pytest.mark.filterwarnings("ignore::activity_toolkit.exceptions.UnknownEventTypeWarning")
+@pytest.mark.filterwarnings(
+    "ignore::activity_toolkit.exceptions.UnknownEventTypeWarning"
+)
 def test_cli_sandbox_serves_the_sample_and_prints_credentials(tmp_path) -> None:
     from activity_toolkit.sample import sample_world
 
@@ -118,8 +141,16 @@ def test_cli_sandbox_serves_the_sample_and_prints_credentials(tmp_path) -> None:
 
 
 def test_faults_every_event_exactly_once(world, tmp_path) -> None:
-    with sandbox("--faults", "0.2", "--slow-seconds", "0.6", "--seed", "5",
-                 world=world, tmp=tmp_path) as srv:
+    with sandbox(
+        "--faults",
+        "0.2",
+        "--slow-seconds",
+        "0.6",
+        "--seed",
+        "5",
+        world=world,
+        tmp=tmp_path,
+    ) as srv:
         client = srv.client(page_size=10, timeout=0.3, concurrency=4)
         log = fetch(client, store=tmp_path / "s", progress=False)
         stats = srv.stats()
@@ -133,7 +164,9 @@ def test_faults_every_event_exactly_once(world, tmp_path) -> None:
 
 def test_rate_limit_never_exceeded_in_any_window(world, tmp_path) -> None:
     wanted = [c["id"] for c in world.customers[:20]]
-    with sandbox("--rate-limit", "15/0.5s", "--latency", "0.005", world=world, tmp=tmp_path) as srv:
+    with sandbox(
+        "--rate-limit", "15/0.5s", "--latency", "0.005", world=world, tmp=tmp_path
+    ) as srv:
         client = srv.client(page_size=10, concurrency=6)
         started = time.monotonic()
         log = fetch(client, customers=wanted, progress=False)
@@ -152,7 +185,9 @@ def test_rate_limit_never_exceeded_in_any_window(world, tmp_path) -> None:
 
 
 def test_429_storm_survived(world, tmp_path) -> None:
-    with sandbox("--storm", "15:5", "--storm-retry-after", "0", world=world, tmp=tmp_path) as srv:
+    with sandbox(
+        "--storm", "15:5", "--storm-retry-after", "0", world=world, tmp=tmp_path
+    ) as srv:
         client = srv.client(page_size=10, concurrency=4)
         log = fetch(client, store=tmp_path / "s", progress=False)
         stats = srv.stats()
@@ -194,23 +229,44 @@ def test_customers_beyond_page_99_over_http(tmp_path) -> None:
     with sandbox(world=world, tmp=tmp_path) as srv:
         customers = srv.client(page_size=10).list_customers()
         stats = srv.stats()
-    assert sorted(c["id"] for c in customers) == sorted(c["id"] for c in world.customers)
+    assert sorted(c["id"] for c in customers) == sorted(
+        c["id"] for c in world.customers
+    )
     assert stats["by_status"] == {"200": stats["accepted"]}
 
 
 def test_kill_mid_fetch_then_resume_exactly_once(world, tmp_path) -> None:
     store = tmp_path / "store"
     with sandbox("--latency", "0.03", world=world, tmp=tmp_path) as srv:
-        cmd = [sys.executable, "-m", "activity_toolkit", "fetch", "--store", str(store),
-               "--page-size", "10", "--concurrency", "2", "--checkpoint-every", "0.1",
-               "--no-progress"]
-        proc = subprocess.Popen(cmd, env=srv.env(), stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, text=True)
+        cmd = [
+            sys.executable,
+            "-m",
+            "activity_toolkit",
+            "fetch",
+            "--store",
+            str(store),
+            "--page-size",
+            "10",
+            "--concurrency",
+            "2",
+            "--checkpoint-every",
+            "0.1",
+            "--no-progress",
+        ]
+        proc = subprocess.Popen(
+            cmd,
+            env=srv.env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         deadline = time.monotonic() + 60
         try:
             while time.monotonic() < deadline:
                 state = read_state(store) if (store / "CURRENT").exists() else None
-                done = sum(e["complete"] for e in (state or {}).get("customers", {}).values())
+                done = sum(
+                    e["complete"] for e in (state or {}).get("customers", {}).values()
+                )
                 if done >= 8:
                     break
                 time.sleep(0.02)
@@ -223,8 +279,9 @@ def test_kill_mid_fetch_then_resume_exactly_once(world, tmp_path) -> None:
         assert 0 < len(partial) < len(world.events), "killed mid-way"
         assert partial.events["id"].is_unique().all()
 
-        resumed = subprocess.run([*cmd], env=srv.env(), capture_output=True, text=True,
-                                 timeout=120)
+        resumed = subprocess.run(
+            [*cmd], env=srv.env(), capture_output=True, text=True, timeout=120
+        )
         assert resumed.returncode == 0, resumed.stderr
         log = read_parquet(store)
         assert ids(log) == all_ids(world)
@@ -232,8 +289,9 @@ def test_kill_mid_fetch_then_resume_exactly_once(world, tmp_path) -> None:
 
         # a third run: one list request and one request per customer, nothing new
         before = srv.stats()["by_route"]
-        again = subprocess.run([*cmd], env=srv.env(), capture_output=True, text=True,
-                               timeout=120)
+        again = subprocess.run(
+            [*cmd], env=srv.env(), capture_output=True, text=True, timeout=120
+        )
         assert again.returncode == 0, again.stderr
         after = srv.stats()["by_route"]
     assert after["activity"] - before["activity"] == 40
@@ -241,17 +299,40 @@ def test_kill_mid_fetch_then_resume_exactly_once(world, tmp_path) -> None:
     assert ids(read_parquet(store)) == all_ids(world)
 
 
-def test_secret_absent_from_logs_errors_progress_and_store(world, tmp_path, caplog, capsys) -> None:
+def test_secret_absent_from_logs_errors_progress_and_store(
+    world, tmp_path, caplog, capsys
+) -> None:
     caplog.set_level(logging.DEBUG)
     store = tmp_path / "s"
-    with sandbox("--faults", "0.2", "--slow-seconds", "0.5", "--seed", "2",
-                 world=world, tmp=tmp_path) as srv:
-        fetch(srv.client(page_size=10, timeout=0.25), store=store, progress=True,
-              customers=[c["id"] for c in world.customers[:15]])
+    with sandbox(
+        "--faults",
+        "0.2",
+        "--slow-seconds",
+        "0.5",
+        "--seed",
+        "2",
+        world=world,
+        tmp=tmp_path,
+    ) as srv:
+        fetch(
+            srv.client(page_size=10, timeout=0.25),
+            store=store,
+            progress=True,
+            customers=[c["id"] for c in world.customers[:15]],
+        )
         bad = subprocess.run(
-            [sys.executable, "-m", "activity_toolkit", "fetch", "--store", str(tmp_path / "x")],
+            [
+                sys.executable,
+                "-m",
+                "activity_toolkit",
+                "fetch",
+                "--store",
+                str(tmp_path / "x"),
+            ],
             env={**srv.env(), "VOUCHERIFY_SECRET_KEY": SECRET + "-wrong"},
-            capture_output=True, text=True, timeout=60,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
     assert bad.returncode == 5
     assert "401" in bad.stderr
@@ -271,6 +352,9 @@ def test_unknown_event_type_from_the_api_is_reported_not_fatal(tmp_path) -> None
     events = World.generate(customers=1, events=2, seed=4).events
     events[1] = {**events[1], "type": "customer.brand_new.thing"}
     world = World(World.generate(customers=1, events=2, seed=4).customers, events)
-    with sandbox(world=world, tmp=tmp_path) as srv, pytest.warns(UnknownEventTypeWarning):
+    with (
+        sandbox(world=world, tmp=tmp_path) as srv,
+        pytest.warns(UnknownEventTypeWarning),
+    ):
         log = fetch(srv.client(), progress=False)
     assert len(log) == 2

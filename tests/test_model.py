@@ -14,14 +14,35 @@ from activity_toolkit import ActivityLog, read_events
 def log():
     return read_events(
         [
-            make_event("e1", "customer.order.paid", "2024-01-31T23:00:00Z", customer="c1",
-                       campaign={"id": "camp_a", "name": "Alpha"}),
-            make_event("e2", "customer.order.paid", "2024-02-01T01:00:00Z", customer="c2",
-                       campaign={"id": "camp_b", "name": "Beta"}),
-            make_event("e3", "customer.segment_entered", "2024-02-02T00:00:00Z", customer="c1",
-                       segment={"id": "s"}),
-            make_event("e4", "customer.redemption.succeeded", "2024-03-01T00:00:00Z", customer="c3",
-                       campaign={"id": "camp_a", "name": "Alpha"}, voucher={"code": "CODE1"}),
+            make_event(
+                "e1",
+                "customer.order.paid",
+                "2024-01-31T23:00:00Z",
+                customer="c1",
+                campaign={"id": "camp_a", "name": "Alpha"},
+            ),
+            make_event(
+                "e2",
+                "customer.order.paid",
+                "2024-02-01T01:00:00Z",
+                customer="c2",
+                campaign={"id": "camp_b", "name": "Beta"},
+            ),
+            make_event(
+                "e3",
+                "customer.segment_entered",
+                "2024-02-02T00:00:00Z",
+                customer="c1",
+                segment={"id": "s"},
+            ),
+            make_event(
+                "e4",
+                "customer.redemption.succeeded",
+                "2024-03-01T00:00:00Z",
+                customer="c3",
+                campaign={"id": "camp_a", "name": "Alpha"},
+                voucher={"code": "CODE1"},
+            ),
         ]
     )
 
@@ -61,7 +82,9 @@ def test_filter_by_time_is_half_open_and_naive_means_utc(log):
     feb = log.filter(start=date(2024, 2, 1), end=datetime(2024, 3, 1))
     assert feb.events["id"].to_list() == ["e2", "e3"]
     assert log.filter(start="2024-02-01T01:00:00Z").events["id"][0] == "e2"
-    assert log.filter(end=datetime(2024, 2, 1, 1, tzinfo=UTC)).events["id"].to_list() == ["e1"]
+    assert log.filter(end=datetime(2024, 2, 1, 1, tzinfo=UTC)).events[
+        "id"
+    ].to_list() == ["e1"]
 
 
 def test_filter_by_customers_ids_or_source_ids(log):
@@ -86,7 +109,9 @@ def test_filter_keeps_frames_consistent(log):
 def test_combine_deduplicates_by_id_first_wins(log):
     other = read_events(
         [
-            make_event("e2", "customer.order.paid", "2024-02-01T01:00:00Z", customer="CHANGED"),
+            make_event(
+                "e2", "customer.order.paid", "2024-02-01T01:00:00Z", customer="CHANGED"
+            ),
             make_event("e9", "customer.order.created", "2024-01-01T00:00:00Z"),
         ]
     )
@@ -101,7 +126,9 @@ def test_combine_deduplicates_by_id_first_wins(log):
 
 def test_repr_is_readable(log):
     text = repr(log)
-    assert text.startswith("ActivityLog(4 events, 3 customers, 3 types, 2024-01-31 23:00:00")
+    assert text.startswith(
+        "ActivityLog(4 events, 3 customers, 3 types, 2024-01-31 23:00:00"
+    )
     assert "by family: order 2" in text
     assert repr(ActivityLog.empty()) == "ActivityLog(0 events)"
 

@@ -15,13 +15,21 @@ from activity_toolkit.events._registry import REGISTRY, Field
 
 def envelopes(counts: dict[str, int]) -> pl.DataFrame:
     rows = [
-        {"id": f"{t}-{i}", "type_raw": t, "group_id": None, "channel": None,
-         "payload": '{"customer": {"id": "c"}}'}
-        for t, n in counts.items() for i in range(n)
+        {
+            "id": f"{t}-{i}",
+            "type_raw": t,
+            "group_id": None,
+            "channel": None,
+            "payload": '{"customer": {"id": "c"}}',
+        }
+        for t, n in counts.items()
+        for i in range(n)
     ]
-    return pl.DataFrame(rows).with_columns(
-        pl.lit(0).cast(pl.Datetime("ms", "UTC")).alias("created_at")
-    ).select("id", "type_raw", "created_at", "group_id", "channel", "payload")
+    return (
+        pl.DataFrame(rows)
+        .with_columns(pl.lit(0).cast(pl.Datetime("ms", "UTC")).alias("created_at"))
+        .select("id", "type_raw", "created_at", "group_id", "channel", "payload")
+    )
 
 
 def test_an_error_in_one_type_is_raised_while_another_type_is_decoding(monkeypatch):

@@ -23,8 +23,12 @@ def test_notebook_runs_clean(path, tmp_path):
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), (
         "commit notebooks without outputs"
     )
-    NotebookClient(nb, timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    NotebookClient(
+        nb,
+        timeout=600,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(tmp_path)}},
+    ).execute()
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.get("output_type") == "error"]
     stderr = "".join(o.get("text", "") for o in outputs if o.get("name") == "stderr")
@@ -33,4 +37,6 @@ def test_notebook_runs_clean(path, tmp_path):
     assert "ActivityLog(" in text
     from activity_toolkit.sandbox import SandboxConfig
 
-    assert SandboxConfig().secret_key not in text  # the sandbox's secret is in no output
+    assert (
+        SandboxConfig().secret_key not in text
+    )  # the sandbox's secret is in no output

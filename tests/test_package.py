@@ -18,21 +18,28 @@ PKG = Path(activity_toolkit.__file__).parent
 def test_all_is_sorted_and_complete():
     names = activity_toolkit.__all__
     # isort-style, as ruff's RUF022 keeps it: CONSTANTS, then Classes, then functions
-    assert list(names) == sorted(names, key=lambda n: (0 if n.isupper() else 1 if n[0].isupper() else 2, n))
+    assert list(names) == sorted(
+        names, key=lambda n: (0 if n.isupper() else 1 if n[0].isupper() else 2, n)
+    )
     for name in names:  # also loads the lazy names (client, fetch, sandbox)
         assert hasattr(activity_toolkit, name), name
     public = {n for n in vars(activity_toolkit) if not n.startswith("_")}
     public -= {"annotations", "import_module", "TYPE_CHECKING", "Any"}
     modules = {n for n in public if isinstance(getattr(activity_toolkit, n), type(sys))}
     # every public non-module name is exported; of the modules, `analysis` and `exceptions`
-    assert set(names) - {"__version__"} == (public - modules) | {"analysis", "exceptions"}
+    assert set(names) - {"__version__"} == (public - modules) | {
+        "analysis",
+        "exceptions",
+    }
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         activity_toolkit.nothing  # noqa: B018
 
 
 def test_importing_the_package_does_not_load_the_http_stack():
     code = "import sys, activity_toolkit as at; at.sample(customers=3); print('httpx' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == "False"
 
 
@@ -51,12 +58,28 @@ def test_layers_only_import_downwards():
     """events and analysis never touch HTTP or widgets; events and io never import
     analysis, the client or charts."""
     rules = {
-        "events": ("httpx", "altair", "ipywidgets", "activity_toolkit.analysis",
-                   "activity_toolkit.client", "activity_toolkit.io"),
-        "io": ("httpx", "altair", "ipywidgets", "activity_toolkit.analysis",
-               "activity_toolkit.client"),
-        "analysis": ("httpx", "altair", "ipywidgets", "activity_toolkit.client",
-                     "activity_toolkit.io"),
+        "events": (
+            "httpx",
+            "altair",
+            "ipywidgets",
+            "activity_toolkit.analysis",
+            "activity_toolkit.client",
+            "activity_toolkit.io",
+        ),
+        "io": (
+            "httpx",
+            "altair",
+            "ipywidgets",
+            "activity_toolkit.analysis",
+            "activity_toolkit.client",
+        ),
+        "analysis": (
+            "httpx",
+            "altair",
+            "ipywidgets",
+            "activity_toolkit.client",
+            "activity_toolkit.io",
+        ),
     }
     bad = []
     for layer, banned in rules.items():
@@ -85,6 +108,8 @@ def test_core_path_never_imports_pandas_and_never_opens_a_socket(tmp_path):
         print("ok")
         """
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "ok"

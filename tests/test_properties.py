@@ -19,11 +19,14 @@ from activity_toolkit.io._duckdb import read_envelopes
 
 TYPES = sorted(REGISTRY) + sorted(ALIASES) + ["customer.future.type"]
 
-scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**9, 10**9), st.text(max_size=8))
+scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(-(10**9), 10**9), st.text(max_size=8)
+)
 json_values = st.recursive(
     scalars,
     lambda inner: st.one_of(
-        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=6), inner, max_size=3)
+        st.lists(inner, max_size=3),
+        st.dictionaries(st.text(max_size=6), inner, max_size=3),
     ),
     max_leaves=6,
 )
@@ -35,18 +38,39 @@ def events(draw):
     out = []
     for _ in range(n):
         eid = f"evcus_{draw(st.integers(0, 40))}"  # small id space: duplicates happen
-        when = draw(st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2030, 1, 1),
-                                 timezones=st.just(UTC)))
+        when = draw(
+            st.datetimes(
+                min_value=datetime(2020, 1, 1),
+                max_value=datetime(2030, 1, 1),
+                timezones=st.just(UTC),
+            )
+        )
         payload = {
-            "customer": {"id": draw(st.sampled_from(["c1", "c2", "c3"])), "source_id": "s"},
+            "customer": {
+                "id": draw(st.sampled_from(["c1", "c2", "c3"])),
+                "source_id": "s",
+            },
             "extra": draw(json_values),
-            "order": draw(st.one_of(st.none(), st.fixed_dictionaries(
-                {"id": st.text(max_size=5), "amount": st.one_of(st.integers(0, 10**6), st.text(max_size=3))}))),
+            "order": draw(
+                st.one_of(
+                    st.none(),
+                    st.fixed_dictionaries(
+                        {
+                            "id": st.text(max_size=5),
+                            "amount": st.one_of(
+                                st.integers(0, 10**6), st.text(max_size=3)
+                            ),
+                        }
+                    ),
+                )
+            ),
         }
         event = {
             "id": eid,
             "type": draw(st.sampled_from(TYPES)),
-            "created_at": when.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "created_at": when.isoformat(timespec="milliseconds").replace(
+                "+00:00", "Z"
+            ),
         }
         if draw(st.booleans()):
             event["data"] = {"data": payload, "event_source": {"channel": "API"}}
@@ -78,15 +102,25 @@ def check(log, evs):
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(evs=events(), cuts=st.lists(st.integers(0, 30), max_size=6), overlap=st.integers(0, 3),
-       envelope=st.sampled_from(["activity", "activities"]))
-def test_any_split_into_pages_loses_and_duplicates_nothing(evs, cuts, overlap, envelope):
+@given(
+    evs=events(),
+    cuts=st.lists(st.integers(0, 30), max_size=6),
+    overlap=st.integers(0, 3),
+    envelope=st.sampled_from(["activity", "activities"]),
+)
+def test_any_split_into_pages_loses_and_duplicates_nothing(
+    evs, cuts, overlap, envelope
+):
     bounds = sorted({0, len(evs), *(c for c in cuts if c <= len(evs))})
     pages = []
     for lo, hi in itertools.pairwise(bounds):
-        chunk = evs[max(0, lo - overlap):hi]  # overlapping pages re-send events
+        chunk = evs[max(0, lo - overlap) : hi]  # overlapping pages re-send events
         page = {"object": "list", "data_ref": "data", "data": chunk}
-        page.update({"has_more": hi < len(evs)} if envelope == "activity" else {"total": len(evs)})
+        page.update(
+            {"has_more": hi < len(evs)}
+            if envelope == "activity"
+            else {"total": len(evs)}
+        )
         pages.append(page)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -115,14 +149,16 @@ def _iso(when: datetime, form: str) -> str:
 timestamps = st.builds(
     _iso,
     st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2030, 1, 1)),
-    st.sampled_from([
-        "ms",
-        "%Y-%m-%dT%H:%M:%SZ",
-        "%Y-%m-%dT%H:%M:%S.%fZ",
-        "%Y-%m-%dT%H:%M:%S+02:00",
-        "%Y-%m-%dT%H:%M:%S",
-        "%Y-%m-%d",
-    ]),
+    st.sampled_from(
+        [
+            "ms",
+            "%Y-%m-%dT%H:%M:%SZ",
+            "%Y-%m-%dT%H:%M:%S.%fZ",
+            "%Y-%m-%dT%H:%M:%S+02:00",
+            "%Y-%m-%dT%H:%M:%S",
+            "%Y-%m-%d",
+        ]
+    ),
 )
 
 
@@ -147,7 +183,9 @@ def test_event_files_load_the_same_on_the_fast_and_the_chunked_path(evs, stamps)
     # payloads are equal as JSON; escapes may be spelled differently (\u001F, \u001f)
     without = [log.events.drop("payload") for log in (fast, chunked)]
     assert without[0].equals(without[1])
-    payloads = [[orjson.loads(p) for p in log.events["payload"]] for log in (fast, chunked)]
+    payloads = [
+        [orjson.loads(p) for p in log.events["payload"]] for log in (fast, chunked)
+    ]
     assert payloads[0] == payloads[1]
     for t, frame in fast.frames.items():
         assert frame.drop("payload").equals(chunked[t].drop("payload"))

@@ -70,25 +70,45 @@ def test_seed_004_nested_page_loads_with_the_right_values():
     assert json.loads(row["payload"]) == page["data"][0]["data"]["data"]
     confirmed = log["customer.confirmed"].row(0, named=True)
     assert confirmed["unconfirmed_customer_id"] == "ucust_1qa70mVfYkl11Ab0ZxDPdWNa"
-    assert confirmed["customer_created_at"] == datetime(2022, 8, 30, 6, 32, 7, 380000, tzinfo=UTC)
+    assert confirmed["customer_created_at"] == datetime(
+        2022, 8, 30, 6, 32, 7, 380000, tzinfo=UTC
+    )
     assert json.loads(confirmed["customer_metadata"]) == {}
 
 
 def test_both_payload_shapes_give_the_same_frames():
     events = [
-        make_event("e1", "customer.order.paid", order={"id": "o1", "amount": 1250, "status": "PAID"}),
-        make_event("e2", "customer.segment.left", segment={"id": "seg_1", "name": "VIP"}),
+        make_event(
+            "e1",
+            "customer.order.paid",
+            order={"id": "o1", "amount": 1250, "status": "PAID"},
+        ),
+        make_event(
+            "e2", "customer.segment.left", segment={"id": "seg_1", "name": "VIP"}
+        ),
     ]
     flat = [
-        make_event("e1", "customer.order.paid", nested=False, order={"id": "o1", "amount": 1250, "status": "PAID"}),
-        make_event("e2", "customer.segment.left", nested=False, segment={"id": "seg_1", "name": "VIP"}),
+        make_event(
+            "e1",
+            "customer.order.paid",
+            nested=False,
+            order={"id": "o1", "amount": 1250, "status": "PAID"},
+        ),
+        make_event(
+            "e2",
+            "customer.segment.left",
+            nested=False,
+            segment={"id": "seg_1", "name": "VIP"},
+        ),
     ]
     a, b = read_events(events), read_events(flat)
     drop = ["group_id", "channel"]
     assert a.events.drop(drop).equals(b.events.drop(drop))
     for t in a.types:
         assert a[t].drop(drop).equals(b[t].drop(drop))
-    assert a["customer.order.paid"].select("order_id", "order_amount", "order_status").row(0) == (
+    assert a["customer.order.paid"].select(
+        "order_id", "order_amount", "order_status"
+    ).row(0) == (
         "o1",
         1250,
         "PAID",
@@ -98,7 +118,9 @@ def test_both_payload_shapes_give_the_same_frames():
 def test_mixed_shapes_in_one_file(tmp_path):
     events = [
         make_event("e1", segment={"id": "s"}, type="customer.segment.entered"),
-        make_event("e2", nested=False, segment={"id": "t"}, type="customer.segment.entered"),
+        make_event(
+            "e2", nested=False, segment={"id": "t"}, type="customer.segment.entered"
+        ),
     ]
     log = read_events(write_ndjson(tmp_path / "mixed.ndjson", events))
     assert log["customer.segment.entered"]["segment_id"].to_list() == ["s", "t"]
@@ -108,14 +130,26 @@ def test_mixed_shapes_in_one_file(tmp_path):
 def test_aliases_become_canonical_and_keep_type_raw():
     events = [
         make_event("e1", "customer.segment_entered", segment={"id": "s1", "name": "A"}),
-        make_event("e2", "customer.redemption.succceeded", "2024-05-01T10:00:01.000Z",
-                   redemption={"id": "r1", "result": "SUCCESS"}),
-        make_event("e3", "customer.segment.entered", "2024-05-01T10:00:02.000Z", segment={"id": "s2"}),
+        make_event(
+            "e2",
+            "customer.redemption.succceeded",
+            "2024-05-01T10:00:01.000Z",
+            redemption={"id": "r1", "result": "SUCCESS"},
+        ),
+        make_event(
+            "e3",
+            "customer.segment.entered",
+            "2024-05-01T10:00:02.000Z",
+            segment={"id": "s2"},
+        ),
     ]
     log = read_events(events)
     assert log.types == ("customer.redemption.succeeded", "customer.segment.entered")
     seg = log["customer.segment_entered"]  # lookup by alias works too
-    assert seg["type_raw"].to_list() == ["customer.segment_entered", "customer.segment.entered"]
+    assert seg["type_raw"].to_list() == [
+        "customer.segment_entered",
+        "customer.segment.entered",
+    ]
     assert seg["segment_id"].to_list() == ["s1", "s2"]
     assert log["customer.redemption.succeeded"]["redemption_id"].to_list() == ["r1"]
 
@@ -136,9 +170,15 @@ def test_unknown_type_is_kept_and_warned_once_per_type():
     frame = log["customer.hologram.beamed"]
     assert frame.columns == list(EVENT_COLUMNS)
     assert frame["family"].unique().to_list() == ["unknown"]
-    assert frame["customer_id"].to_list() == ["cust_1", "cust_1"]  # common fields still found
+    assert frame["customer_id"].to_list() == [
+        "cust_1",
+        "cust_1",
+    ]  # common fields still found
     assert json.loads(frame["payload"][0])["extra"] == {"x": 1}
-    assert dict(log.report.unknown_types) == {"customer.hologram.beamed": 2, "customer.wallet.topped_up": 1}
+    assert dict(log.report.unknown_types) == {
+        "customer.hologram.beamed": 2,
+        "customer.wallet.topped_up": 1,
+    }
 
 
 # -- pages -----------------------------------------------------------------------------
@@ -147,7 +187,9 @@ def _page(events, **envelope):
 
 
 def test_current_and_deprecated_envelopes_and_overlap_dedupe(tmp_path):
-    evs = [make_event(f"e{i}", created_at=f"2024-05-01T10:00:0{i}.000Z") for i in range(6)]
+    evs = [
+        make_event(f"e{i}", created_at=f"2024-05-01T10:00:0{i}.000Z") for i in range(6)
+    ]
     current = [
         _page(evs[0:3], has_more=True, more_starting_after="e2"),
         _page(evs[3:6], has_more=False, more_starting_after=None),
@@ -158,7 +200,11 @@ def test_current_and_deprecated_envelopes_and_overlap_dedupe(tmp_path):
         (tmp_path / f"p{i}.json").write_bytes(orjson.dumps(page))
     a = read_pages([tmp_path / "p0.json", tmp_path / "p1.json"])
     b = read_pages(f"{tmp_path}/p[23].json")
-    assert a.events["id"].to_list() == b.events["id"].to_list() == [f"e{i}" for i in range(6)]
+    assert (
+        a.events["id"].to_list()
+        == b.events["id"].to_list()
+        == [f"e{i}" for i in range(6)]
+    )
     assert b.report.duplicates == 2
     assert b.report.records == 8
     both = read_pages(tmp_path)  # a whole directory
@@ -166,7 +212,9 @@ def test_current_and_deprecated_envelopes_and_overlap_dedupe(tmp_path):
 
 
 def test_page_files_as_array_ndjson_and_gzip(tmp_path):
-    evs = [make_event(f"e{i}", created_at=f"2024-05-01T10:00:0{i}.000Z") for i in range(4)]
+    evs = [
+        make_event(f"e{i}", created_at=f"2024-05-01T10:00:0{i}.000Z") for i in range(4)
+    ]
     pages = [_page(evs[:2], has_more=True), _page(evs[2:], has_more=False)]
     (tmp_path / "array.json").write_bytes(orjson.dumps(pages))
     (tmp_path / "lines.ndjson").write_bytes(b"\n".join(orjson.dumps(p) for p in pages))
@@ -185,7 +233,9 @@ def test_empty_pages_give_an_empty_log():
 
 # -- event files -----------------------------------------------------------------------
 def test_event_file_formats(tmp_path):
-    evs = [make_event(f"e{i}", created_at=f"2024-05-01T10:00:0{i}.000Z") for i in range(3)]
+    evs = [
+        make_event(f"e{i}", created_at=f"2024-05-01T10:00:0{i}.000Z") for i in range(3)
+    ]
     write_ndjson(tmp_path / "a.ndjson", evs)
     (tmp_path / "b.json").write_bytes(orjson.dumps(evs))
     with gzip.open(tmp_path / "c.ndjson.gz", "wb") as fh:
@@ -260,11 +310,31 @@ def test_typed_columns_take_what_fits_and_null_the_rest(order, expected):
 @pytest.mark.parametrize(
     ("items", "expected"),
     [
-        ([{"product_id": "p", "quantity": 2, "price": 1.5}],
-         [{"product_id": "p", "sku_id": None, "quantity": 2, "price": None, "amount": None}]),
+        (
+            [{"product_id": "p", "quantity": 2, "price": 1.5}],
+            [
+                {
+                    "product_id": "p",
+                    "sku_id": None,
+                    "quantity": 2,
+                    "price": None,
+                    "amount": None,
+                }
+            ],
+        ),
         ([], []),
-        ("[{\"quantity\": 3}]",
-         [{"product_id": None, "sku_id": None, "quantity": 3, "price": None, "amount": None}]),
+        (
+            '[{"quantity": 3}]',
+            [
+                {
+                    "product_id": None,
+                    "sku_id": None,
+                    "quantity": 3,
+                    "price": None,
+                    "amount": None,
+                }
+            ],
+        ),
         ("oops", None),
         ({"quantity": 3}, None),
     ],
@@ -297,7 +367,9 @@ def test_integers_written_as_floats_are_taken_only_when_integral(written, expect
 def test_a_value_that_does_not_fit_lets_the_next_path_through(points):
     # amount_added is balance.points, else balance.amount
     event = make_event(
-        "a", "customer.voucher.gift.balance_added", balance={"points": points, "amount": 500}
+        "a",
+        "customer.voucher.gift.balance_added",
+        balance={"points": points, "amount": 500},
     )
     frame = read_events([event])["customer.voucher.gift.balance_added"]
     assert frame["amount_added"].to_list() == [500]
@@ -316,16 +388,26 @@ def test_timestamps_in_every_iso_form_from_a_file(tmp_path, monkeypatch, path_ki
     from activity_toolkit.io import _readers
 
     forms = {
-        "ms": ("2024-05-01T10:00:00.123Z", datetime(2024, 5, 1, 10, 0, 0, 123000, tzinfo=UTC)),
-        "tenths": ("2024-05-01T10:00:00.5Z", datetime(2024, 5, 1, 10, 0, 0, 500000, tzinfo=UTC)),
-        "micro": ("2024-05-01T10:00:00.123456Z", datetime(2024, 5, 1, 10, 0, 0, 123000, tzinfo=UTC)),
+        "ms": (
+            "2024-05-01T10:00:00.123Z",
+            datetime(2024, 5, 1, 10, 0, 0, 123000, tzinfo=UTC),
+        ),
+        "tenths": (
+            "2024-05-01T10:00:00.5Z",
+            datetime(2024, 5, 1, 10, 0, 0, 500000, tzinfo=UTC),
+        ),
+        "micro": (
+            "2024-05-01T10:00:00.123456Z",
+            datetime(2024, 5, 1, 10, 0, 0, 123000, tzinfo=UTC),
+        ),
         "whole": ("2024-05-01T10:00:00Z", datetime(2024, 5, 1, 10, tzinfo=UTC)),
         "offset": ("2024-05-01T12:00:00+02:00", datetime(2024, 5, 1, 10, tzinfo=UTC)),
         "naive": ("2024-05-01T10:00:00", datetime(2024, 5, 1, 10, tzinfo=UTC)),
         "date": ("2024-05-01", datetime(2024, 5, 1, tzinfo=UTC)),
     }
     path = write_ndjson(
-        tmp_path / "t.ndjson", [make_event(k, created_at=v[0]) for k, v in forms.items()]
+        tmp_path / "t.ndjson",
+        [make_event(k, created_at=v[0]) for k, v in forms.items()],
     )
     monkeypatch.setattr(_readers, "use_fast_path", path_kind == "fast")
     if path_kind == "fast":  # DuckDB takes the file itself, not the chunked reader
@@ -335,12 +417,18 @@ def test_timestamps_in_every_iso_form_from_a_file(tmp_path, monkeypatch, path_ki
     assert got == {k: v[1] for k, v in forms.items()}
 
 
-@pytest.mark.parametrize("stamp", ["2024-05-01T10:00:00Z ", "2024-05-01T10:00:00.123Z\t"])
+@pytest.mark.parametrize(
+    "stamp", ["2024-05-01T10:00:00Z ", "2024-05-01T10:00:00.123Z\t"]
+)
 def test_timestamps_with_trailing_whitespace_are_refused_on_every_path(tmp_path, stamp):
-    path = write_ndjson(tmp_path / "t.ndjson", [make_event("a"), make_event("b", created_at=stamp)])
+    path = write_ndjson(
+        tmp_path / "t.ndjson", [make_event("a"), make_event("b", created_at=stamp)]
+    )
     assert read_envelopes(path, array=False) is None  # handed to the precise reader
     for source in (path, path.read_bytes()):
-        with pytest.raises(InvalidEventError, match="not an ISO 8601 timestamp") as info:
+        with pytest.raises(
+            InvalidEventError, match="not an ISO 8601 timestamp"
+        ) as info:
             read_events(source)
         assert info.value.line == 2
 
@@ -361,11 +449,25 @@ def test_invalid_json_names_file_and_line(tmp_path):
 @pytest.mark.parametrize(
     ("event", "reason"),
     [
-        ({"type": "customer.order.paid", "created_at": "2024-05-01T10:00:00Z", "data": {}}, "without id"),
+        (
+            {
+                "type": "customer.order.paid",
+                "created_at": "2024-05-01T10:00:00Z",
+                "data": {},
+            },
+            "without id",
+        ),
         ({"id": "x", "created_at": "2024-05-01T10:00:00Z", "data": {}}, "without type"),
         ({"id": "x", "type": "customer.order.paid", "data": {}}, "without created_at"),
-        ({"id": "x", "type": "customer.order.paid", "created_at": "yesterday", "data": {}},
-         "created_at 'yesterday' is not an ISO 8601 timestamp"),
+        (
+            {
+                "id": "x",
+                "type": "customer.order.paid",
+                "created_at": "yesterday",
+                "data": {},
+            },
+            "created_at 'yesterday' is not an ISO 8601 timestamp",
+        ),
     ],
 )
 def test_invalid_events_name_the_problem_and_the_line(tmp_path, event, reason):
@@ -378,7 +480,10 @@ def test_invalid_events_name_the_problem_and_the_line(tmp_path, event, reason):
 def test_page_without_data_is_an_invalid_page(tmp_path):
     path = tmp_path / "page.json"
     path.write_text(json.dumps({"object": "list", "total": 3}))
-    with pytest.raises(InvalidPageError, match=r"page.json: not an API list page.*keys \['object', 'total'\]"):
+    with pytest.raises(
+        InvalidPageError,
+        match=r"page.json: not an API list page.*keys \['object', 'total'\]",
+    ):
         read_pages(path)
 
 
@@ -396,7 +501,9 @@ def test_skip_mode_keeps_the_good_records_and_reports_the_bad(tmp_path):
     lines = [
         orjson.dumps(make_event("a")).decode(),
         "{broken",
-        orjson.dumps({"id": "b", "type": "customer.order.paid", "created_at": "nope"}).decode(),
+        orjson.dumps(
+            {"id": "b", "type": "customer.order.paid", "created_at": "nope"}
+        ).decode(),
         "[1, 2]",
         orjson.dumps(make_event("c", created_at="2024-05-02T00:00:00Z")).decode(),
     ]
@@ -406,7 +513,9 @@ def test_skip_mode_keeps_the_good_records_and_reports_the_bad(tmp_path):
     assert log.events["id"].to_list() == ["a", "c"]
     report = log.report
     assert report.records == 5
-    assert sorted(s.location for s in report.skipped) == [f"{path}, line {n}" for n in (2, 3, 4)]
+    assert sorted(s.location for s in report.skipped) == [
+        f"{path}, line {n}" for n in (2, 3, 4)
+    ]
     assert report.skipped_by_reason["invalid JSON"] == 1
 
 
@@ -427,7 +536,13 @@ def test_loaded_types_are_typed_frames(small_log):
     assert paid.schema["order_amount"] == pl.Int64
     items = paid.schema["order_items"]
     assert isinstance(items, pl.List)
-    assert set(items.inner.to_schema()) == {"product_id", "sku_id", "quantity", "price", "amount"}
+    assert set(items.inner.to_schema()) == {
+        "product_id",
+        "sku_id",
+        "quantity",
+        "price",
+        "amount",
+    }
     assert paid["order_status"].unique().to_list() == ["PAID"]
     upgraded = small_log["customer.loyalty.tier.upgraded"]
     assert upgraded["tier_from_name"].null_count() == 0
@@ -438,7 +553,9 @@ def test_loaded_types_are_typed_frames(small_log):
 
 
 # -- the DuckDB fast path for event files ------------------------------------------------
-def test_fast_path_and_chunked_path_give_the_same_log(small_world, tmp_path, monkeypatch):
+def test_fast_path_and_chunked_path_give_the_same_log(
+    small_world, tmp_path, monkeypatch
+):
     from activity_toolkit.io import _readers
 
     nested = small_world.write_ndjson(tmp_path / "n.ndjson.gz")
@@ -464,7 +581,9 @@ def test_fast_path_hands_invalid_files_to_the_precise_path(tmp_path):
         orjson.dumps(make_event("a")["data"]["data"]).decode(),
         orjson.dumps(make_event("b", nested=False)["data"]).decode(),
     ]
-    missing = write_ndjson(tmp_path / "m.ndjson", [make_event("a"), {"id": "x", "type": "t"}])
+    missing = write_ndjson(
+        tmp_path / "m.ndjson", [make_event("a"), {"id": "x", "type": "t"}]
+    )
     assert read_envelopes(missing, array=False) is None
     broken = tmp_path / "broken.ndjson"
     broken.write_text('{"id": "a",\n')
@@ -481,13 +600,24 @@ def test_fast_path_prints_nothing(small_world, tmp_path, capfd):
     assert err == ""
 
 
-@pytest.mark.parametrize(("data", "kind"), [([1, 2], "array"), ("text", "string"), (7, "number")])
+@pytest.mark.parametrize(
+    ("data", "kind"), [([1, 2], "array"), ("text", "string"), (7, "number")]
+)
 @pytest.mark.parametrize("via", ["dicts", "file"])
 def test_data_that_is_not_an_object_is_a_clear_error(tmp_path, data, kind, via):
-    events = [make_event("a"), {"id": "b", "type": "customer.order.paid",
-                                "created_at": "2024-05-01T10:00:01Z", "data": data}]
+    events = [
+        make_event("a"),
+        {
+            "id": "b",
+            "type": "customer.order.paid",
+            "created_at": "2024-05-01T10:00:01Z",
+            "data": data,
+        },
+    ]
     source = events if via == "dicts" else write_ndjson(tmp_path / "e.ndjson", events)
-    with pytest.raises(InvalidEventError, match=f"data must be a JSON object, got {kind} \\(id 'b'\\)"):
+    with pytest.raises(
+        InvalidEventError, match=f"data must be a JSON object, got {kind} \\(id 'b'\\)"
+    ):
         read_events(source)
     with pytest.warns(SkippedRecordsWarning):
         log = read_events(source, on_error="skip")
@@ -497,9 +627,18 @@ def test_data_that_is_not_an_object_is_a_clear_error(tmp_path, data, kind, via):
 def test_odd_event_source_and_null_data_are_kept(tmp_path):
     events = [
         make_event("a"),
-        {"id": "b", "type": "customer.order.paid", "created_at": "2024-05-01T10:00:01Z",
-         "data": {"event_source": "API", "order": {"id": "o"}}},
-        {"id": "c", "type": "customer.order.paid", "created_at": "2024-05-01T10:00:02Z", "data": None},
+        {
+            "id": "b",
+            "type": "customer.order.paid",
+            "created_at": "2024-05-01T10:00:01Z",
+            "data": {"event_source": "API", "order": {"id": "o"}},
+        },
+        {
+            "id": "c",
+            "type": "customer.order.paid",
+            "created_at": "2024-05-01T10:00:02Z",
+            "data": None,
+        },
     ]
     for source in (events, write_ndjson(tmp_path / "e.ndjson", events)):
         log = read_events(source)
@@ -523,4 +662,6 @@ def test_integers_beyond_64_bits_load_and_non_json_values_are_errors(tmp_path):
         read_events([make_event("b", extra={"tags": {"a", "b"}})])  # a set is not JSON
     # orjson writes datetimes as ISO text, which is what the API would have sent
     when = read_events([make_event("c", extra={"when": dt(2024, 1, 1)})])
-    assert json.loads(when.events["payload"][0])["extra"]["when"] == "2024-01-01T00:00:00"
+    assert (
+        json.loads(when.events["payload"][0])["extra"]["when"] == "2024-01-01T00:00:00"
+    )

@@ -20,7 +20,9 @@ from activity_toolkit.events import (
     frame_schema,
 )
 
-CATALOG = json.loads((Path(__file__).parent / "data" / "event_catalog.json").read_text())
+CATALOG = json.loads(
+    (Path(__file__).parent / "data" / "event_catalog.json").read_text()
+)
 CATALOG_TYPES = {k for k in CATALOG if not k.startswith("_")}
 
 
@@ -89,7 +91,10 @@ def test_typed_field_paths_exist_in_the_catalogue_for_their_family():
             continue
         for field in spec.fields:
             if not any(
-                p in documented or any(d.startswith(p + ".") or p.startswith(d + ".") for d in documented)
+                p in documented
+                or any(
+                    d.startswith(p + ".") or p.startswith(d + ".") for d in documented
+                )
                 for p in field.paths
             ):
                 missing.append((spec.type, field.column, field.paths))
@@ -102,7 +107,9 @@ def test_events_schema_is_the_column_contract():
 
 
 @pytest.mark.parametrize("event_type", sorted(REGISTRY))
-def test_every_type_has_a_typed_frame_schema_starting_with_the_common_columns(event_type):
+def test_every_type_has_a_typed_frame_schema_starting_with_the_common_columns(
+    event_type,
+):
     schema = frame_schema(event_type)
     assert tuple(schema)[: len(EVENT_COLUMNS)] == EVENT_COLUMNS
     assert empty_frame(event_type).height == 0
@@ -110,7 +117,12 @@ def test_every_type_has_a_typed_frame_schema_starting_with_the_common_columns(ev
 
 def test_money_and_points_columns_are_integers():
     red = frame_schema("customer.redemption.succeeded")
-    for col in ("order_amount", "order_total_discount_amount", "order_total_amount", "redemption_amount"):
+    for col in (
+        "order_amount",
+        "order_total_discount_amount",
+        "order_total_amount",
+        "redemption_amount",
+    ):
         assert red[col] == pl.Int64
     pts = frame_schema("customer.voucher.loyalty_card.points_added")
     for col in ("points", "balance", "points_change"):

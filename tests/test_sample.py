@@ -36,9 +36,25 @@ def test_all_five_campaign_types_and_the_families(small_log):
     types = set(small_log.events["campaign_type"].drop_nulls())
     assert types == {c["campaign_type"] for c in CAMPAIGNS.values()}
     assert len(types) == 5
-    expected = {"lifecycle", "segment", "messaging", "publication", "validation", "redemption",
-                "order", "points", "pending_points", "tier", "reward", "reward_redemption",
-                "referral", "custom_event", "holder", "gift_card", "unknown"}
+    expected = {
+        "lifecycle",
+        "segment",
+        "messaging",
+        "publication",
+        "validation",
+        "redemption",
+        "order",
+        "points",
+        "pending_points",
+        "tier",
+        "reward",
+        "reward_redemption",
+        "referral",
+        "custom_event",
+        "holder",
+        "gift_card",
+        "unknown",
+    }
     assert expected <= set(small_log.events["family"])
 
 
@@ -53,7 +69,9 @@ def test_journeys_have_failures_rollbacks_and_drop_off(small_log):
 
 def test_request_events_share_group_id_and_often_the_millisecond(small_log):
     ev = small_log.events
-    per_group = ev.group_by("group_id").agg(pl.len(), pl.col("created_at").n_unique().alias("ts"))
+    per_group = ev.group_by("group_id").agg(
+        pl.len(), pl.col("created_at").n_unique().alias("ts")
+    )
     assert per_group.filter(pl.col("len") >= 3).height > 0
     ties = per_group.filter((pl.col("len") > 1) & (pl.col("ts") < pl.col("len")))
     assert ties.height > 0  # several events of one request in the same millisecond
@@ -67,14 +85,21 @@ def test_legacy_aliases_present(small_log):
 def _ledger(log):
     """Every loyalty event of the log in (created_at, id) order with its signed points
     change, the balance it reports (if any) and its tier effect."""
+
     def part(t, delta, reported=None, tier=None):
         f = log[t]
         return f.select(
-            "customer_id", "created_at", "id", "type",
+            "customer_id",
+            "created_at",
+            "id",
+            "type",
             (delta if delta is not None else pl.lit(0)).cast(pl.Int64).alias("delta"),
-            (reported if reported is not None else pl.lit(None)).cast(pl.Int64).alias("reported"),
+            (reported if reported is not None else pl.lit(None))
+            .cast(pl.Int64)
+            .alias("reported"),
             (tier if tier is not None else pl.lit(None)).cast(pl.String).alias("tier"),
         )
+
     p = "customer.voucher.loyalty_card."
     parts = [
         part(p + "points_added", pl.col("points_change"), pl.col("balance")),
@@ -83,14 +108,22 @@ def _ledger(log):
         part(p + "pending_points.activated", pl.col("points"), pl.col("balance")),
         part("customer.reward_redemptions.completed", -pl.col("reward_points")),
         part("customer.reward_redemptions.rolledback", pl.col("reward_points")),
-        part("customer.redemption.succeeded",
-             pl.when(pl.col("voucher_type") == "LOYALTY_CARD").then(-pl.col("redemption_amount"))),
+        part(
+            "customer.redemption.succeeded",
+            pl.when(pl.col("voucher_type") == "LOYALTY_CARD").then(
+                -pl.col("redemption_amount")
+            ),
+        ),
         part("customer.loyalty.tier.joined", None, None, pl.col("tier_name")),
         part("customer.loyalty.tier.upgraded", None, None, pl.col("tier_to_name")),
         part("customer.loyalty.tier.downgraded", None, None, pl.col("tier_to_name")),
         part("customer.loyalty.tier.left", None, None, pl.lit("(none)")),
     ]
-    return pl.concat(parts).with_columns(pl.col("delta").fill_null(0)).sort("customer_id", "created_at", "id")
+    return (
+        pl.concat(parts)
+        .with_columns(pl.col("delta").fill_null(0))
+        .sort("customer_id", "created_at", "id")
+    )
 
 
 def test_loyalty_balances_and_tiers_follow_the_points_ledger(small_log):
@@ -100,7 +133,12 @@ def test_loyalty_balances_and_tiers_follow_the_points_ledger(small_log):
 
     names = [name for _, name, _, _ in _TIERS]
     ledger = _ledger(small_log)
-    assert ledger.filter(pl.col("type").str.contains("redemption.succeeded")).filter(pl.col("delta") < 0).height > 0
+    assert (
+        ledger.filter(pl.col("type").str.contains("redemption.succeeded"))
+        .filter(pl.col("delta") < 0)
+        .height
+        > 0
+    )
     assert ledger.filter(pl.col("type").str.contains("downgraded")).height > 0
     checked = 0
     for (_,), rows in ledger.group_by("customer_id"):
@@ -130,11 +168,17 @@ def test_pages_ndjson_and_log_are_the_same_world(tmp_path):
     log = quiet(world.to_log)
     from_ndjson = quiet(read_events, world.write_ndjson(tmp_path / "w.ndjson.gz"))
     current = quiet(read_pages, world.write_pages(tmp_path / "cur", limit=7))
-    deprecated = quiet(read_pages, world.write_pages(tmp_path / "dep", endpoint="activities", limit=7))
+    deprecated = quiet(
+        read_pages, world.write_pages(tmp_path / "dep", endpoint="activities", limit=7)
+    )
     for other in (from_ndjson, current, deprecated):
         assert other.equals(log)
-    flat = quiet(read_events, world.write_ndjson(tmp_path / "flat.ndjson", shape="flat"))
-    assert flat.events.drop("group_id", "channel").equals(log.events.drop("group_id", "channel"))
+    flat = quiet(
+        read_events, world.write_ndjson(tmp_path / "flat.ndjson", shape="flat")
+    )
+    assert flat.events.drop("group_id", "channel").equals(
+        log.events.drop("group_id", "channel")
+    )
     assert flat.events["group_id"].null_count() == len(flat)
 
 
@@ -142,17 +186,25 @@ def test_current_pages_follow_the_envelope(tmp_path):
     world = sample_world(customers=3, seed=1)
     pages = list(world.iter_pages(limit=5))
     for cid, _, page in pages:
-        assert set(page) == {"object", "data_ref", "data", "has_more", "more_starting_after"}
+        assert set(page) == {
+            "object",
+            "data_ref",
+            "data",
+            "has_more",
+            "more_starting_after",
+        }
         if page["has_more"]:
             assert page["more_starting_after"] == page["data"][-1]["id"]
-        assert all(e["data"]["data"].get("customer", {}).get("id", cid) for e in page["data"])
+        assert all(
+            e["data"]["data"].get("customer", {}).get("id", cid) for e in page["data"]
+        )
     last_pages = [p for _, _, p in pages if not p["has_more"]]
     assert len(last_pages) == 3
 
 
 def test_exactly_full_last_page_is_followed_by_an_empty_one():
     world = sample_world(customers=1, seed=1)
-    (_, evs), = world.iter_customer_events()
+    ((_, evs),) = world.iter_customer_events()
     pages = [p for _, _, p in world.iter_pages(limit=len(evs))]
     assert [len(p["data"]) for p in pages] == [len(evs), 0]
     assert pages[0]["has_more"] is True

@@ -26,10 +26,15 @@ def test_round_trip_keeps_unknown_types_and_list_columns(tmp_path):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        log = read_events([
-            make_event("a", "customer.future.thing", x=1),
-            make_event("b", order={"id": "o", "items": [{"product_id": "p", "quantity": 2}]}),
-        ])
+        log = read_events(
+            [
+                make_event("a", "customer.future.thing", x=1),
+                make_event(
+                    "b",
+                    order={"id": "o", "items": [{"product_id": "p", "quantity": 2}]},
+                ),
+            ]
+        )
     back = read_parquet(log.write_parquet(tmp_path / "s"))
     assert back.equals(log)
     assert back["customer.order.paid"]["order_items"][0][0]["quantity"] == 2
@@ -48,7 +53,9 @@ def test_store_is_hive_partitioned_by_month_and_scans_lazily(small_log, tmp_path
 
 def test_rewrite_replaces_atomically_and_cleans_old_versions(tmp_path):
     log1 = read_events([make_event("a")])
-    log2 = read_events([make_event("a"), make_event("b", created_at="2024-06-01T00:00:00Z")])
+    log2 = read_events(
+        [make_event("a"), make_event("b", created_at="2024-06-01T00:00:00Z")]
+    )
     store = tmp_path / "s"
     write_store(log1, store, state={"cursor": 1})
     write_store(log2, store, state={"cursor": 2})
@@ -101,8 +108,15 @@ def test_reading_while_a_writer_replaces_the_store(tmp_path):
     import threading
 
     store = tmp_path / "s"
-    logs = [read_events([make_event(f"e{i}", created_at=f"2024-0{1 + i % 9}-01T00:00:00Z")
-                         for i in range(n + 1)]) for n in range(6)]
+    logs = [
+        read_events(
+            [
+                make_event(f"e{i}", created_at=f"2024-0{1 + i % 9}-01T00:00:00Z")
+                for i in range(n + 1)
+            ]
+        )
+        for n in range(6)
+    ]
     write_store(logs[0], store)
     errors: list[BaseException] = []
     stop = threading.Event()
@@ -160,11 +174,22 @@ def test_empty_log_round_trips(tmp_path):
 def test_store_written_in_parts_reads_as_one_log(tmp_path):
     from activity_toolkit.io import StoreWriter
 
-    first = read_events([make_event("a"), make_event("b", created_at="2024-07-01T00:00:00Z")])
-    second = read_events([
-        make_event("b", created_at="2024-07-01T00:00:00Z", customer="LATER"),  # overlap
-        make_event("c", "customer.segment.left", "2024-08-01T00:00:00Z", segment={"id": "s"}),
-    ])
+    first = read_events(
+        [make_event("a"), make_event("b", created_at="2024-07-01T00:00:00Z")]
+    )
+    second = read_events(
+        [
+            make_event(
+                "b", created_at="2024-07-01T00:00:00Z", customer="LATER"
+            ),  # overlap
+            make_event(
+                "c",
+                "customer.segment.left",
+                "2024-08-01T00:00:00Z",
+                segment={"id": "s"},
+            ),
+        ]
+    )
     with StoreWriter(tmp_path / "s") as writer:
         writer.add(first)
         writer.add(second)
@@ -202,11 +227,22 @@ def test_extending_writer_links_the_live_parts_and_adds_its_own(tmp_path):
     from activity_toolkit.io import StoreWriter
 
     store = tmp_path / "s"
-    first = read_events([make_event("a"), make_event("b", created_at="2024-07-01T00:00:00Z")])
-    second = read_events([
-        make_event("b", created_at="2024-07-01T00:00:00Z", customer="LATER"),  # overlap
-        make_event("c", "customer.segment.left", "2024-08-01T00:00:00Z", segment={"id": "s"}),
-    ])
+    first = read_events(
+        [make_event("a"), make_event("b", created_at="2024-07-01T00:00:00Z")]
+    )
+    second = read_events(
+        [
+            make_event(
+                "b", created_at="2024-07-01T00:00:00Z", customer="LATER"
+            ),  # overlap
+            make_event(
+                "c",
+                "customer.segment.left",
+                "2024-08-01T00:00:00Z",
+                segment={"id": "s"},
+            ),
+        ]
+    )
     write_store(first, store, state={"n": 1})
     old = store / (store / "CURRENT").read_text()
     with StoreWriter(store, extend=True) as writer:
@@ -222,7 +258,9 @@ def test_extending_writer_links_the_live_parts_and_adds_its_own(tmp_path):
     scanned = scan_events(store).collect()  # scans keep an event once too
     assert sorted(scanned["id"]) == ["a", "b", "c"]
     assert scanned.filter(pl.col("id") == "b")["customer_id"].to_list() == ["cust_1"]
-    assert scan_frame(store, "customer.order.paid").collect()["id"].sort().to_list() == ["a", "b"]
+    assert scan_frame(store, "customer.order.paid").collect()[
+        "id"
+    ].sort().to_list() == ["a", "b"]
     linked = sorted(p.relative_to(old) for p in old.rglob("part-0.parquet"))
     assert linked  # every part of the old version is in the new one, as the same file
     for rel in linked:
@@ -287,11 +325,19 @@ def test_scan_frame_is_the_typed_frame_lazily(small_log, tmp_path):
     from activity_toolkit import scan_frame
 
     store = small_log.write_parquet(tmp_path / "s")
-    for t in ("customer.order.paid", "customer.loyalty.tier.upgraded", "customer.wallet.topped_up"):
+    for t in (
+        "customer.order.paid",
+        "customer.loyalty.tier.upgraded",
+        "customer.wallet.topped_up",
+    ):
         lf = scan_frame(store, t)
         assert isinstance(lf, pl.LazyFrame)
         assert lf.collect().sort("created_at", "id").equals(small_log[t])
-    assert scan_frame(store, "customer.segment_entered").collect().equals(small_log["customer.segment.entered"])
+    assert (
+        scan_frame(store, "customer.segment_entered")
+        .collect()
+        .equals(small_log["customer.segment.entered"])
+    )
     assert scan_frame(store, "customer.consents.revoked").collect().height == 0
 
 
@@ -306,4 +352,11 @@ def test_sample_world_written_block_by_block(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UnknownEventTypeWarning)
         assert read_parquet(tmp_path / "s").equals(world.to_log())
-    assert len(list((tmp_path / "s").glob("v-*/frames/t=customer.order.paid/part-*.parquet"))) == 4
+    assert (
+        len(
+            list(
+                (tmp_path / "s").glob("v-*/frames/t=customer.order.paid/part-*.parquet")
+            )
+        )
+        == 4
+    )

@@ -378,11 +378,7 @@ def breakage(
     └────────┴───────┴─────────┴─────────────┴───────────────────┘
     """
     lf, kind = _input(data)
-    led = (
-        _ledger(lf)
-        .filter(pl.col("_delta") != 0)
-        .sort(["_card", "created_at", "id"])
-    )
+    led = _ledger(lf).filter(pl.col("_delta") != 0).sort(["_card", "created_at", "id"])
     credit = pl.col("_delta") > 0
     led = led.with_columns(
         pl.when(credit)

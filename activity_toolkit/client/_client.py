@@ -43,7 +43,11 @@ CLUSTERS: Mapping[str, str] = {
 _CLUSTER_ALIASES = {"api": "eu", "us1": "us", "as1": "as"}
 
 CampaignType = Literal[
-    "PROMOTION", "GIFT_VOUCHERS", "REFERRAL_PROGRAM", "DISCOUNT_COUPONS", "LOYALTY_PROGRAM"
+    "PROMOTION",
+    "GIFT_VOUCHERS",
+    "REFERRAL_PROGRAM",
+    "DISCOUNT_COUPONS",
+    "LOYALTY_PROGRAM",
 ]
 Category = Literal["ACTION", "EFFECT"]
 
@@ -218,7 +222,9 @@ class VoucherifyClient:
         self._secret_key = Secret(secret_key) if secret_key is not None else None
         self._bearer = Secret(bearer_token) if bearer_token is not None else None
         self._base_url = _resolve_base_url(cluster, base_url)
-        self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
+        self._timeout = (
+            timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
+        )
         if isinstance(rate_limit, str):
             rate_limit = RateLimit.parse(rate_limit)
         self._retry = retry or RetryPolicy()
@@ -229,7 +235,9 @@ class VoucherifyClient:
         self._limiter = RateLimiter(rate_limit)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, **options: Any) -> VoucherifyClient:
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, **options: Any
+    ) -> VoucherifyClient:
         """A client configured from ``VOUCHERIFY_APP_ID``, ``VOUCHERIFY_SECRET_KEY`` and
         ``VOUCHERIFY_API_URL`` (a URL or a cluster name; default ``eu``).
 
@@ -245,7 +253,9 @@ class VoucherifyClient:
         app_id = env.get(ENV_APP_ID) or None
         secret = env.get(ENV_SECRET_KEY) or None
         if not app_id or not secret:
-            missing = [n for n, v in ((ENV_APP_ID, app_id), (ENV_SECRET_KEY, secret)) if not v]
+            missing = [
+                n for n, v in ((ENV_APP_ID, app_id), (ENV_SECRET_KEY, secret)) if not v
+            ]
             msg = (
                 f"{' and '.join(missing)} not set: export the project's Application ID and "
                 f"secret key (and {ENV_API_URL} for a cluster other than Europe, or the "
@@ -327,8 +337,8 @@ class VoucherifyClient:
     async def session(self) -> AsyncIterator[VoucherifySession]:
         """Open a connection pool for many async calls::
 
-            async with client.session() as s:
-                events = await s.customer_activity("cust_123")
+        async with client.session() as s:
+            events = await s.customer_activity("cust_123")
         """
         limits = httpx.Limits(
             max_connections=self._concurrency + 2,
@@ -345,7 +355,9 @@ class VoucherifyClient:
             yield VoucherifySession(self, http)
 
     # -- async calls -------------------------------------------------------------------
-    async def alist_customers(self, *, created_after: str | datetime | None = None) -> list[dict[str, Any]]:
+    async def alist_customers(
+        self, *, created_after: str | datetime | None = None
+    ) -> list[dict[str, Any]]:
         """Async :meth:`list_customers`."""
         after = format_time(created_after) if created_after is not None else None
         async with self.session() as s:
@@ -398,7 +410,9 @@ class VoucherifyClient:
         """
         return run_sync(lambda: self.arequest_token(scope=scope))
 
-    def list_customers(self, *, created_after: str | datetime | None = None) -> list[dict[str, Any]]:
+    def list_customers(
+        self, *, created_after: str | datetime | None = None
+    ) -> list[dict[str, Any]]:
         """Every customer of the project, oldest first.
 
         Page numbers are used up to page 99, then the ``starting_after`` date cursor,
@@ -455,4 +469,6 @@ class VoucherifyClient:
         >>> len(events) == len(box.events_of(cid))
         True
         """
-        return run_sync(lambda: self.acustomer_activity(customer, endpoint=endpoint, query=query))
+        return run_sync(
+            lambda: self.acustomer_activity(customer, endpoint=endpoint, query=query)
+        )

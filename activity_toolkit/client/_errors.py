@@ -48,7 +48,9 @@ def _clean(value: Any, secrets: Iterable[Secret | None]) -> Any:
     return value
 
 
-def _error_body(response: httpx.Response, secrets: Iterable[Secret | None]) -> dict[str, Any]:
+def _error_body(
+    response: httpx.Response, secrets: Iterable[Secret | None]
+) -> dict[str, Any]:
     try:
         body = orjson.loads(response.content)
     except (orjson.JSONDecodeError, httpx.ResponseNotRead):
@@ -59,7 +61,9 @@ def _error_body(response: httpx.Response, secrets: Iterable[Secret | None]) -> d
     return {"details": redact(text, secrets)} if text else {}
 
 
-def retry_after_seconds(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
+def retry_after_seconds(
+    headers: Mapping[str, str], *, now: float | None = None
+) -> float | None:
     """Seconds to wait according to ``Retry-After`` (seconds or an HTTP date), else
     ``X-Rate-Limit-Retry`` (Unix epoch seconds); ``None`` when neither is usable."""
     now = time.time() if now is None else now
@@ -95,13 +99,20 @@ def error_from_response(
     body = _error_body(response, secrets)
     method = response.request.method
     path = redact(response.request.url.path, secrets)
-    kwargs: dict[str, Any] = {"status_code": status, "body": body, "method": method, "path": path}
+    kwargs: dict[str, Any] = {
+        "status_code": status,
+        "body": body,
+        "method": method,
+        "path": path,
+    }
     if status in (401, 403):
         hint = (
             "check VOUCHERIFY_APP_ID / VOUCHERIFY_SECRET_KEY (or the bearer token) "
             "and that VOUCHERIFY_API_URL is your project's cluster"
         )
-        return AuthenticationError(f"{status} authentication failed; {hint}{tail}", **kwargs)
+        return AuthenticationError(
+            f"{status} authentication failed; {hint}{tail}", **kwargs
+        )
     if status == 404:
         return NotFoundError(f"{status} not found{tail}", **kwargs)
     if status == 429:
@@ -135,7 +146,11 @@ def error_from_exception(
     }
     kind = kinds.get(type(exc))
     if kind is None:
-        kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "transport error"
+        kind = (
+            "timed out"
+            if isinstance(exc, httpx.TimeoutException)
+            else "transport error"
+        )
     detail = redact(str(exc), secrets)
     text = f"{kind} ({method} {redact(path, secrets)})"
     if detail:

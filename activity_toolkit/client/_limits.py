@@ -37,9 +37,18 @@ from activity_toolkit.client._errors import retry_after_seconds
 __all__ = ["ClientStats", "RateLimit", "RateLimiter", "RetryPolicy"]
 
 _UNITS = {
-    "s": 1.0, "sec": 1.0, "second": 1.0, "seconds": 1.0,
-    "m": 60.0, "min": 60.0, "minute": 60.0, "minutes": 60.0,
-    "h": 3600.0, "hr": 3600.0, "hour": 3600.0, "hours": 3600.0,
+    "s": 1.0,
+    "sec": 1.0,
+    "second": 1.0,
+    "seconds": 1.0,
+    "m": 60.0,
+    "min": 60.0,
+    "minute": 60.0,
+    "minutes": 60.0,
+    "h": 3600.0,
+    "hr": 3600.0,
+    "hour": 3600.0,
+    "hours": 3600.0,
 }
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*\.?\d*)\s*([a-z]+)\s*$")
 
@@ -248,7 +257,9 @@ class RateLimiter:
         self._blocked_until = 0.0
         self.server_limit: int | None = None
         self.counters = _Counters()
-        self._prims: tuple[asyncio.AbstractEventLoop, asyncio.Lock, asyncio.Event] | None = None
+        self._prims: (
+            tuple[asyncio.AbstractEventLoop, asyncio.Lock, asyncio.Event] | None
+        ) = None
 
     # -- state -------------------------------------------------------------------------
     def _primitives(self) -> tuple[asyncio.Lock, asyncio.Event]:
@@ -320,7 +331,11 @@ class RateLimiter:
                     self.counters.rate_limit_wait += self._clock() - started
 
     def release(
-        self, ticket: int, headers: Mapping[str, str] | None, *, status: int | None = None
+        self,
+        ticket: int,
+        headers: Mapping[str, str] | None,
+        *,
+        status: int | None = None,
     ) -> None:
         """Learn from the answer to request ``ticket`` (``headers=None``: no answer)."""
         with self._mutex:
@@ -338,7 +353,9 @@ class RateLimiter:
             if running is loop:
                 answered.set()
 
-    def _learn(self, ticket: int, headers: Mapping[str, str], status: int | None) -> None:
+    def _learn(
+        self, ticket: int, headers: Mapping[str, str], status: int | None
+    ) -> None:
         limit = _header_int(headers, "x-rate-limit-limit")
         remaining = _header_int(headers, "x-rate-limit-remaining")
         retry_at = _header_float(headers, "x-rate-limit-retry")

@@ -229,7 +229,11 @@ class DateCursor:
             msg = "the last event of a full page has no created_at to continue from"
             raise PaginationError(msg)
         stalled = page.new == 0
-        cursor = before_ms(created_at) if self.overlap and not stalled else format_time(created_at)
+        cursor = (
+            before_ms(created_at)
+            if self.overlap and not stalled
+            else format_time(created_at)
+        )
         nxt: Params = {**params, "starting_after": cursor}
         if self.id_cursor and isinstance(last.get("id"), str) and not stalled:
             nxt["starting_after_id"] = last["id"]
@@ -289,8 +293,12 @@ class CustomerCursor:
         if number < self.max_page:
             return {**params, "page": number + 1}
         stamps = [c.get("created_at") for c in page.items]
-        newest = max((s for s in stamps if isinstance(s, str)), key=parse_time, default=None)
+        newest = max(
+            (s for s in stamps if isinstance(s, str)), key=parse_time, default=None
+        )
         if newest is None:
-            msg = "customers on the last page number have no created_at to continue from"
+            msg = (
+                "customers on the last page number have no created_at to continue from"
+            )
             raise PaginationError(msg)
         return {**params, "page": 1, "starting_after": before_ms(newest)}

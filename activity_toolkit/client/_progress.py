@@ -49,8 +49,13 @@ class FetchProgress:
         from tqdm.auto import tqdm
 
         self._bar = tqdm(
-            total=None, unit="customer", desc=desc, disable=None if enabled is None else False,
-            dynamic_ncols=True, file=file, leave=True,
+            total=None,
+            unit="customer",
+            desc=desc,
+            disable=None if enabled is None else False,
+            dynamic_ncols=True,
+            file=file,
+            leave=True,
         )
 
     @property

@@ -89,7 +89,9 @@ class VoucherifySession:
         self._rng = random.Random(client.seed)
 
     # -- one request -------------------------------------------------------------------
-    async def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    async def get_json(
+        self, path: str, params: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
         """GET ``path`` and return its JSON object (see :meth:`request_json`)."""
         return await self.request_json("GET", path, params=params)
 
@@ -143,16 +145,22 @@ class VoucherifySession:
                 except ActivityToolkitError as exc:
                     malformed = exc
                 else:
-                    logger.debug("%s %s -> %s (attempt %d)", method, shown, status, attempt)
+                    logger.debug(
+                        "%s %s -> %s (attempt %d)", method, shown, status, attempt
+                    )
                     return body
 
             error = self._error(method, path, response, failure, malformed)
             kind = _failure_kind(error, status)
             wait = getattr(error, "retry_after", None)
-            too_long = isinstance(error, RateLimitError) and (wait or 0) > policy.max_wait
+            too_long = (
+                isinstance(error, RateLimitError) and (wait or 0) > policy.max_wait
+            )
             budget_left = self._budget is None or self._budget > 0
             retryable = is_retryable(error)
-            retry = retryable and attempt < policy.attempts and budget_left and not too_long
+            retry = (
+                retryable and attempt < policy.attempts and budget_left and not too_long
+            )
             limiter.record_failure(kind, retry=retry)
             if not retry:
                 if not retryable:
@@ -169,7 +177,9 @@ class VoucherifySession:
                     )
                 else:
                     reason = f"gave up after {attempt} attempts"
-                final = self._error(method, path, response, failure, malformed, note=reason)
+                final = self._error(
+                    method, path, response, failure, malformed, note=reason
+                )
                 logger.warning("%s %s failed: %s", method, shown, final)
                 raise final from failure
             if self._budget is not None:
@@ -177,13 +187,22 @@ class VoucherifySession:
             if isinstance(error, RateLimitError):
                 logger.info(
                     "%s %s: 429, pausing all requests for %.1f s (retry %d of %d)",
-                    method, shown, limiter.blocked_for(), attempt, policy.attempts - 1,
+                    method,
+                    shown,
+                    limiter.blocked_for(),
+                    attempt,
+                    policy.attempts - 1,
                 )
                 continue  # the limiter holds every request until the pause is over
             delay = policy.delay(attempt, self._rng)
             logger.info(
                 "%s %s: %s; retry %d of %d in %.2f s",
-                method, shown, error, attempt, policy.attempts - 1, delay,
+                method,
+                shown,
+                error,
+                attempt,
+                policy.attempts - 1,
+                delay,
             )
             await asyncio.sleep(delay)
             limiter.record_backoff(delay)
@@ -205,7 +224,9 @@ class VoucherifySession:
         if response is not None:
             return error_from_response(response, secrets=secrets, note=note)
         assert failure is not None
-        return error_from_exception(failure, method=method, path=path, secrets=secrets, note=note)
+        return error_from_exception(
+            failure, method=method, path=path, secrets=secrets, note=note
+        )
 
     # -- many pages --------------------------------------------------------------------
     async def paginate(
@@ -234,7 +255,9 @@ class VoucherifySession:
             asked.add(key)
             body = await self.get_json(path, query)
             items = body.get(paginator.items_key)
-            if not isinstance(items, list) or not all(isinstance(i, Mapping) for i in items):
+            if not isinstance(items, list) or not all(
+                isinstance(i, Mapping) for i in items
+            ):
                 msg = (
                     f"GET {path}: expected a list of objects under "
                     f"{paginator.items_key!r}, got keys {sorted(body)}"
@@ -272,7 +295,9 @@ class VoucherifySession:
     async def request_token(self, *, scope: str = "api customers") -> dict[str, Any]:
         """``POST /v1/oauth/token`` (client credentials): the token answer."""
         return await self.request_json(
-            "POST", "/v1/oauth/token", data={"grant_type": "client_credentials", "scope": scope}
+            "POST",
+            "/v1/oauth/token",
+            data={"grant_type": "client_credentials", "scope": scope},
         )
 
     async def get_customer(self, customer: str) -> dict[str, Any]:
@@ -299,7 +324,9 @@ class VoucherifySession:
             raise ValueError(msg)
         params = (query or ActivityQuery()).params(endpoint)
         limit = page_size or self.client.page_size
-        paginator: Paginator = IdCursor(limit=limit) if endpoint == "activity" else DateCursor(limit=limit)
+        paginator: Paginator = (
+            IdCursor(limit=limit) if endpoint == "activity" else DateCursor(limit=limit)
+        )
         path = customer_path(customer, endpoint)
         last: Page | None = None
         async for new, page in self.paginate(path, paginator, params):
@@ -343,7 +370,9 @@ class VoucherifySession:
     ) -> list[dict[str, Any]]:
         """Every customer of the project, oldest first (see :meth:`iter_customers`)."""
         customers: list[dict[str, Any]] = []
-        async for page in self.iter_customers(created_after=created_after, page_size=page_size):
+        async for page in self.iter_customers(
+            created_after=created_after, page_size=page_size
+        ):
             customers.extend(page)
         return customers
 

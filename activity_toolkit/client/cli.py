@@ -43,23 +43,48 @@ def register(subparsers: Any) -> None:
         ),
     )
     p.add_argument("--store", required=True, help="store directory")
-    p.add_argument("--customer", action="append", dest="customers", metavar="ID",
-                   help="a customer id or source id (repeat it; none: all customers)")
+    p.add_argument(
+        "--customer",
+        action="append",
+        dest="customers",
+        metavar="ID",
+        help="a customer id or source id (repeat it; none: all customers)",
+    )
     p.add_argument("--since", help="ISO date-time: events created at or after it")
     p.add_argument("--until", help="ISO date-time: events created before it")
-    p.add_argument("--api-url", help="base URL or cluster (eu, us, as); overrides "
-                   "VOUCHERIFY_API_URL")
-    p.add_argument("--endpoint", choices=("activity", "activities"), default="activity",
-                   help="current /activity (default) or deprecated /activities")
-    p.add_argument("--rate-limit", metavar="R/min",
-                   help="the plan's limit if known, e.g. 100/min (default: follow headers)")
+    p.add_argument(
+        "--api-url",
+        help="base URL or cluster (eu, us, as); overrides VOUCHERIFY_API_URL",
+    )
+    p.add_argument(
+        "--endpoint",
+        choices=("activity", "activities"),
+        default="activity",
+        help="current /activity (default) or deprecated /activities",
+    )
+    p.add_argument(
+        "--rate-limit",
+        metavar="R/min",
+        help="the plan's limit if known, e.g. 100/min (default: follow headers)",
+    )
     p.add_argument("--concurrency", type=int, default=8, help="customers at once (8)")
     p.add_argument("--page-size", type=int, default=100, help="records per page (100)")
-    p.add_argument("--timeout", type=float, default=30.0, help="seconds per request (30)")
-    p.add_argument("--checkpoint-every", type=float, default=30.0, metavar="SECONDS",
-                   help="seconds between store checkpoints (30)")
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                   help="show a progress bar (default: on a terminal)")
+    p.add_argument(
+        "--timeout", type=float, default=30.0, help="seconds per request (30)"
+    )
+    p.add_argument(
+        "--checkpoint-every",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="seconds between store checkpoints (30)",
+    )
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="show a progress bar (default: on a terminal)",
+    )
     p.set_defaults(func=cmd_fetch)
 
     p = subparsers.add_parser(
@@ -73,28 +98,66 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--port", type=int, default=8765, help="port (0: any free port)")
     p.add_argument("--customers", type=int, default=200, help="customers in the sample")
-    p.add_argument("--seed", type=int, default=0, help="seed of the sample and the faults")
-    p.add_argument("--world", metavar="FILE",
-                   help='serve this JSON {"customers": [...], "events": [...]} instead')
-    p.add_argument("--rate-limit", metavar="R/min",
-                   help="requests allowed per window, e.g. 100/min, 600/10s (default: none)")
-    p.add_argument("--window", choices=("sliding", "fixed"), default="sliding",
-                   help="rate-limit window kind (sliding)")
-    p.add_argument("--faults", type=float, default=0.0, metavar="RATE",
-                   help="share of requests that fail (0 to 1)")
-    p.add_argument("--fault-kinds", default=None, metavar="KINDS",
-                   help="comma-separated: 500,502,503,slow,drop,truncate,malformed,429")
-    p.add_argument("--slow-seconds", type=float, default=2.0,
-                   help="how slow a 'slow' fault is (2 s)")
-    p.add_argument("--storm", metavar="EVERY:LENGTH",
-                   help="429 storms: LENGTH requests out of every EVERY answer 429")
-    p.add_argument("--storm-retry-after", type=int, default=1, metavar="SECONDS",
-                   help="Retry-After of a storm's 429s (1)")
-    p.add_argument("--latency", type=float, default=0.0, help="seconds added to every answer")
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed of the sample and the faults"
+    )
+    p.add_argument(
+        "--world",
+        metavar="FILE",
+        help='serve this JSON {"customers": [...], "events": [...]} instead',
+    )
+    p.add_argument(
+        "--rate-limit",
+        metavar="R/min",
+        help="requests allowed per window, e.g. 100/min, 600/10s (default: none)",
+    )
+    p.add_argument(
+        "--window",
+        choices=("sliding", "fixed"),
+        default="sliding",
+        help="rate-limit window kind (sliding)",
+    )
+    p.add_argument(
+        "--faults",
+        type=float,
+        default=0.0,
+        metavar="RATE",
+        help="share of requests that fail (0 to 1)",
+    )
+    p.add_argument(
+        "--fault-kinds",
+        default=None,
+        metavar="KINDS",
+        help="comma-separated: 500,502,503,slow,drop,truncate,malformed,429",
+    )
+    p.add_argument(
+        "--slow-seconds",
+        type=float,
+        default=2.0,
+        help="how slow a 'slow' fault is (2 s)",
+    )
+    p.add_argument(
+        "--storm",
+        metavar="EVERY:LENGTH",
+        help="429 storms: LENGTH requests out of every EVERY answer 429",
+    )
+    p.add_argument(
+        "--storm-retry-after",
+        type=int,
+        default=1,
+        metavar="SECONDS",
+        help="Retry-After of a storm's 429s (1)",
+    )
+    p.add_argument(
+        "--latency", type=float, default=0.0, help="seconds added to every answer"
+    )
     p.add_argument("--app-id", default="sandbox-app-id")
     p.add_argument("--secret-key", default="sandbox-secret-key")
-    p.add_argument("--activities-ignore-id-cursor", action="store_true",
-                   help="make /activities ignore starting_after_id (date cursor only)")
+    p.add_argument(
+        "--activities-ignore-id-cursor",
+        action="store_true",
+        help="make /activities ignore starting_after_id (date cursor only)",
+    )
     p.set_defaults(func=cmd_sandbox)
 
 
@@ -182,8 +245,14 @@ def _sandbox_config(args: argparse.Namespace) -> Any:
         if args.fault_kinds
         else DEFAULT_FAULT_KINDS
     )
-    faults = Faults(rate=args.faults, kinds=kinds, slow_seconds=args.slow_seconds,
-                    storm=storm, storm_retry_after=args.storm_retry_after, seed=args.seed)
+    faults = Faults(
+        rate=args.faults,
+        kinds=kinds,
+        slow_seconds=args.slow_seconds,
+        storm=storm,
+        storm_retry_after=args.storm_retry_after,
+        seed=args.seed,
+    )
     return SandboxConfig(
         app_id=args.app_id,
         secret_key=args.secret_key,
@@ -214,12 +283,16 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         box = Sandbox(World.from_json(Path(args.world).read_bytes()), config)
         what = f"world {args.world}"
     else:
-        box = Sandbox.from_sample(customers=args.customers, seed=args.seed, config=config)
+        box = Sandbox.from_sample(
+            customers=args.customers, seed=args.seed, config=config
+        )
         what = f"synthetic sample, seed {args.seed}"
     try:
         server = SandboxServer(box, port=args.port)  # served in this thread, below
     except OSError as error:
-        print(f"error: cannot listen on 127.0.0.1:{args.port}: {error}", file=sys.stderr)
+        print(
+            f"error: cannot listen on 127.0.0.1:{args.port}: {error}", file=sys.stderr
+        )
         return EXIT_ERROR
     limit = config.rate_limit
     faults = config.faults
@@ -238,8 +311,10 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     print("credentials it accepts (X-App-Id / X-App-Token):", flush=True)
     for name, value in box.env(server.url).items():
         print(f"  export {name}={value}", flush=True)
-    print("then: activity-toolkit fetch --store out/store    (Ctrl-C stops the sandbox)",
-          flush=True)
+    print(
+        "then: activity-toolkit fetch --store out/store    (Ctrl-C stops the sandbox)",
+        flush=True,
+    )
     previous = None
     try:
         previous = signal.signal(signal.SIGTERM, _on_sigterm)

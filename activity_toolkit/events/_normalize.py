@@ -92,7 +92,9 @@ _REDEEMABLE = pl.Struct(
         "object": pl.String,
         "type": pl.String,
         "status": pl.String,
-        "result": pl.Struct({"error": pl.Struct({"key": pl.String, "message": pl.String})}),
+        "result": pl.Struct(
+            {"error": pl.Struct({"key": pl.String, "message": pl.String})}
+        ),
     }
 )
 
@@ -207,8 +209,12 @@ def _field_values(decoded: pl.DataFrame, fields: tuple[Field, ...]) -> list[pl.S
         if f.kind in _TEXT_KINDS:
             out.append(decoded[f.column])
             continue
-        typed = [_typed(decoded[_path_column(f, i)], f.kind) for i in range(len(f.paths))]
-        value = typed[0] if len(typed) == 1 else pl.select(pl.coalesce(typed)).to_series()
+        typed = [
+            _typed(decoded[_path_column(f, i)], f.kind) for i in range(len(f.paths))
+        ]
+        value = (
+            typed[0] if len(typed) == 1 else pl.select(pl.coalesce(typed)).to_series()
+        )
         out.append(value.alias(f.column))
     return out
 
@@ -247,7 +253,9 @@ def _typed(text: pl.Series, kind: FieldKind) -> pl.Series:
         )
         typed = pl.coalesce(
             raw.cast(pl.Int64, strict=False),
-            pl.when(dotted).then(raw.str.replace(r"\.0*$", "").cast(pl.Int64, strict=False)),
+            pl.when(dotted).then(
+                raw.str.replace(r"\.0*$", "").cast(pl.Int64, strict=False)
+            ),
             pl.when(exponent).then(number.cast(pl.Int64)),
         )
     return text.to_frame("text").select(typed).to_series().alias(text.name)
@@ -283,7 +291,9 @@ def _points_change(event_type: str) -> pl.Expr:
         return -pl.col("expired_points")
     if event_type.endswith("points_transferred"):
         out = pl.col("transaction_type").str.contains("OUT")
-        return pl.when(out).then(-pl.col("points").abs()).otherwise(pl.col("points").abs())
+        return (
+            pl.when(out).then(-pl.col("points").abs()).otherwise(pl.col("points").abs())
+        )
     return pl.col("points")
 
 
@@ -370,6 +380,8 @@ def normalize(
     if not frames:
         return pl.DataFrame(schema=EVENTS_SCHEMA), {}
     decoded = [c for c in EVENT_COLUMNS if c not in raw.columns]
-    in_order = pl.concat([f.select("_row", *decoded) for f in frames.values()]).sort("_row")
+    in_order = pl.concat([f.select("_row", *decoded) for f in frames.values()]).sort(
+        "_row"
+    )
     events = raw.hstack(in_order.drop("_row")).select(EVENT_COLUMNS)
     return events, {t: frames[t].drop("_row") for t in sorted(frames)}

@@ -101,7 +101,9 @@ EVENT_COLUMNS: tuple[str, ...] = (
 
 #: Payload fields every event is searched for (they fill the common columns).
 COMMON_FIELDS: tuple[Field, ...] = (
-    _f("customer_id", "customer.id", "holder.customer_id", "pending_points.customer_id"),
+    _f(
+        "customer_id", "customer.id", "holder.customer_id", "pending_points.customer_id"
+    ),
     _f("customer_source_id", "customer.source_id"),
     _f(
         "campaign_id",
@@ -112,9 +114,19 @@ COMMON_FIELDS: tuple[Field, ...] = (
         "loyalty_tier_to.campaign_id",
         "pending_points.campaign_id",
     ),
-    _f("campaign_name", "campaign.name", "voucher.campaign", "publication.voucher.campaign"),
+    _f(
+        "campaign_name",
+        "campaign.name",
+        "voucher.campaign",
+        "publication.voucher.campaign",
+    ),
     _f("campaign_type", "campaign.campaign_type", "holder.campaign_type"),
-    _f("voucher_code", "voucher.code", "publication.voucher.code", "redemption.voucher.code"),
+    _f(
+        "voucher_code",
+        "voucher.code",
+        "publication.voucher.code",
+        "redemption.voucher.code",
+    ),
 )
 
 _ORDER_ITEM_FIELDS = ("product_id", "sku_id", "quantity", "price", "amount")
@@ -330,7 +342,10 @@ FAMILIES: Mapping[str, tuple[str, ...]] = MappingProxyType(
             for channel in _MESSAGING_CHANNELS
             for outcome in ("failed", "recovered", "sent")
         ),
-        "publication": ("customer.publication.failed", "customer.publication.succeeded"),
+        "publication": (
+            "customer.publication.failed",
+            "customer.publication.succeeded",
+        ),
         "validation": ("customer.validation.failed", "customer.validation.succeeded"),
         "redemption": (
             "customer.redemption.failed",
@@ -340,7 +355,14 @@ FAMILIES: Mapping[str, tuple[str, ...]] = MappingProxyType(
         ),
         "order": tuple(
             f"customer.order.{s}"
-            for s in ("canceled", "created", "fulfilled", "paid", "processing", "updated")
+            for s in (
+                "canceled",
+                "created",
+                "fulfilled",
+                "paid",
+                "processing",
+                "updated",
+            )
         ),
         "points": (
             "customer.rewarded.loyalty_points",

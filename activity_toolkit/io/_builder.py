@@ -70,7 +70,9 @@ def ndjson_locator(data: bytes, source: str, first_line: int) -> Locator:
     def locate(i: int) -> tuple[str, int | None, int | None]:
         if not cache:
             cache.extend(
-                first_line + n for n, line in enumerate(data.split(b"\n")) if line.strip()
+                first_line + n
+                for n, line in enumerate(data.split(b"\n"))
+                if line.strip()
             )
         return source, cache[i], None
 
@@ -107,7 +109,9 @@ def _process_chunk(data: bytes, locate: Locator, on_error: OnError) -> _ChunkRes
         # every line is a JSON object now; what still fails is a field of an odd JSON
         # type (``"data": [..]``, ``"event_source": "API"``): read leniently, such
         # fields become null, and validation below reports what is then missing
-        env = pl.read_ndjson(io.BytesIO(data), schema=ENVELOPE_SCHEMA, ignore_errors=True)
+        env = pl.read_ndjson(
+            io.BytesIO(data), schema=ENVELOPE_SCHEMA, ignore_errors=True
+        )
     out.records += env.height
     if env.height == 0:
         return out
@@ -121,7 +125,10 @@ def _process_chunk(data: bytes, locate: Locator, on_error: OnError) -> _ChunkRes
         pl.col("created_at").alias("_created_at_text"),
         parse_timestamps(env["created_at"]).alias("created_at"),
         pl.col("group_id"),
-        pl.col("data").struct.field("event_source").struct.field("channel").alias("channel"),
+        pl.col("data")
+        .struct.field("event_source")
+        .struct.field("channel")
+        .alias("channel"),
         _payloads(lines).alias("payload"),
     )
     del env, lines
@@ -201,7 +208,11 @@ def _drop_bad_lines(
         except orjson.JSONDecodeError as exc:
             source, line_no, item = locate(i)
             out.records += 1
-            problem(InvalidJSONError(f"invalid JSON: {exc}", source=source, line=line_no, item=item))
+            problem(
+                InvalidJSONError(
+                    f"invalid JSON: {exc}", source=source, line=line_no, item=item
+                )
+            )
             continue
         reason = None
         if not isinstance(obj, dict):
@@ -226,7 +237,9 @@ def _drop_invalid(
     """Raise (or skip) events without id/type/created_at or with a bad timestamp."""
     indexed = raw.with_row_index("_row")
     problems = indexed.filter(
-        pl.col("id").is_null() | pl.col("type_raw").is_null() | pl.col("created_at").is_null()
+        pl.col("id").is_null()
+        | pl.col("type_raw").is_null()
+        | pl.col("created_at").is_null()
     )
     if problems.height == 0:
         return raw
@@ -237,12 +250,16 @@ def _drop_invalid(
         if missing:
             reason = f"event without {', '.join(missing)}"
         else:
-            reason = f"created_at {row['_created_at_text']!r} is not an ISO 8601 timestamp"
+            reason = (
+                f"created_at {row['_created_at_text']!r} is not an ISO 8601 timestamp"
+            )
         if row["id"] is not None:
             reason += f" (id {row['id']!r})"
         source, line_no, item = locate(row["_row"])
         problem(InvalidEventError(reason, source=source, line=line_no, item=item))
-    return indexed.filter(~pl.col("_row").is_in(problems["_row"].implode())).drop("_row")
+    return indexed.filter(~pl.col("_row").is_in(problems["_row"].implode())).drop(
+        "_row"
+    )
 
 
 class Builder:
@@ -253,15 +270,21 @@ class Builder:
     error reports are deterministic.
     """
 
-    def __init__(self, on_error: OnError = "raise", *, workers: int | None = None) -> None:
+    def __init__(
+        self, on_error: OnError = "raise", *, workers: int | None = None
+    ) -> None:
         self.collector = _Collector(on_error)
         self._raw: list[pl.DataFrame] = []
         self._workers = workers or min(4, max(1, os.cpu_count() or 1))
-        self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="activity-load")
+        self._pool = ThreadPoolExecutor(
+            self._workers, thread_name_prefix="activity-load"
+        )
         self._pending: deque[Future[_ChunkResult]] = deque()
 
     # -- feeding ---------------------------------------------------------------------
-    def add_dicts(self, records: Iterable[Any], *, source: str, batch: int = 20_000) -> None:
+    def add_dicts(
+        self, records: Iterable[Any], *, source: str, batch: int = 20_000
+    ) -> None:
         """Feed already-parsed event objects (serialised once with orjson)."""
         lines: list[bytes] = []
         locs: list[tuple[str, int | None, int | None]] = []
@@ -351,7 +374,9 @@ class Builder:
         try:
             if not self._raw:
                 return ActivityLog(
-                    ActivityLog.empty().events, {}, report=self.collector.finish(duplicates=0)
+                    ActivityLog.empty().events,
+                    {},
+                    report=self.collector.finish(duplicates=0),
                 )
             total = sum(r.height for r in self._raw)
             events, frames = normalize(self._take_raw(), map_=self._pool.map)
@@ -372,12 +397,15 @@ def dump_event(
     except TypeError:
         pass
     try:
-        return json.dumps(record, ensure_ascii=False, separators=(",", ":"),
-                          allow_nan=False).encode()
+        return json.dumps(
+            record, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+        ).encode()
     except (TypeError, ValueError) as exc:
         add_problem(
             collector,
-            InvalidEventError(f"not JSON-serialisable: {exc}", source=source, item=item),
+            InvalidEventError(
+                f"not JSON-serialisable: {exc}", source=source, item=item
+            ),
         )
         return None
 

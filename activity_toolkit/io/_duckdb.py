@@ -33,7 +33,8 @@ _READ = """read_json(?, format = ?, columns = {columns}, compression = 'auto_det
 #: timestamp forms (exactly: strptime alone would also take surrounding whitespace) are
 #: parsed here, in DuckDB's parallel scan; any other text is left to Polars
 #: (``_created_at_text`` holds only those).
-_SELECT = r"""
+_SELECT = (
+    r"""
 SELECT id, type AS type_raw, group_id, {channel} AS channel, {payload} AS payload,
        CASE WHEN regexp_full_match(created_at,
                                    '\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{{1,3}})?Z')
@@ -41,7 +42,9 @@ SELECT id, type AS type_raw, group_id, {channel} AS channel, {payload} AS payloa
        END AS _created_at,
        CASE WHEN _created_at IS NULL THEN created_at END AS _created_at_text,
        {check}
-FROM """ + _READ
+FROM """
+    + _READ
+)
 
 #: The usual case, list-endpoint envelopes: ``data`` is read as a struct whose ``data``
 #: member is kept as JSON text, so each line is parsed once.
@@ -87,7 +90,9 @@ def read_envelopes(path: Path, *, array: bool) -> pl.DataFrame | None:
                     return None
     except duckdb.Error:
         return None
-    created_at = frame["_created_at"].dt.cast_time_unit("ms").dt.replace_time_zone("UTC")
+    created_at = (
+        frame["_created_at"].dt.cast_time_unit("ms").dt.replace_time_zone("UTC")
+    )
     if frame["_created_at_text"].null_count() < frame.height:  # other ISO 8601 forms
         created_at = created_at.fill_null(parse_timestamps(frame["_created_at_text"]))
     frame = frame.with_columns(created_at.alias("created_at"))
@@ -100,4 +105,6 @@ def read_envelopes(path: Path, *, array: bool) -> pl.DataFrame | None:
     ).item()
     if invalid:
         return None
-    return frame.select("id", "type_raw", "created_at", "group_id", "channel", "payload")
+    return frame.select(
+        "id", "type_raw", "created_at", "group_id", "channel", "payload"
+    )

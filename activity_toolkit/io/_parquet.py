@@ -72,7 +72,9 @@ def _live_dir(path: Path) -> Path:
 
 
 def _manifest(live: Path) -> dict[str, Any]:
-    meta: dict[str, Any] = json.loads((live / "manifest.json").read_text(encoding="utf-8"))
+    meta: dict[str, Any] = json.loads(
+        (live / "manifest.json").read_text(encoding="utf-8")
+    )
     if meta.get("format") != FORMAT:
         msg = f"{live}: manifest format {meta.get('format')!r}, expected {FORMAT!r}"
         raise StoreError(msg)
@@ -191,9 +193,13 @@ class StoreWriter:
                 "columns": self._columns,
                 "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             }
-            (self._tmp / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+            (self._tmp / "manifest.json").write_text(
+                json.dumps(manifest, indent=1), encoding="utf-8"
+            )
             if state is not None:
-                (self._tmp / "state.json").write_text(json.dumps(state, indent=1), encoding="utf-8")
+                (self._tmp / "state.json").write_text(
+                    json.dumps(state, indent=1), encoding="utf-8"
+                )
             _fsync_tree(self._tmp)
             os.replace(self._tmp, self.path / self.name)
             pointer = self.path / f".CURRENT-{self.name}"
@@ -422,9 +428,13 @@ def _read_version(path: Path, live: Path) -> ActivityLog:
     else:
         events = pl.DataFrame(schema=EVENTS_SCHEMA)
     if events.height != meta["events"]:
-        msg = f"{path}: manifest says {meta['events']} events, files hold {events.height}"
+        msg = (
+            f"{path}: manifest says {meta['events']} events, files hold {events.height}"
+        )
         raise StoreError(msg)
-    events = events.unique("id", keep="first", maintain_order=True).sort("created_at", "id")
+    events = events.unique("id", keep="first", maintain_order=True).sort(
+        "created_at", "id"
+    )
     lazy = events.lazy()
     types = list(meta["columns"])
     collected = pl.collect_all(

@@ -35,7 +35,9 @@ from activity_toolkit.model import ActivityLog
 __all__ = ["EventSource", "PageSource", "read_events", "read_pages"]
 
 EventSource = PathLike | Iterable[PathLike] | Iterable[Mapping[str, Any]] | bytes
-PageSource = PathLike | Iterable[PathLike] | Mapping[str, Any] | Iterable[Mapping[str, Any]]
+PageSource = (
+    PathLike | Iterable[PathLike] | Mapping[str, Any] | Iterable[Mapping[str, Any]]
+)
 
 
 def _is_dict_iterable(source: object) -> bool:
@@ -149,7 +151,8 @@ def _read_event_file(builder: Builder, path: Path, chunk_bytes: int) -> None:
                 records = orjson.loads(stream.read())
             except orjson.JSONDecodeError as exc:
                 add_problem(
-                    builder.collector, InvalidJSONError(f"invalid JSON array: {exc}", source=label)
+                    builder.collector,
+                    InvalidJSONError(f"invalid JSON array: {exc}", source=label),
                 )
                 return
             builder.add_dicts(records, source=label)
@@ -221,7 +224,10 @@ def _parse_pages(builder: Builder, raw: bytes, label: str) -> list[Any]:
     except orjson.JSONDecodeError as exc:
         lines = [ln for ln in raw.split(b"\n") if ln.strip()]
         if len(lines) < 2:
-            add_problem(builder.collector, InvalidJSONError(f"invalid JSON: {exc}", source=label))
+            add_problem(
+                builder.collector,
+                InvalidJSONError(f"invalid JSON: {exc}", source=label),
+            )
             return []
         pages: list[Any] = []
         for n, line in enumerate(raw.split(b"\n"), start=1):
@@ -241,7 +247,9 @@ def _parse_pages(builder: Builder, raw: bytes, label: str) -> list[Any]:
 class _PageBatcher:
     """Collects the events of many small pages into chunks of bounded size."""
 
-    def __init__(self, builder: Builder, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> None:
+    def __init__(
+        self, builder: Builder, chunk_bytes: int = DEFAULT_CHUNK_BYTES
+    ) -> None:
         self.builder = builder
         self.chunk_bytes = chunk_bytes
         self.lines: list[bytes] = []
@@ -255,7 +263,9 @@ class _PageBatcher:
             data = page.get("data") if isinstance(page, Mapping) else None
             if not isinstance(data, list):
                 what = (
-                    f"keys {sorted(page)}" if isinstance(page, Mapping) else type(page).__name__
+                    f"keys {sorted(page)}"
+                    if isinstance(page, Mapping)
+                    else type(page).__name__
                 )
                 add_problem(
                     collector,

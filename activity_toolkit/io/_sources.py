@@ -15,7 +15,15 @@ __all__ = ["PathLike", "expand_paths", "is_path_source", "open_bytes"]
 
 PathLike = str | Path
 
-_DATA_SUFFIXES = (".json", ".ndjson", ".jsonl", ".json.gz", ".ndjson.gz", ".jsonl.gz", ".gz")
+_DATA_SUFFIXES = (
+    ".json",
+    ".ndjson",
+    ".jsonl",
+    ".json.gz",
+    ".ndjson.gz",
+    ".jsonl.gz",
+    ".gz",
+)
 
 
 def is_path_source(source: object) -> bool:
@@ -32,7 +40,9 @@ def expand_paths(source: PathLike | Iterable[PathLike]) -> list[Path]:
         path = Path(item)
         if path.is_dir():
             found = sorted(
-                p for p in path.rglob("*") if p.is_file() and p.name.endswith(_DATA_SUFFIXES)
+                p
+                for p in path.rglob("*")
+                if p.is_file() and p.name.endswith(_DATA_SUFFIXES)
             )
             if not found:
                 msg = f"no .json/.ndjson/.jsonl(.gz) files in directory {text}"
@@ -41,7 +51,9 @@ def expand_paths(source: PathLike | Iterable[PathLike]) -> list[Path]:
         elif path.is_file():
             out.append(path)
         elif glob.has_magic(text):
-            found = sorted(Path(p) for p in glob.glob(text, recursive=True) if Path(p).is_file())
+            found = sorted(
+                Path(p) for p in glob.glob(text, recursive=True) if Path(p).is_file()
+            )
             if not found:
                 msg = f"the pattern {text!r} matches no files"
                 raise InputError(msg, source=text)

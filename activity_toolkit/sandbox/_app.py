@@ -46,8 +46,17 @@ timeout); a dropped connection (no answer); a body cut short (``truncate``: the
 connection closes before ``Content-Length`` bytes; ``malformed``: a complete but cut
 JSON text); a spurious 429 (``"429"``, for 429 storms)."""
 
-DEFAULT_FAULT_KINDS: tuple[str, ...] = ("500", "503", "slow", "drop", "truncate", "malformed")
-_ALL_FAULTS = frozenset(("500", "502", "503", "slow", "drop", "truncate", "malformed", "429"))
+DEFAULT_FAULT_KINDS: tuple[str, ...] = (
+    "500",
+    "503",
+    "slow",
+    "drop",
+    "truncate",
+    "malformed",
+)
+_ALL_FAULTS = frozenset(
+    ("500", "502", "503", "slow", "drop", "truncate", "malformed", "429")
+)
 
 Window = Literal["sliding", "fixed"]
 
@@ -322,7 +331,9 @@ class Sandbox:
                     {"requests": limit.requests, "per": limit.per} if limit else None
                 ),
                 "max_in_window": (
-                    _max_in_window(arrivals, limit.per, fixed=self.config.window == "fixed")
+                    _max_in_window(
+                        arrivals, limit.per, fixed=self.config.window == "fixed"
+                    )
                     if limit
                     else None
                 ),
@@ -339,9 +350,12 @@ class Sandbox:
             if not self._authorised(request):
                 self._status[401] += 1
                 return self._error(
-                    401, "unauthorized", "Unauthorized",
+                    401,
+                    "unauthorized",
+                    "Unauthorized",
                     "Missing or invalid authorization (X-App-Id / X-App-Token or "
-                    "Authorization: Bearer)", rid,
+                    "Authorization: Bearer)",
+                    rid,
                 )
             now = self._clock()
             limit_headers, refused = self._rate(now)
@@ -362,52 +376,89 @@ class Sandbox:
             with self._lock:
                 self._status[429] += 1
             return self._error(
-                429, "too_many_requests", "Too many requests hit the API too quickly.",
-                "Rate limit reached (injected)", rid,
+                429,
+                "too_many_requests",
+                "Too many requests hit the API too quickly.",
+                "Rate limit reached (injected)",
+                rid,
                 extra_headers=(*limit_headers, ("Retry-After", str(wait))),
             )
         if fault in ("500", "502", "503"):
             status = int(fault)
             with self._lock:
                 self._status[status] += 1
-            key = {500: "internal_error", 502: "bad_gateway", 503: "service_unavailable"}[status]
-            return self._error(status, key, "Internal error (injected)", "", rid,
-                               extra_headers=limit_headers, delay=latency)
+            key = {
+                500: "internal_error",
+                502: "bad_gateway",
+                503: "service_unavailable",
+            }[status]
+            return self._error(
+                status,
+                key,
+                "Internal error (injected)",
+                "",
+                rid,
+                extra_headers=limit_headers,
+                delay=latency,
+            )
         try:
             status, body = self._dispatch(request, route)
         except _BadQuery as exc:
             with self._lock:
                 self._status[400] += 1
-            return self._error(400, "invalid_query_params", "Invalid query params",
-                               exc.details, rid, extra_headers=limit_headers, delay=latency)
+            return self._error(
+                400,
+                "invalid_query_params",
+                "Invalid query params",
+                exc.details,
+                rid,
+                extra_headers=limit_headers,
+                delay=latency,
+            )
         if status != 200:
             with self._lock:
                 self._status[status] += 1
-            return self._error(status, body.pop("key"), body.pop("message"),
-                               body.pop("details"), rid, extra_headers=limit_headers,
-                               delay=latency, extra=body)
+            return self._error(
+                status,
+                body.pop("key"),
+                body.pop("message"),
+                body.pop("details"),
+                rid,
+                extra_headers=limit_headers,
+                delay=latency,
+                extra=body,
+            )
         payload = orjson.dumps(body)
         headers = (("Content-Type", "application/json; charset=utf-8"), *limit_headers)
         with self._lock:
             self._status[200] += 1
         if fault == "slow":
-            return SandboxResponse(200, headers, payload,
-                                   delay=latency + self.config.faults.slow_seconds)
+            return SandboxResponse(
+                200, headers, payload, delay=latency + self.config.faults.slow_seconds
+            )
         if fault == "drop":
             return SandboxResponse(200, headers, payload, delay=latency, fault="drop")
         if fault == "truncate":
-            return SandboxResponse(200, headers, payload, delay=latency, fault="truncate")
+            return SandboxResponse(
+                200, headers, payload, delay=latency, fault="truncate"
+            )
         if fault == "malformed":
-            return SandboxResponse(200, headers, payload[: max(1, len(payload) // 2)],
-                                   delay=latency)
+            return SandboxResponse(
+                200, headers, payload[: max(1, len(payload) // 2)], delay=latency
+            )
         return SandboxResponse(200, headers, payload, delay=latency)
 
     def _meta(self, request: SandboxRequest) -> SandboxResponse:
         if request.path == "/_sandbox/stats":
             body = orjson.dumps(self.stats())
         elif request.path == "/_sandbox/health":
-            body = orjson.dumps({"ok": True, "customers": len(self.index.customers),
-                                 "events": self.index.event_count})
+            body = orjson.dumps(
+                {
+                    "ok": True,
+                    "customers": len(self.index.customers),
+                    "events": self.index.event_count,
+                }
+            )
         else:
             return SandboxResponse(404, (("Content-Type", "application/json"),), b"{}")
         return SandboxResponse(200, (("Content-Type", "application/json"),), body)
@@ -425,12 +476,17 @@ class Sandbox:
             return expiry is not None and expiry > self._clock()
         return False
 
-    def _rate(self, now: float) -> tuple[tuple[tuple[str, str], ...], SandboxResponse | None]:
+    def _rate(
+        self, now: float
+    ) -> tuple[tuple[tuple[str, str], ...], SandboxResponse | None]:
         """Count the request against the window; the headers, or a 429 to send."""
         limit = self.config.rate_limit
         if limit is None:
-            return (("X-Rate-Limit-Limit", "1000000"), ("X-Rate-Limit-Remaining", "999999"),
-                    ("X-Rate-Limit-Retry", f"{now:.3f}")), None
+            return (
+                ("X-Rate-Limit-Limit", "1000000"),
+                ("X-Rate-Limit-Remaining", "999999"),
+                ("X-Rate-Limit-Retry", f"{now:.3f}"),
+            ), None
         n, per = limit.requests, limit.per
         if self.config.window == "fixed":
             k = math.floor(now / per)
@@ -465,9 +521,14 @@ class Sandbox:
             ("X-Rate-Limit-Type", "api_calls"),
             ("Retry-After", str(wait)),
         )
-        return self._error(429, "too_many_requests", "Too many requests hit the API too quickly.",
-                           f"Rate limit of {n} requests reached; retry in {wait} s.",
-                           _request_id(self._rng), extra_headers=headers)
+        return self._error(
+            429,
+            "too_many_requests",
+            "Too many requests hit the API too quickly.",
+            f"Rate limit of {n} requests reached; retry in {wait} s.",
+            _request_id(self._rng),
+            extra_headers=headers,
+        )
 
     def _draw_fault(self) -> str | None:
         faults = self.config.faults
@@ -517,20 +578,29 @@ class Sandbox:
             return "oauth", None
         return "unknown", None
 
-    def _dispatch(self, request: SandboxRequest, route: str) -> tuple[int, dict[str, Any]]:
+    def _dispatch(
+        self, request: SandboxRequest, route: str
+    ) -> tuple[int, dict[str, Any]]:
         if route == "oauth" and request.method == "POST":
             return self._oauth(request)
         if request.method != "GET" or route in ("unknown", "oauth"):
-            return 404, {"key": "not_found", "message": "Resource not found",
-                         "details": f"Cannot find route {request.method} {request.path}"}
+            return 404, {
+                "key": "not_found",
+                "message": "Resource not found",
+                "details": f"Cannot find route {request.method} {request.path}",
+            }
         if route == "customers":
             return 200, self._list_customers(request)
         key = [p for p in request.path.split("/") if p][2]
         customer = self.index.lookup(key)
         if customer is None:
-            return 404, {"key": "not_found", "message": "Resource not found",
-                         "details": f"Cannot find customer with id {key}",
-                         "resource_id": key, "resource_type": "customer"}
+            return 404, {
+                "key": "not_found",
+                "message": "Resource not found",
+                "details": f"Cannot find customer with id {key}",
+                "resource_id": key,
+                "resource_type": "customer",
+            }
         if route == "customer":
             return 200, dict(customer)
         rows = self._visible(self.index.events[customer["id"]])
@@ -547,9 +617,14 @@ class Sandbox:
         now = self._clock()
         with self._lock:
             self._tokens[token] = now + 900
-        return 200, {"access_token": token, "client_id": self.config.app_id,
-                     "expires_at": int(now + 900), "expires_in": 900,
-                     "scope": form.get("scope", ["api"])[-1], "token_type": "bearer"}
+        return 200, {
+            "access_token": token,
+            "client_id": self.config.app_id,
+            "expires_at": int(now + 900),
+            "expires_in": 900,
+            "scope": form.get("scope", ["api"])[-1],
+            "token_type": "bearer",
+        }
 
     # query helpers
     @staticmethod
@@ -616,8 +691,13 @@ class Sandbox:
         return rows
 
     @staticmethod
-    def _after_id(rows: list[EventRow], all_rows: list[EventRow], event_id: str, *,
-                  ascending: bool) -> list[EventRow]:
+    def _after_id(
+        rows: list[EventRow],
+        all_rows: list[EventRow],
+        event_id: str,
+        *,
+        ascending: bool,
+    ) -> list[EventRow]:
         ref = next((r for r in all_rows if r.id == event_id), None)
         if ref is None:
             msg = f"starting_after_id {event_id!r} is not an event of this customer"
@@ -626,7 +706,9 @@ class Sandbox:
             return [r for r in rows if r.key > ref.key]
         return [r for r in rows if r.key < ref.key]
 
-    def _activity(self, request: SandboxRequest, all_rows: list[EventRow]) -> dict[str, Any]:
+    def _activity(
+        self, request: SandboxRequest, all_rows: list[EventRow]
+    ) -> dict[str, Any]:
         limit = self._int(request, "limit", 10, 1, 100)
         ascending = self._order(request, ("created_at", "-created_at"), "-created_at")
         rows = self._filter_events(
@@ -647,10 +729,14 @@ class Sandbox:
             "more_starting_after": page[-1].id if more and page else None,
         }
 
-    def _activities(self, request: SandboxRequest, all_rows: list[EventRow]) -> dict[str, Any]:
+    def _activities(
+        self, request: SandboxRequest, all_rows: list[EventRow]
+    ) -> dict[str, Any]:
         limit = self._int(request, "limit", 10, 1, 100)
         ascending = self._order(
-            request, ("created_at", "-created_at", "updated_at", "-updated_at"), "-created_at"
+            request,
+            ("created_at", "-created_at", "updated_at", "-updated_at"),
+            "-created_at",
         )
         rows = self._filter_events(
             request, all_rows, ("campaign_id", "campaign_type", "product_id")
@@ -675,7 +761,9 @@ class Sandbox:
         limit = self._int(request, "limit", 10, 1, 100)
         page = self._int(request, "page", 1, 1, self.config.page_cap)
         ascending = self._order(
-            request, ("created_at", "-created_at", "updated_at", "-updated_at"), "-created_at"
+            request,
+            ("created_at", "-created_at", "updated_at", "-updated_at"),
+            "-created_at",
         )
         index = self.index
         lo, hi = 0, len(index.customers)
@@ -711,7 +799,9 @@ class Sandbox:
         }
 
 
-def _max_in_window(arrivals: Sequence[float], per: float, *, fixed: bool = False) -> int:
+def _max_in_window(
+    arrivals: Sequence[float], per: float, *, fixed: bool = False
+) -> int:
     """Largest number of arrivals in any half-open window ``(t - per, t]``, or in any
     clock-aligned window ``[k * per, (k + 1) * per)`` when ``fixed``."""
     if fixed:

@@ -46,7 +46,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        request = SandboxRequest.build(self.command, self.path, list(self.headers.items()), body)
+        request = SandboxRequest.build(
+            self.command, self.path, list(self.headers.items()), body
+        )
         answer = self.server.sandbox.handle(request)
         if answer.delay:
             self.server.stopping.wait(answer.delay)
@@ -106,7 +108,9 @@ class SandboxServer:
     It binds to 127.0.0.1 (loopback only) unless another loopback host is given.
     """
 
-    def __init__(self, sandbox: Sandbox, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, sandbox: Sandbox, *, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
         if host not in _LOOPBACK:
             msg = f"the sandbox only binds to loopback (127.0.0.1), not {host!r}"
             raise ValueError(msg)
@@ -130,8 +134,10 @@ class SandboxServer:
     def start(self) -> SandboxServer:
         """Serve in a background (daemon) thread."""
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
-            name="sandbox-server", daemon=True,
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name="sandbox-server",
+            daemon=True,
         )
         self._thread.start()
         return self

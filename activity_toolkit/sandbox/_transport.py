@@ -62,7 +62,9 @@ class SandboxTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     ) -> tuple[SandboxResponse, float, bool]:
         target = request.url.raw_path.decode("ascii")
         answer = self.sandbox.handle(
-            SandboxRequest.build(request.method, target, list(request.headers.items()), body)
+            SandboxRequest.build(
+                request.method, target, list(request.headers.items()), body
+            )
         )
         timeout = request.extensions.get("timeout", {}).get("read")
         delay = answer.delay if self.sleep else 0.0
@@ -79,11 +81,14 @@ class SandboxTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         headers = [*answer.headers, ("Content-Length", str(len(answer.body)))]
         if answer.fault == "truncate":
             return httpx.Response(
-                answer.status, headers=headers, stream=_CutStream(answer.body, request),
+                answer.status,
+                headers=headers,
+                stream=_CutStream(answer.body, request),
                 request=request,
             )
-        return httpx.Response(answer.status, headers=headers, content=answer.body,
-                              request=request)
+        return httpx.Response(
+            answer.status, headers=headers, content=answer.body, request=request
+        )
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         answer, delay, timed_out = self._answer(request, request.read())

@@ -112,38 +112,55 @@ class World:
             raise ValueError(msg)
         people: list[dict[str, Any]] = []
         evs: list[dict[str, Any]] = []
-        types = ("customer.order.paid", "customer.redemption.succeeded",
-                 "customer.rewarded.loyalty_points", "customer.segment.entered")
+        types = (
+            "customer.order.paid",
+            "customer.redemption.succeeded",
+            "customer.rewarded.loyalty_points",
+            "customer.segment.entered",
+        )
         campaigns = (("camp_loyalty", "LOYALTY_PROGRAM"), ("camp_promo", "PROMOTION"))
         for i in range(customers):
             cid = f"cust_{rng.getrandbits(64):016x}"
             created = base + (i // max(bulk, 1)) * 1000
-            person = {"id": cid, "source_id": f"src-{i:05d}", "name": f"Customer {i}",
-                      "email": f"c{i}@example.com", "metadata": {}, "object": "customer",
-                      "created_at": _iso(created)}
+            person = {
+                "id": cid,
+                "source_id": f"src-{i:05d}",
+                "name": f"Customer {i}",
+                "email": f"c{i}@example.com",
+                "metadata": {},
+                "object": "customer",
+                "created_at": _iso(created),
+            }
             people.append(person)
-            simple = {k: person[k] for k in ("id", "source_id", "name", "email", "metadata",
-                                             "object")}
+            simple = {
+                k: person[k]
+                for k in ("id", "source_id", "name", "email", "metadata", "object")
+            }
             t = created + 60_000
             for j in range(counts[i]):
                 if j % max(tie, 1) == 0:
                     t += 1000 + rng.randrange(5000)
                     group = f"v-{rng.getrandbits(72):018x}"
                 camp_id, camp_type = campaigns[j % len(campaigns)]
-                evs.append({
-                    "id": f"evcus_{rng.getrandbits(72):018x}",
-                    "type": types[j % len(types)],
-                    "created_at": _iso(t),
-                    "group_id": group,
-                    "data": {
+                evs.append(
+                    {
+                        "id": f"evcus_{rng.getrandbits(72):018x}",
+                        "type": types[j % len(types)],
+                        "created_at": _iso(t),
+                        "group_id": group,
                         "data": {
-                            "customer": simple,
-                            "campaign": {"id": camp_id, "name": camp_id,
-                                         "campaign_type": camp_type},
+                            "data": {
+                                "customer": simple,
+                                "campaign": {
+                                    "id": camp_id,
+                                    "name": camp_id,
+                                    "campaign_type": camp_type,
+                                },
+                            },
+                            "event_source": {"channel": "API"},
                         },
-                        "event_source": {"channel": "API"},
-                    },
-                })
+                    }
+                )
         return cls(people, evs)
 
 

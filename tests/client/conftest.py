@@ -14,10 +14,14 @@ from client.fakes import APP_ID, FAST_RETRY, SECRET
 
 @pytest.fixture
 def make_client() -> Callable[..., VoucherifyClient]:
-    def build(handler: Callable[[httpx.Request], httpx.Response], **options: Any) -> VoucherifyClient:
+    def build(
+        handler: Callable[[httpx.Request], httpx.Response], **options: Any
+    ) -> VoucherifyClient:
         options.setdefault("base_url", "https://api.test")
         options.setdefault("retry", FAST_RETRY)
         options.setdefault("seed", 0)
-        return VoucherifyClient(APP_ID, SECRET, transport=httpx.MockTransport(handler), **options)
+        return VoucherifyClient(
+            APP_ID, SECRET, transport=httpx.MockTransport(handler), **options
+        )
 
     return build

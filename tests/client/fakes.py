@@ -18,18 +18,30 @@ def ok(body: dict[str, Any], **headers: str) -> httpx.Response:
     return httpx.Response(200, json=body, headers=headers)
 
 
-def page(events: list[dict[str, Any]], *, has_more: bool, cursor: str | None = None) -> dict[str, Any]:
-    return {"object": "list", "data_ref": "data", "data": events, "has_more": has_more,
-            "more_starting_after": cursor}
+def page(
+    events: list[dict[str, Any]], *, has_more: bool, cursor: str | None = None
+) -> dict[str, Any]:
+    return {
+        "object": "list",
+        "data_ref": "data",
+        "data": events,
+        "has_more": has_more,
+        "more_starting_after": cursor,
+    }
 
 
 def event(i: int, *, customer: str = "cust_1", ms: int | None = None) -> dict[str, Any]:
     ms = i * 1000 if ms is None else ms
-    stamp = f"2024-01-01T00:{ms // 60000 % 60:02d}:{ms // 1000 % 60:02d}.{ms % 1000:03d}Z"
+    stamp = (
+        f"2024-01-01T00:{ms // 60000 % 60:02d}:{ms // 1000 % 60:02d}.{ms % 1000:03d}Z"
+    )
     return {
         "id": f"evcus_{i:04d}",
         "type": "customer.order.paid",
         "created_at": stamp,
         "group_id": "v-1",
-        "data": {"data": {"customer": {"id": customer}}, "event_source": {"channel": "API"}},
+        "data": {
+            "data": {"customer": {"id": customer}},
+            "event_source": {"channel": "API"},
+        },
     }

@@ -27,18 +27,50 @@ def parser() -> argparse.ArgumentParser:
 
 
 def test_register_adds_both_commands() -> None:
-    args = parser().parse_args([
-        "fetch", "--store", "s", "--customer", "a", "--customer", "src-2",
-        "--since", "2024-01-01", "--until", "2024-02-01", "--api-url", "us",
-        "--endpoint", "activities", "--rate-limit", "100/min", "--no-progress",
-    ])
+    args = parser().parse_args(
+        [
+            "fetch",
+            "--store",
+            "s",
+            "--customer",
+            "a",
+            "--customer",
+            "src-2",
+            "--since",
+            "2024-01-01",
+            "--until",
+            "2024-02-01",
+            "--api-url",
+            "us",
+            "--endpoint",
+            "activities",
+            "--rate-limit",
+            "100/min",
+            "--no-progress",
+        ]
+    )
     assert args.func is cmd_fetch
     assert args.customers == ["a", "src-2"]
     assert (args.since, args.until, args.api_url, args.endpoint) == (
-        "2024-01-01", "2024-02-01", "us", "activities")
+        "2024-01-01",
+        "2024-02-01",
+        "us",
+        "activities",
+    )
     assert args.progress is False
-    args = parser().parse_args(["sandbox", "--port", "0", "--rate-limit", "600/10s",
-                                "--faults", "0.1", "--storm", "50:5"])
+    args = parser().parse_args(
+        [
+            "sandbox",
+            "--port",
+            "0",
+            "--rate-limit",
+            "600/10s",
+            "--faults",
+            "0.1",
+            "--storm",
+            "50:5",
+        ]
+    )
     assert args.func is cmd_sandbox
     config = _sandbox_config(args)
     assert config.rate_limit.requests == 600
@@ -68,15 +100,33 @@ def test_fetch_command_fills_the_store(monkeypatch, capsys, tmp_path) -> None:
     with box.serve() as server:
         for name, value in box.env(server.url).items():
             monkeypatch.setenv(name, value)
-        code = main(["fetch", "--store", str(tmp_path / "s"), "--no-progress",
-                     "--page-size", "5"])
+        code = main(
+            [
+                "fetch",
+                "--store",
+                str(tmp_path / "s"),
+                "--no-progress",
+                "--page-size",
+                "5",
+            ]
+        )
         out, err = capsys.readouterr()
         assert code == 0, err
         assert "60 events of 5 customers" in out
         assert len(read_parquet(tmp_path / "s")) == 60
         # one customer by source id, unknown customer: exit 5, the rest is kept
-        code = main(["fetch", "--store", str(tmp_path / "t"), "--customer", "src-00001",
-                     "--customer", "nobody", "--no-progress"])
+        code = main(
+            [
+                "fetch",
+                "--store",
+                str(tmp_path / "t"),
+                "--customer",
+                "src-00001",
+                "--customer",
+                "nobody",
+                "--no-progress",
+            ]
+        )
         out, err = capsys.readouterr()
     assert code == 5
     assert "nobody" in err
@@ -88,7 +138,9 @@ def test_fetch_command_fills_the_store(monkeypatch, capsys, tmp_path) -> None:
 def test_bad_time_is_a_usage_error(monkeypatch, capsys, tmp_path) -> None:
     monkeypatch.setenv("VOUCHERIFY_APP_ID", "a")
     monkeypatch.setenv("VOUCHERIFY_SECRET_KEY", "b")
-    assert main(["fetch", "--store", str(tmp_path / "s"), "--since", "last tuesday"]) == 2
+    assert (
+        main(["fetch", "--store", str(tmp_path / "s"), "--since", "last tuesday"]) == 2
+    )
     assert "since" in capsys.readouterr().err
 
 

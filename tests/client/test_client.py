@@ -40,8 +40,11 @@ def test_bearer_token() -> None:
         seen.append(request)
         return ok(page([], has_more=False))
 
-    client = VoucherifyClient(bearer_token="tok_abc", base_url="https://api.test",
-                              transport=httpx.MockTransport(handler))
+    client = VoucherifyClient(
+        bearer_token="tok_abc",
+        base_url="https://api.test",
+        transport=httpx.MockTransport(handler),
+    )
     client.customer_activity("c")
     assert seen[0].headers["Authorization"] == "Bearer tok_abc"
     assert "x-app-token" not in seen[0].headers
@@ -57,7 +60,10 @@ def test_bearer_token() -> None:
         ({"cluster": "as"}, "https://as1.api.voucherify.io"),
         ({"base_url": "us1"}, "https://us1.api.voucherify.io"),
         ({"base_url": "https://eu2.example.com/"}, "https://eu2.example.com"),
-        ({"base_url": "http://127.0.0.1:8765", "cluster": "us"}, "http://127.0.0.1:8765"),
+        (
+            {"base_url": "http://127.0.0.1:8765", "cluster": "us"},
+            "http://127.0.0.1:8765",
+        ),
     ],
 )
 def test_clusters_and_base_url(kwargs, url) -> None:
@@ -76,14 +82,20 @@ def test_bad_configuration() -> None:
 
 
 def test_from_env_reads_the_three_variables() -> None:
-    env = {"VOUCHERIFY_APP_ID": "app9", "VOUCHERIFY_SECRET_KEY": SECRET,
-           "VOUCHERIFY_API_URL": "as"}
+    env = {
+        "VOUCHERIFY_APP_ID": "app9",
+        "VOUCHERIFY_SECRET_KEY": SECRET,
+        "VOUCHERIFY_API_URL": "as",
+    }
     client = VoucherifyClient.from_env(env, concurrency=3)
     assert client.app_id == "app9"
     assert client.base_url == CLUSTERS["as"]
     assert client.concurrency == 3
     assert SECRET not in repr(client)
-    assert VoucherifyClient.from_env({**env, "VOUCHERIFY_API_URL": ""}).base_url == CLUSTERS["eu"]
+    assert (
+        VoucherifyClient.from_env({**env, "VOUCHERIFY_API_URL": ""}).base_url
+        == CLUSTERS["eu"]
+    )
 
 
 def test_from_env_names_what_is_missing() -> None:
@@ -99,10 +111,14 @@ def test_customer_by_source_id_is_percent_encoded(make_client) -> None:
         return ok(page([], has_more=False))
 
     make_client(handler).customer_activity("crm/42 ü")
-    assert paths == ["/v1/customers/crm%2F42%20%C3%BC/activity?limit=100&order=created_at"]
+    assert paths == [
+        "/v1/customers/crm%2F42%20%C3%BC/activity?limit=100&order=created_at"
+    ]
 
 
-def test_activity_follows_the_cursor_through_an_exactly_full_last_page(make_client) -> None:
+def test_activity_follows_the_cursor_through_an_exactly_full_last_page(
+    make_client,
+) -> None:
     events = [event(i) for i in range(4)]
     asked: list[dict[str, str]] = []
 
@@ -116,14 +132,24 @@ def test_activity_follows_the_cursor_through_an_exactly_full_last_page(make_clie
         return ok(page(chunk, has_more=more, cursor=chunk[-1]["id"] if more else None))
 
     client = make_client(handler, page_size=2)
-    got = client.customer_activity("cust_1", query=ActivityQuery(type="customer.order.paid"))
+    got = client.customer_activity(
+        "cust_1", query=ActivityQuery(type="customer.order.paid")
+    )
     assert [e["id"] for e in got] == [e["id"] for e in events]
-    assert [a.get("starting_after_id") for a in asked] == [None, "evcus_0001", "evcus_0003"]
-    assert all(a["type"] == "customer.order.paid" and a["order"] == "created_at" for a in asked)
+    assert [a.get("starting_after_id") for a in asked] == [
+        None,
+        "evcus_0001",
+        "evcus_0003",
+    ]
+    assert all(
+        a["type"] == "customer.order.paid" and a["order"] == "created_at" for a in asked
+    )
 
 
 def test_a_repeating_cursor_is_a_pagination_error(make_client) -> None:
-    client = make_client(lambda r: ok(page([event(1)], has_more=True, cursor="evcus_0001")))
+    client = make_client(
+        lambda r: ok(page([event(1)], has_more=True, cursor="evcus_0001"))
+    )
     with pytest.raises(PaginationError, match="repeats"):
         client.customer_activity("c")
 
@@ -141,7 +167,9 @@ def test_deprecated_endpoint_warns_with_the_numbers(make_client) -> None:
         return ok({"object": "list", "data": [event(0), event(1)], "total": 5})
 
     client = make_client(handler, page_size=2)
-    with pytest.warns(IncompleteFetchWarning, match=r"collected 2 distinct events .* total says 5"):
+    with pytest.warns(
+        IncompleteFetchWarning, match=r"collected 2 distinct events .* total says 5"
+    ):
         got = client.customer_activity("cust_1", endpoint="activities")
     assert len(got) == 2
 
@@ -157,7 +185,10 @@ def test_filters_each_endpoint_lacks_are_refused() -> None:
 def test_list_customers_switches_to_the_date_cursor_after_page_99(make_client) -> None:
     # 10 customers per ms (bulk imports), pages of 5: the page cap is hit at 495
     customers = [
-        {"id": f"cust_{i:05d}", "created_at": f"2024-01-01T00:{i // 600:02d}:{i // 10 % 60:02d}.000Z"}
+        {
+            "id": f"cust_{i:05d}",
+            "created_at": f"2024-01-01T00:{i // 600:02d}:{i // 10 % 60:02d}.000Z",
+        }
         for i in range(600)
     ]
     asked: list[dict[str, str]] = []
@@ -171,8 +202,15 @@ def test_list_customers_switches_to_the_date_cursor_after_page_99(make_client) -
         if "starting_after" in params:
             rows = [c for c in rows if c["created_at"] > params["starting_after"]]
         chunk = rows[(number - 1) * limit : number * limit]
-        return ok({"object": "list", "data_ref": "customers", "customers": chunk,
-                   "total": len(rows), "has_more": number * limit < len(rows)})
+        return ok(
+            {
+                "object": "list",
+                "data_ref": "customers",
+                "customers": chunk,
+                "total": len(rows),
+                "has_more": number * limit < len(rows),
+            }
+        )
 
     got = make_client(handler, page_size=5).list_customers()
     assert [c["id"] for c in got] == [c["id"] for c in customers]
@@ -186,8 +224,11 @@ def test_429_pauses_every_request_for_retry_after(make_client) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         times.append(time.monotonic())
         if len(times) == 1:
-            return httpx.Response(429, json={"code": 429, "key": "too_many_requests"},
-                                  headers={"Retry-After": "1"})
+            return httpx.Response(
+                429,
+                json={"code": 429, "key": "too_many_requests"},
+                headers={"Retry-After": "1"},
+            )
         return ok(page([], has_more=False))
 
     client = make_client(handler)
@@ -205,11 +246,14 @@ def test_rate_limit_headers_slow_down_before_the_limit(make_client) -> None:
         now = time.time()
         times.append(time.monotonic())
         remaining = 0 if len(times) == 1 else 5
-        return ok(page([], has_more=False), **{
-            "X-Rate-Limit-Limit": "5",
-            "X-Rate-Limit-Remaining": str(remaining),
-            "X-Rate-Limit-Retry": f"{now + 0.5:.3f}",
-        })
+        return ok(
+            page([], has_more=False),
+            **{
+                "X-Rate-Limit-Limit": "5",
+                "X-Rate-Limit-Remaining": str(remaining),
+                "X-Rate-Limit-Retry": f"{now + 0.5:.3f}",
+            },
+        )
 
     client = make_client(handler)
     client.customer_activity("a")
@@ -254,8 +298,12 @@ def test_async_api(make_client) -> None:
 
 
 def test_logs_never_show_the_secret(make_client, caplog) -> None:
-    answers = iter([httpx.Response(503, json={"code": 503, "details": f"token {SECRET}"}),
-                    httpx.Response(401, json={"code": 401, "message": SECRET})])
+    answers = iter(
+        [
+            httpx.Response(503, json={"code": 503, "details": f"token {SECRET}"}),
+            httpx.Response(401, json={"code": 401, "message": SECRET}),
+        ]
+    )
     client = make_client(lambda r: next(answers))
     caplog.set_level(logging.DEBUG)
     with pytest.raises(AuthenticationError) as info:

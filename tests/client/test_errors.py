@@ -54,7 +54,10 @@ def test_status_maps_to_error_tree(make_client, status, error) -> None:
     assert isinstance(e, ApiError)
     assert e.status_code == status
     assert (e.code, e.key, e.api_message, e.details, e.request_id) == (
-        status, "not_found", "Resource not found", "Cannot find customer with id cust_x",
+        status,
+        "not_found",
+        "Resource not found",
+        "Cannot find customer with id cust_x",
         "v-0a885062c80375740f",
     )
     assert e.method == "GET"
@@ -69,7 +72,9 @@ def test_not_found_is_also_a_lookup_error(make_client) -> None:
 
 
 def test_non_json_error_body_is_kept_as_details(make_client) -> None:
-    client = make_client(lambda r: httpx.Response(502, text="<html>Bad gateway</html>"), retry=NO_RETRY)
+    client = make_client(
+        lambda r: httpx.Response(502, text="<html>Bad gateway</html>"), retry=NO_RETRY
+    )
     with pytest.raises(ServerError) as info:
         client.customer_activity("c")
     assert info.value.details == "<html>Bad gateway</html>"
@@ -77,8 +82,11 @@ def test_non_json_error_body_is_kept_as_details(make_client) -> None:
 
 def test_429_carries_retry_after(make_client) -> None:
     client = make_client(
-        lambda r: httpx.Response(429, json={"code": 429, "key": "too_many_requests"},
-                                 headers={"Retry-After": "7"}),
+        lambda r: httpx.Response(
+            429,
+            json={"code": 429, "key": "too_many_requests"},
+            headers={"Retry-After": "7"},
+        ),
         retry=NO_RETRY,
     )
     with pytest.raises(RateLimitError) as info:
@@ -88,7 +96,9 @@ def test_429_carries_retry_after(make_client) -> None:
 
 def test_429_wait_over_max_wait_is_final(make_client) -> None:
     client = make_client(
-        lambda r: httpx.Response(429, json={"code": 429}, headers={"Retry-After": "3600"}),
+        lambda r: httpx.Response(
+            429, json={"code": 429}, headers={"Retry-After": "3600"}
+        ),
         retry=RetryPolicy(attempts=5, max_wait=10),
     )
     with pytest.raises(RateLimitError, match="over the 10 s allowed"):
@@ -102,7 +112,12 @@ def test_429_wait_over_max_wait_is_final(make_client) -> None:
         (httpx.ConnectError("refused"), "connection failed"),
         (httpx.ConnectTimeout("slow"), "connect timed out"),
         (httpx.ReadTimeout("slow"), "read timed out"),
-        (httpx.RemoteProtocolError("Server disconnected without sending a response."), "dropped"),
+        (
+            httpx.RemoteProtocolError(
+                "Server disconnected without sending a response."
+            ),
+            "dropped",
+        ),
         (httpx.ReadError("reset"), "dropped"),
     ],
 )
@@ -116,7 +131,9 @@ def test_transport_failures(make_client, exc, text) -> None:
     assert "GET /v1/customers/cust_1/activity" in str(info.value)
 
 
-@pytest.mark.parametrize("content", [b'{"object": "list", "data": [', b"<html>", b"[1, 2]", b""])
+@pytest.mark.parametrize(
+    "content", [b'{"object": "list", "data": [', b"<html>", b"[1, 2]", b""]
+)
 def test_malformed_or_truncated_body(make_client, content) -> None:
     client = make_client(lambda r: httpx.Response(200, content=content), retry=NO_RETRY)
     with pytest.raises(TransportError, match="JSON"):
@@ -124,11 +141,13 @@ def test_malformed_or_truncated_body(make_client, content) -> None:
 
 
 def test_retries_then_succeeds(make_client) -> None:
-    answers = iter([
-        httpx.Response(503, json={"code": 503}),
-        httpx.Response(200, content=b'{"data": ['),
-        httpx.Response(500, json={"code": 500}),
-    ])
+    answers = iter(
+        [
+            httpx.Response(503, json={"code": 503}),
+            httpx.Response(200, content=b'{"data": ['),
+            httpx.Response(500, json={"code": 500}),
+        ]
+    )
 
     def handler(request: httpx.Request) -> httpx.Response:
         try:
@@ -158,8 +177,10 @@ def test_gives_up_after_the_attempts_and_says_so(make_client) -> None:
 
 
 def test_retry_budget_is_shared_by_a_session(make_client) -> None:
-    client = make_client(lambda r: httpx.Response(500, json={}),
-                         retry=RetryPolicy(attempts=10, budget=2, backoff=0.001))
+    client = make_client(
+        lambda r: httpx.Response(500, json={}),
+        retry=RetryPolicy(attempts=10, budget=2, backoff=0.001),
+    )
     with pytest.raises(ServerError, match="retry budget of 2 is spent"):
         client.customer_activity("c")
     assert client.stats.requests == 3
@@ -179,8 +200,12 @@ def test_client_errors_are_not_retried(make_client) -> None:
 
 
 def test_secret_echoed_by_the_server_is_redacted(make_client) -> None:
-    body = {"code": 401, "key": "unauthorized", "message": f"bad token {SECRET}",
-            "details": f"X-App-Token={SECRET}"}
+    body = {
+        "code": 401,
+        "key": "unauthorized",
+        "message": f"bad token {SECRET}",
+        "details": f"X-App-Token={SECRET}",
+    }
     client = make_client(lambda r: httpx.Response(401, json=body))
     with pytest.raises(AuthenticationError) as info:
         client.customer_activity("c")

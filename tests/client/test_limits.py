@@ -12,8 +12,15 @@ from activity_toolkit.client import RateLimit, RateLimiter, RetryPolicy
 
 @pytest.mark.parametrize(
     ("text", "requests", "per"),
-    [("100/min", 100, 60.0), ("2000/minute", 2000, 60.0), ("100/hour", 100, 3600.0),
-     ("5/s", 5, 1.0), ("600/10s", 600, 10.0), ("15/0.5s", 15, 0.5), (" 7 / 2 min ", 7, 120.0)],
+    [
+        ("100/min", 100, 60.0),
+        ("2000/minute", 2000, 60.0),
+        ("100/hour", 100, 3600.0),
+        ("5/s", 5, 1.0),
+        ("600/10s", 600, 10.0),
+        ("15/0.5s", 15, 0.5),
+        (" 7 / 2 min ", 7, 120.0),
+    ],
 )
 def test_rate_limit_parse(text, requests, per) -> None:
     assert RateLimit.parse(text) == RateLimit(requests, per)
@@ -47,8 +54,11 @@ def test_limiter_probes_first_then_follows_remaining() -> None:
         second = asyncio.ensure_future(limiter.acquire())
         await asyncio.sleep(0.01)
         assert not second.done()
-        limiter.release(first, {"X-Rate-Limit-Remaining": "2", "X-Rate-Limit-Retry": "1005"},
-                        status=200)
+        limiter.release(
+            first,
+            {"X-Rate-Limit-Remaining": "2", "X-Rate-Limit-Retry": "1005"},
+            status=200,
+        )
         t2 = await second
         t3 = await limiter.acquire()
         # remaining 2, two sent since: the next one waits for the reset

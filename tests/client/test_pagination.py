@@ -15,19 +15,31 @@ def ev(i: int, ms: str = "000") -> dict[str, str]:
 
 def pg(items, *, new=None, collected=None, total=None, **body) -> Page:
     body = {"data": items, **body}
-    return Page(items, body, new=len(items) if new is None else new,
-                collected=len(items) if collected is None else collected, total=total)
+    return Page(
+        items,
+        body,
+        new=len(items) if new is None else new,
+        collected=len(items) if collected is None else collected,
+        total=total,
+    )
 
 
 class TestIdCursor:
     def test_first_sets_limit_and_ascending_order(self) -> None:
-        assert IdCursor(limit=7).first({"type": "x"}) == {"type": "x", "limit": 7, "order": "created_at"}
+        assert IdCursor(limit=7).first({"type": "x"}) == {
+            "type": "x",
+            "limit": 7,
+            "order": "created_at",
+        }
 
     @pytest.mark.parametrize(
         ("body", "expected"),
         [
             ({"has_more": True, "more_starting_after": "e2"}, "e2"),
-            ({"has_more": True, "more_starting_after": None}, "e2"),  # falls back on last id
+            (
+                {"has_more": True, "more_starting_after": None},
+                "e2",
+            ),  # falls back on last id
             ({"has_more": True}, "e2"),
             ({}, "e2"),  # no has_more, full page: keep going
         ],
@@ -35,13 +47,18 @@ class TestIdCursor:
     def test_follows_more_starting_after(self, body, expected) -> None:
         s = IdCursor(limit=2)
         params = s.first({})
-        assert s.next(params, pg([ev(1), ev(2)], **body))["starting_after_id"] == expected
+        assert (
+            s.next(params, pg([ev(1), ev(2)], **body))["starting_after_id"] == expected
+        )
 
     @pytest.mark.parametrize(
         ("items", "body"),
         [
             ([ev(1), ev(2)], {"has_more": False}),
-            ([], {"has_more": True, "more_starting_after": "e9"}),  # the empty page after a full one
+            (
+                [],
+                {"has_more": True, "more_starting_after": "e9"},
+            ),  # the empty page after a full one
             ([ev(1)], {}),  # short page, no has_more
         ],
     )
@@ -52,7 +69,9 @@ class TestIdCursor:
     def test_missing_cursor_is_an_error(self) -> None:
         s = IdCursor(limit=1)
         with pytest.raises(PaginationError):
-            s.next(s.first({}), pg([{"created_at": "2024-01-01T00:00:00Z"}], has_more=True))
+            s.next(
+                s.first({}), pg([{"created_at": "2024-01-01T00:00:00Z"}], has_more=True)
+            )
 
     def test_bounds(self) -> None:
         with pytest.raises(ValueError, match="between 1 and 100"):
@@ -74,7 +93,12 @@ class TestDateCursor:
 
     @pytest.mark.parametrize(
         ("items", "collected", "total"),
-        [([ev(1)], 1, 10), ([], 0, 10), ([ev(1), ev(2)], 10, 10), ([ev(1), ev(2)], 12, 10)],
+        [
+            ([ev(1)], 1, 10),
+            ([], 0, 10),
+            ([ev(1), ev(2)], 10, 10),
+            ([ev(1), ev(2)], 12, 10),
+        ],
     )
     def test_stops_on_short_page_or_total(self, items, collected, total) -> None:
         s = DateCursor(limit=2)
@@ -101,7 +125,10 @@ class TestCustomerCursor:
         assert p["starting_after"] == "2024-01-01T00:00:03.249Z"
         assert p["order"] == "created_at"
 
-    @pytest.mark.parametrize(("items", "body"), [([ev(1)], {"has_more": False}), ([], {"has_more": True}), ([ev(1)], {})])
+    @pytest.mark.parametrize(
+        ("items", "body"),
+        [([ev(1)], {"has_more": False}), ([], {"has_more": True}), ([ev(1)], {})],
+    )
     def test_stops(self, items, body) -> None:
         s = CustomerCursor(limit=2)
         assert s.next(s.first({}), pg(items, **body)) is None
