@@ -20,7 +20,8 @@ Result parameters          :class:`AnalysisParams`, :func:`params_of`,
                            :func:`collect`, :func:`with_params`
 Option types               ``FunnelMode``, ``FunnelEntry``, ``Period``,
                            ``CohortRule``, ``RetentionMode``, ``WeekStart``,
-                           ``TierLevel``, ``SurvivalOutput`` (``Literal`` aliases)
+                           ``TierLevel``, ``SurvivalOutput`` (``Literal`` aliases,
+                           all in :mod:`._options`)
 =========================  ==========================================================
 
 **Event order.** Everywhere, events are ordered by ``created_at`` and then by ``id``;
@@ -52,6 +53,16 @@ Examples
 from __future__ import annotations
 
 from activity_toolkit.analysis._common import Step
+from activity_toolkit.analysis._options import (
+    CohortRule,
+    FunnelEntry,
+    FunnelMode,
+    Period,
+    RetentionMode,
+    SurvivalOutput,
+    TierLevel,
+    WeekStart,
+)
 from activity_toolkit.analysis._params import (
     AnalysisParams,
     collect,
@@ -60,25 +71,10 @@ from activity_toolkit.analysis._params import (
 )
 from activity_toolkit.analysis._typed import typed_events
 from activity_toolkit.analysis.campaigns import campaign_summary, coupon_funnel
-from activity_toolkit.analysis.cohort import (
-    CohortRule,
-    Period,
-    RetentionMode,
-    WeekStart,
-    retention,
-    retention_matrix,
-)
-from activity_toolkit.analysis.funnel import (
-    Exclusion,
-    FunnelEntry,
-    FunnelMode,
-    funnel,
-    funnel_units,
-)
+from activity_toolkit.analysis.cohort import retention, retention_matrix
+from activity_toolkit.analysis.funnel import Exclusion, funnel, funnel_units
 from activity_toolkit.analysis.points import breakage, points_flows, points_liability
 from activity_toolkit.analysis.tiers import (
-    SurvivalOutput,
-    TierLevel,
     tier_distribution,
     tier_path,
     tier_spells,

@@ -8,10 +8,19 @@ of every analysis function.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Literal, TypeAlias
+from typing import (
+    TYPE_CHECKING,
+    Concatenate,
+    Literal,
+    ParamSpec,
+    Protocol,
+    TypeAlias,
+    cast,
+    overload,
+)
 
 import polars as pl
 
@@ -24,6 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "UTC_MS",
+    "Analysis",
     "Data",
     "Kind",
     "Step",
@@ -35,6 +45,7 @@ __all__ = [
     "match_expr",
     "norm_key",
     "require_columns",
+    "same_kind",
     "utc_ms",
 ]
 
@@ -42,6 +53,43 @@ UTC_MS = pl.Datetime("ms", "UTC")
 
 Data: TypeAlias = "ActivityLog | pl.DataFrame | pl.LazyFrame"
 Kind = Literal["eager", "lazy"]
+
+P = ParamSpec("P")
+
+
+class Analysis(Protocol[P]):
+    """The type of every public analysis function: the result is the kind of frame
+    it was given. An :class:`~activity_toolkit.ActivityLog` or a ``DataFrame`` gives
+    a ``DataFrame``, a ``LazyFrame`` gives a ``LazyFrame`` (as ``polars.concat``
+    types it), so ``funnel(log, steps)["count"]`` type-checks."""
+
+    @overload
+    def __call__(
+        self, data: ActivityLog | pl.DataFrame, /, *args: P.args, **kwargs: P.kwargs
+    ) -> pl.DataFrame: ...
+    @overload
+    def __call__(
+        self, data: pl.LazyFrame, /, *args: P.args, **kwargs: P.kwargs
+    ) -> pl.LazyFrame: ...
+    @overload
+    def __call__(
+        self,
+        data: ActivityLog | pl.DataFrame | pl.LazyFrame,
+        /,
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> pl.DataFrame | pl.LazyFrame: ...
+
+
+def same_kind(
+    fn: Callable[
+        Concatenate[ActivityLog | pl.DataFrame | pl.LazyFrame, P],
+        pl.DataFrame | pl.LazyFrame,
+    ],
+) -> Analysis[P]:
+    """Type ``fn`` as an :class:`Analysis`. At run time ``fn`` is returned as it
+    is: no wrapper, so its signature, docstring and speed are unchanged."""
+    return cast("Analysis[P]", fn)
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,11 +329,3 @@ def finish(
     if kind == "lazy":
         return with_params(lf, params)
     return with_params(lf.collect(), params)
-
-
-def choice(value: str, allowed: Sequence[str], *, name: str) -> str:
-    """Validate a Literal option at run time with a helpful message."""
-    if value not in allowed:
-        msg = f"{name}={value!r} is not one of {list(allowed)}"
-        raise AnalysisInputError(msg)
-    return value

@@ -15,7 +15,12 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from activity_toolkit.analysis._common import Kind, conversion_columns, finish
+from activity_toolkit.analysis._common import (
+    Kind,
+    conversion_columns,
+    finish,
+    same_kind,
+)
 from activity_toolkit.analysis._params import AnalysisParams
 from activity_toolkit.analysis._typed import typed_input
 from activity_toolkit.model import ActivityLog
@@ -91,6 +96,7 @@ def _top_codes(frame: pl.LazyFrame, by: list[str], n: int, name: str) -> pl.Lazy
     )
 
 
+@same_kind
 def campaign_summary(
     data: ActivityLog | pl.DataFrame | pl.LazyFrame, *, top: int = 3
 ) -> pl.DataFrame | pl.LazyFrame:
@@ -283,6 +289,7 @@ def _reasons(frame: pl.LazyFrame, step: int, reason: pl.Expr) -> pl.LazyFrame:
     )
 
 
+@same_kind
 def coupon_funnel(
     data: ActivityLog | pl.DataFrame | pl.LazyFrame,
     *,

@@ -42,7 +42,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Literal
 
 import polars as pl
 
@@ -52,76 +51,32 @@ from activity_toolkit.analysis._common import (
     StepLike,
     as_lazy,
     as_step,
-    choice,
     finish,
     match_expr,
     norm_key,
     require_columns,
+    same_kind,
     utc_ms,
 )
+from activity_toolkit.analysis._options import (
+    CohortRule,
+    Period,
+    RetentionMode,
+    WeekStart,
+    check,
+)
 from activity_toolkit.analysis._params import AnalysisParams, params_of, with_params
+from activity_toolkit.analysis._periods import floor as _floor
+from activity_toolkit.analysis._periods import index as _index
+from activity_toolkit.analysis._periods import weekday
 from activity_toolkit.exceptions import AnalysisInputError
 from activity_toolkit.model import ActivityLog
 
-__all__ = [
-    "CohortRule",
-    "Period",
-    "RetentionMode",
-    "WeekStart",
-    "retention",
-    "retention_matrix",
-]
+__all__ = ["retention", "retention_matrix"]
 
-Period = Literal["day", "week", "month", "quarter", "year"]
-CohortRule = Literal["first", "recurring"]
-RetentionMode = Literal["on", "on_or_after"]
-WeekStart = Literal[
-    "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"
-]
-
-_PERIODS: tuple[str, ...] = ("day", "week", "month", "quarter", "year")
-_WEEKDAYS: tuple[str, ...] = (
-    "monday",
-    "tuesday",
-    "wednesday",
-    "thursday",
-    "friday",
-    "saturday",
-    "sunday",
-)
 _ROLLING_DAYS = {"day": 1, "week": 7, "month": 30, "quarter": 91, "year": 365}
 _OFFSET_UNIT = {"day": "d", "week": "w", "month": "mo", "quarter": "q", "year": "y"}
 _MS_DAY = 86_400_000
-
-
-def _floor(local: pl.Expr, period: str, week_start: int) -> pl.Expr:
-    """Start of the calendar period containing ``local`` (a zoned datetime)."""
-    if period == "day":
-        return local.dt.truncate("1d")
-    if period == "week":
-        shift = week_start  # 0 = Monday
-        if shift == 0:
-            return local.dt.truncate("1w")
-        return (
-            local.dt.offset_by(f"-{shift}d").dt.truncate("1w").dt.offset_by(f"{shift}d")
-        )
-    return local.dt.truncate({"month": "1mo", "quarter": "1q", "year": "1y"}[period])
-
-
-def _index(start: pl.Expr, period: str, week_start: int) -> pl.Expr:
-    """An integer numbering of calendar periods from the period's start."""
-    if period in ("day", "week"):
-        days = start.dt.date().cast(pl.Int64)
-        if period == "day":
-            return days
-        # 1969-12-29 was a Monday: day -3 since the epoch
-        return (days - (-3 + week_start)) // 7
-    months = start.dt.year().cast(pl.Int64) * 12 + start.dt.month().cast(pl.Int64) - 1
-    if period == "month":
-        return months
-    if period == "quarter":
-        return months // 3
-    return months // 12
 
 
 def _params(
@@ -333,16 +288,16 @@ def _long(
 def _validate(
     period: str, cohort: str, mode: str, week_start: str, min_events: int
 ) -> int:
-    choice(period, _PERIODS, name="period")
-    choice(cohort, ("first", "recurring"), name="cohort")
-    choice(mode, ("on", "on_or_after"), name="mode")
-    choice(week_start, _WEEKDAYS, name="week_start")
+    check(period, Period, name="period")
+    check(cohort, CohortRule, name="cohort")
+    check(mode, RetentionMode, name="mode")
     if not isinstance(min_events, int) or min_events < 1:
         msg = f"min_events must be an integer >= 1; got {min_events!r}"
         raise AnalysisInputError(msg)
-    return _WEEKDAYS.index(week_start)
+    return weekday(week_start)
 
 
+@same_kind
 def retention(
     data: ActivityLog | pl.DataFrame | pl.LazyFrame,
     *,
@@ -527,6 +482,7 @@ def _max_period(long: pl.DataFrame) -> int:
     return int(value) if value is not None else 0
 
 
+@same_kind
 def retention_matrix(
     data: ActivityLog | pl.DataFrame | pl.LazyFrame,
     *,

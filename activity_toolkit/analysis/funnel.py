@@ -56,7 +56,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Literal
 
 import polars as pl
 
@@ -65,7 +64,6 @@ from activity_toolkit.analysis._common import (
     StepLike,
     as_lazy,
     as_step,
-    choice,
     conversion_columns,
     duration_ms,
     finish,
@@ -73,20 +71,18 @@ from activity_toolkit.analysis._common import (
     norm_by,
     norm_key,
     require_columns,
+    same_kind,
     to_timedelta,
     utc_ms,
 )
+from activity_toolkit.analysis._options import FunnelEntry, FunnelMode, check
 from activity_toolkit.analysis._params import AnalysisParams
 from activity_toolkit.exceptions import AnalysisInputError
 from activity_toolkit.model import ActivityLog
 
-__all__ = ["Exclusion", "FunnelEntry", "FunnelMode", "funnel", "funnel_units"]
+__all__ = ["Exclusion", "funnel", "funnel_units"]
 
-FunnelMode = Literal["ordered", "strict", "unordered", "reached"]
-FunnelEntry = Literal["first", "furthest"]
 
-_MODES: tuple[str, ...] = ("ordered", "strict", "unordered", "reached")
-_ENTRIES: tuple[str, ...] = ("first", "furthest")
 _NEVER = 2**62  # a position after every event: "no previous match"
 
 TIE_NOTE = "events ordered by created_at, then id (same-timestamp events are not interchangeable)"
@@ -230,8 +226,8 @@ def _spec(
     if not norm_steps:
         msg = "a funnel needs at least one step"
         raise AnalysisInputError(msg)
-    choice(mode, _MODES, name="mode")
-    choice(entry, _ENTRIES, name="entry")
+    check(mode, FunnelMode, name="mode")
+    check(entry, FunnelEntry, name="entry")
     exclusions = _norm_exclusions(exclude, len(norm_steps))
     if exclusions and mode == "unordered":
         msg = "mode='unordered' does not take exclusions (steps have no order to exclude between)"
@@ -695,6 +691,7 @@ _DOC_PARAMS = """
 """
 
 
+@same_kind
 def funnel_units(
     data: ActivityLog | pl.DataFrame | pl.LazyFrame,
     steps: Sequence[StepLike],
@@ -770,6 +767,7 @@ def funnel_units(
     return finish(_units(lf, spec), kind, spec.params("funnel_units"))
 
 
+@same_kind
 def funnel(
     data: ActivityLog | pl.DataFrame | pl.LazyFrame,
     steps: Sequence[StepLike],

@@ -37,8 +37,10 @@ from datetime import date, datetime
 import polars as pl
 
 from activity_toolkit._time import as_utc
-from activity_toolkit.analysis._common import Kind, finish, norm_by
+from activity_toolkit.analysis._common import Kind, finish, norm_by, same_kind
+from activity_toolkit.analysis._options import Period, WeekStart
 from activity_toolkit.analysis._params import AnalysisParams
+from activity_toolkit.analysis._periods import bucket, interval, resolve_period, weekday
 from activity_toolkit.analysis._typed import typed_input
 from activity_toolkit.exceptions import AnalysisInputError
 from activity_toolkit.model import ActivityLog
@@ -182,16 +184,15 @@ def _ledger(lf: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def _period(col: str, every: str, tz: str) -> pl.Expr:
-    return pl.col(col).dt.convert_time_zone(tz).dt.truncate(every)
-
-
+@same_kind
 def points_flows(
     data: ActivityLog | pl.DataFrame | pl.LazyFrame,
     *,
-    every: str = "1mo",
+    period: Period = "month",
     by: str | Sequence[str] | None = None,
     tz: str = "UTC",
+    week_start: WeekStart = "monday",
+    every: str | None = None,
 ) -> pl.DataFrame | pl.LazyFrame:
     """Points earned, spent, expired, transferred and pending, per period.
 
@@ -201,13 +202,17 @@ def points_flows(
         An :class:`~activity_toolkit.ActivityLog`, or stacked events of the points,
         pending_points, reward_redemption and redemption families (see
         :func:`~activity_toolkit.analysis.typed_events`).
-    every
-        Period as a Polars duration string (``"1d"``, ``"1w"``, ``"1mo"``, ``"1q"``,
-        ``"1y"``), calendar periods in ``tz``.
+    period
+        ``"day"``, ``"week"``, ``"month"``, ``"quarter"`` or ``"year"``: calendar
+        periods in ``tz``.
     by
         Breakdown column(s) such as ``"campaign_id"``.
     tz
-        Time zone of the calendar and of ``period``.
+        Time zone of the calendar and of the ``period`` column.
+    week_start
+        First day of a week for ``period="week"``.
+    every
+        Deprecated: the Polars duration (``"1mo"``) that ``period`` replaces.
 
     Returns
     -------
@@ -253,9 +258,11 @@ def points_flows(
     │ 0      ┆ 0     ┆ 100     ┆ -100 │
     └────────┴───────┴─────────┴──────┘
     """
+    period = resolve_period(period, every, function="points_flows")  # type: ignore[assignment]
+    ws = weekday(week_start)
     bys = norm_by(by)
     lf, kind = _input(data)
-    led = _ledger(lf).with_columns(_period("created_at", every, tz).alias("period"))
+    led = _ledger(lf).with_columns(bucket("created_at", period, tz, ws).alias("period"))
     raw = [
         "earned",
         "pending_activated",
@@ -272,7 +279,10 @@ def points_flows(
     )
     periods = led.select(
         pl.datetime_ranges(
-            pl.col("period").min(), pl.col("period").max(), every, time_unit="ms"
+            pl.col("period").min(),
+            pl.col("period").max(),
+            interval(period),
+            time_unit="ms",
         ).alias("period")
     ).explode("period")
     grid = periods.join(sums.select(bys).unique(), how="cross") if bys else periods
@@ -302,9 +312,10 @@ def points_flows(
     params = AnalysisParams(
         "points_flows",
         (
-            ("every", every),
+            ("period", period),
             ("by", (bys[0] if len(bys) == 1 else bys) or None),
             ("tz", tz),
+            ("week_start", week_start if period == "week" else None),
         ),
         (
             _LEDGER_NOTE,
@@ -314,11 +325,14 @@ def points_flows(
     return finish(out, kind, params)
 
 
+@same_kind
 def breakage(
     data: ActivityLog | pl.DataFrame | pl.LazyFrame,
     *,
-    every: str = "1mo",
+    period: Period = "month",
     tz: str = "UTC",
+    week_start: WeekStart = "monday",
+    every: str | None = None,
 ) -> pl.DataFrame | pl.LazyFrame:
     """Breakage per earning cohort, with first-in-first-out attribution.
 
@@ -336,6 +350,21 @@ def breakage(
     * ``lifetime_breakage`` = (earned - spent) ÷ earned: treats every point not spent
       yet — outstanding, expired or transferred out — as broken; an upper bound while
       points are outstanding.
+
+    Parameters
+    ----------
+    data
+        An :class:`~activity_toolkit.ActivityLog` or stacked points events (as for
+        :func:`points_flows`).
+    period
+        Length of an earning cohort: ``"day"``, ``"week"``, ``"month"``,
+        ``"quarter"`` or ``"year"``, calendar periods in ``tz``.
+    tz
+        Time zone of the calendar and of the ``cohort`` column.
+    week_start
+        First day of a week for ``period="week"``.
+    every
+        Deprecated: the Polars duration (``"1mo"``) that ``period`` replaces.
 
     Returns
     -------
@@ -377,6 +406,8 @@ def breakage(
     │ 100    ┆ 50    ┆ 50      ┆ 0           ┆ 0.5               │
     └────────┴───────┴─────────┴─────────────┴───────────────────┘
     """
+    period = resolve_period(period, every, function="breakage")  # type: ignore[assignment]
+    ws = weekday(week_start)
     lf, kind = _input(data)
     led = _ledger(lf).filter(pl.col("_delta") != 0).sort(["_card", "created_at", "id"])
     credit = pl.col("_delta") > 0
@@ -399,7 +430,7 @@ def breakage(
         (pl.col("_in_hi") - pl.col("_delta")).alias("_lo"),
         pl.col("_in_hi").alias("_hi"),
         (pl.col("_kind").is_in(["earned", "pending_activated"])).alias("_earning"),
-        _period("created_at", every, tz).alias("cohort"),
+        bucket("created_at", period, tz, ws).alias("cohort"),
     )
     debits = led.filter(~credit).select(
         "_card",
@@ -458,7 +489,11 @@ def breakage(
     )
     params = AnalysisParams(
         "breakage",
-        (("every", every), ("tz", tz)),
+        (
+            ("period", period),
+            ("tz", tz),
+            ("week_start", week_start if period == "week" else None),
+        ),
         (
             "realised_breakage = expired / earned (final when settled)",
             "lifetime_breakage = (earned - spent) / earned",
@@ -469,6 +504,7 @@ def breakage(
     return finish(out, kind, params)
 
 
+@same_kind
 def points_liability(
     data: ActivityLog | pl.DataFrame | pl.LazyFrame,
     *,

@@ -24,19 +24,24 @@ present.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
 
 import polars as pl
 
 from activity_toolkit._time import as_utc
-from activity_toolkit.analysis._common import UTC_MS, Kind, choice, finish
+from activity_toolkit.analysis._common import UTC_MS, Kind, finish, same_kind
+from activity_toolkit.analysis._options import (
+    Period,
+    SurvivalOutput,
+    TierLevel,
+    WeekStart,
+    check,
+)
 from activity_toolkit.analysis._params import AnalysisParams
+from activity_toolkit.analysis._periods import bucket, interval, resolve_period, weekday
 from activity_toolkit.analysis._typed import typed_input
 from activity_toolkit.model import ActivityLog
 
 __all__ = [
-    "SurvivalOutput",
-    "TierLevel",
     "tier_distribution",
     "tier_path",
     "tier_spells",
@@ -44,8 +49,6 @@ __all__ = [
     "time_in_tier",
 ]
 
-TierLevel = Literal["event", "period"]
-SurvivalOutput = Literal["summary", "curve"]
 
 _UNIT = ["customer_id", "campaign_id"]
 _NONE = "\x00none"
@@ -166,6 +169,7 @@ def _spells(lf: pl.LazyFrame, *, keep: tuple[str, ...] = ()) -> pl.LazyFrame:
     )
 
 
+@same_kind
 def tier_spells(
     data: ActivityLog | pl.DataFrame | pl.LazyFrame,
 ) -> pl.DataFrame | pl.LazyFrame:
@@ -227,6 +231,7 @@ def tier_spells(
     return finish(out, kind, params)
 
 
+@same_kind
 def tier_path(
     data: ActivityLog | pl.DataFrame | pl.LazyFrame,
 ) -> pl.DataFrame | pl.LazyFrame:
@@ -285,6 +290,7 @@ def _share(counts: pl.LazyFrame, row: list[str]) -> pl.LazyFrame:
     )
 
 
+@same_kind
 def tier_transitions(
     data: ActivityLog | pl.DataFrame | pl.LazyFrame,
     *,
@@ -347,7 +353,7 @@ def tier_transitions(
     >>> tier_transitions(events, level="period", end="2024-03-01")["to_tier"].to_list()
     ['Bronze', 'Silver']
     """
-    choice(level, ("event", "period"), name="level")
+    check(level, TierLevel, name="level")
     lf, kind, _ = _tier_input(data)
     lo = as_utc(start) if start is not None else None
     hi = as_utc(end) if end is not None else None
@@ -427,11 +433,14 @@ def tier_transitions(
     return finish(out, kind, params)
 
 
+@same_kind
 def tier_distribution(
     data: ActivityLog | pl.DataFrame | pl.LazyFrame,
     *,
-    every: str = "1mo",
+    period: Period = "month",
     tz: str = "UTC",
+    week_start: WeekStart = "monday",
+    every: str | None = None,
 ) -> pl.DataFrame | pl.LazyFrame:
     """Members per tier at the end of each period.
 
@@ -439,11 +448,15 @@ def tier_distribution(
     ----------
     data
         An :class:`~activity_toolkit.ActivityLog` or stacked tier events.
-    every
-        Period length as a Polars duration string: ``"1d"``, ``"1w"``, ``"1mo"``,
-        ``"1q"``, ``"1y"`` (calendar periods in ``tz``).
+    period
+        ``"day"``, ``"week"``, ``"month"``, ``"quarter"`` or ``"year"``: calendar
+        periods in ``tz``.
     tz
         Time zone of the calendar and of the ``period`` columns.
+    week_start
+        First day of a week for ``period="week"``.
+    every
+        Deprecated: the Polars duration (``"1mo"``) that ``period`` replaces.
 
     Returns
     -------
@@ -473,11 +486,14 @@ def tier_distribution(
     >>> tier_distribution(events)["members"].to_list()
     [1, 2, 1]
     """
+    period = resolve_period(period, every, function="tier_distribution")  # type: ignore[assignment]
+    ws = weekday(week_start)
+    step = interval(period)
     lf, kind, end = _tier_input(data)
     sp = _spells(lf)
 
     def trunc(col: str) -> pl.Expr:
-        return pl.col(col).dt.convert_time_zone(tz).dt.truncate(every)
+        return bucket(col, period, tz, ws)
 
     deltas = pl.concat(
         [
@@ -502,11 +518,9 @@ def tier_distribution(
     bounds = lf.select(
         trunc("created_at").min().alias("_lo"),
         end.alias("_end"),
-    ).with_columns(
-        pl.col("_end").dt.convert_time_zone(tz).dt.truncate(every).alias("_hi")
-    )
+    ).with_columns(trunc("_end").alias("_hi"))
     periods = bounds.select(
-        pl.datetime_ranges("_lo", "_hi", every, time_unit="ms").alias("period"), "_end"
+        pl.datetime_ranges("_lo", "_hi", step, time_unit="ms").alias("period"), "_end"
     ).explode("period")
     grid = (
         tiers.join(periods, how="cross")
@@ -518,7 +532,7 @@ def tier_distribution(
             how="left",
         )
         .sort(["campaign_id", "tier_id", "period"], nulls_last=True)
-        .with_columns(pl.col("period").dt.offset_by(every).alias("period_end"))
+        .with_columns(pl.col("period").dt.offset_by(step).alias("period_end"))
     )
     out = grid.select(
         "campaign_id",
@@ -538,12 +552,17 @@ def tier_distribution(
     ).filter(pl.col("period").is_not_null())
     params = AnalysisParams(
         "tier_distribution",
-        (("every", every), ("tz", tz)),
+        (
+            ("period", period),
+            ("tz", tz),
+            ("week_start", week_start if period == "week" else None),
+        ),
         (_ORDER_NOTE, "members = in the tier after all events before period_end"),
     )
     return finish(out, kind, params)
 
 
+@same_kind
 def time_in_tier(
     data: ActivityLog | pl.DataFrame | pl.LazyFrame,
     *,
@@ -602,7 +621,7 @@ def time_in_tier(
     │ 3      ┆ 1        ┆ 20d          │
     └────────┴──────────┴──────────────┘
     """
-    choice(output, ("summary", "curve"), name="output")
+    check(output, SurvivalOutput, name="output")
     lf, kind, end_expr = _tier_input(data)
     censor_at = pl.lit(as_utc(end), dtype=UTC_MS) if end is not None else end_expr
     sp = _spells(lf.with_columns(censor_at.alias("_cens")), keep=("_cens",))

@@ -143,7 +143,7 @@ def test_flows_per_period(run):
     ]
     assert out["earn_burn_ratio"].to_list() == [0.0, None, None]
     assert_frame_equal(points_flows(as_log(LEDGER)), run(points_flows, LEDGER))
-    assert params_of(points_flows(LEDGER))["every"] == "1mo"
+    assert params_of(points_flows(LEDGER))["period"] == "month"
 
 
 def test_flows_by_campaign_fill_zero_periods(run):

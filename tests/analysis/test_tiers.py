@@ -225,7 +225,7 @@ def test_distribution_counts_members_at_each_period_end(run):
         ("2024-03", "Silver", 1, True),
         ("2024-04", "Silver", 1, False),
     ]
-    waw = run(tier_distribution, df, every="1mo", tz="Europe/Warsaw")
+    waw = run(tier_distribution, df, period="month", tz="Europe/Warsaw")
     # 23:59:59 UTC on 31 March is already April in Warsaw
     march = waw.filter(
         pl.col("period").dt.month() == 3, pl.col("tier_name") == "Bronze"

@@ -1,0 +1,96 @@
+"""Time buckets: the one reading of ``period=`` that every analysis shares.
+
+A period is a calendar bucket in a time zone: a day, a week starting on
+``week_start``, a month, a quarter or a year. :func:`floor` gives the start of the
+bucket holding a time, :func:`interval` the Polars duration that steps from one
+bucket to the next, :func:`index` a consecutive numbering of buckets.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import get_args
+
+import polars as pl
+
+from activity_toolkit.analysis._options import Period, WeekStart, check
+from activity_toolkit.exceptions import AnalysisInputError
+
+__all__ = [
+    "bucket",
+    "floor",
+    "index",
+    "interval",
+    "resolve_period",
+    "weekday",
+]
+
+_INTERVAL = {"day": "1d", "week": "1w", "month": "1mo", "quarter": "1q", "year": "1y"}
+#: The ``every=`` strings the analyses took before ``period=``; nothing else was
+#: documented, so nothing else is translated.
+_EVERY = {v: k for k, v in _INTERVAL.items()}
+
+
+def interval(period: str) -> str:
+    """The Polars duration of one ``period`` (``"month"`` → ``"1mo"``)."""
+    return _INTERVAL[period]
+
+
+def weekday(week_start: str) -> int:
+    """``"monday"`` → 0 … ``"sunday"`` → 6, validated."""
+    check(week_start, WeekStart, name="week_start")
+    return list(get_args(WeekStart)).index(week_start)
+
+
+def floor(local: pl.Expr, period: str, week_start: int = 0) -> pl.Expr:
+    """Start of the calendar period containing ``local`` (a zoned datetime)."""
+    if period == "week" and week_start:
+        shift = f"{week_start}d"
+        return local.dt.offset_by("-" + shift).dt.truncate("1w").dt.offset_by(shift)
+    return local.dt.truncate(_INTERVAL[period])
+
+
+def bucket(column: str, period: str, tz: str, week_start: int = 0) -> pl.Expr:
+    """The start of ``column``'s period in time zone ``tz``."""
+    return floor(pl.col(column).dt.convert_time_zone(tz), period, week_start)
+
+
+def index(start: pl.Expr, period: str, week_start: int = 0) -> pl.Expr:
+    """Consecutive integers for consecutive periods, from a period's start."""
+    if period in ("day", "week"):
+        days = start.dt.date().cast(pl.Int64)
+        if period == "day":
+            return days
+        # 1969-12-29 was a Monday: day -3 since the epoch
+        return (days - (-3 + week_start)) // 7
+    months = start.dt.year().cast(pl.Int64) * 12 + start.dt.month().cast(pl.Int64) - 1
+    if period == "month":
+        return months
+    if period == "quarter":
+        return months // 3
+    return months // 12
+
+
+def resolve_period(period: str, every: str | None, *, function: str) -> str:
+    """The period to use, accepting the deprecated ``every=`` of older releases.
+
+    ``every`` was a Polars duration (``"1mo"``); it still works for the five
+    durations that name a period, with a :class:`DeprecationWarning`.
+    """
+    if every is None:
+        return check(period, Period, name="period")
+    if every not in _EVERY:
+        msg = (
+            f"{function}: every={every!r} has no period equivalent; use period= "
+            f"with one of {list(get_args(Period))}"
+        )
+        raise AnalysisInputError(msg)
+    if period not in ("month", _EVERY[every]):
+        msg = f"{function}: period={period!r} and every={every!r} disagree; give period= only"
+        raise AnalysisInputError(msg)
+    warnings.warn(
+        f"{function}(every={every!r}) is deprecated; use period={_EVERY[every]!r}",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return _EVERY[every]
