@@ -19,9 +19,11 @@ Every exception the toolkit raises on purpose derives from
     ├── TransportError                        timeouts, dropped connections, truncated bodies
     ├── PaginationError                       an envelope or cursor the client cannot follow
     ├── FetchError                            some customers failed; the rest is kept
-    └── AnalysisInputError(ValueError)        a frame an analysis function cannot use
-        ├── MissingColumnsError(KeyError)
-        └── EmptyFrameError
+    ├── AnalysisInputError(ValueError)        a frame an analysis function cannot use
+    │   ├── MissingColumnsError(KeyError)
+    │   └── EmptyFrameError
+    ├── ChartError(ValueError)                a frame a chart cannot draw
+    └── ReportError                           the HTML report cannot be built or written
 
     ActivityToolkitWarning(UserWarning)
     ├── UnknownEventTypeWarning               a type string not in the registry (kept)
@@ -44,6 +46,7 @@ __all__ = [
     "ApiError",
     "AuthenticationError",
     "BadRequestError",
+    "ChartError",
     "EmptyFrameError",
     "FetchError",
     "IncompleteFetchWarning",
@@ -55,6 +58,7 @@ __all__ = [
     "NotFoundError",
     "PaginationError",
     "RateLimitError",
+    "ReportError",
     "ServerError",
     "SkippedRecordsWarning",
     "StoreError",
@@ -259,6 +263,14 @@ class MissingColumnsError(AnalysisInputError, KeyError):
 
 class EmptyFrameError(AnalysisInputError):
     """The input has no rows where the function needs at least one."""
+
+
+class ChartError(ActivityToolkitError, ValueError):
+    """A frame a chart cannot draw: not an analysis result, or missing its columns."""
+
+
+class ReportError(ActivityToolkitError):
+    """The HTML report cannot be built or written (the message says which step)."""
 
 
 class ActivityToolkitWarning(UserWarning):

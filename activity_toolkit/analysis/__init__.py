@@ -6,7 +6,7 @@ gives a DataFrame; a LazyFrame stays lazy until you collect it). Nothing here re
 files, talks to the network, prints or imports pandas.
 
 =========================  ==========================================================
-Funnels                    :func:`funnel`, :func:`funnel_units`, :class:`Step`,
+Funnels                    :func:`funnel`, :func:`funnel_units`, :func:`funnel_trend`, :class:`Step`,
                            :class:`Exclusion`, :func:`coupon_funnel`
 Cohorts and retention      :func:`retention`, :func:`retention_matrix`
 Loyalty tiers              :func:`tier_spells`, :func:`tier_path`,
@@ -15,6 +15,7 @@ Loyalty tiers              :func:`tier_spells`, :func:`tier_path`,
 Points                     :func:`points_flows`, :func:`breakage`,
                            :func:`points_liability`
 Campaigns                  :func:`campaign_summary`, :func:`coupon_funnel`
+Overview                   :func:`kpis`, :func:`activity_timeline`
 Inputs                     :func:`typed_events` (stack the typed frames of families)
 Result parameters          :class:`AnalysisParams`, :func:`params_of`,
                            :func:`collect`, :func:`with_params`
@@ -72,7 +73,13 @@ from activity_toolkit.analysis._params import (
 from activity_toolkit.analysis._typed import typed_events
 from activity_toolkit.analysis.campaigns import campaign_summary, coupon_funnel
 from activity_toolkit.analysis.cohort import retention, retention_matrix
-from activity_toolkit.analysis.funnel import Exclusion, funnel, funnel_units
+from activity_toolkit.analysis.funnel import (
+    Exclusion,
+    funnel,
+    funnel_trend,
+    funnel_units,
+)
+from activity_toolkit.analysis.overview import activity_timeline, kpis
 from activity_toolkit.analysis.points import breakage, points_flows, points_liability
 from activity_toolkit.analysis.tiers import (
     tier_distribution,
@@ -94,12 +101,15 @@ __all__ = [
     "SurvivalOutput",
     "TierLevel",
     "WeekStart",
+    "activity_timeline",
     "breakage",
     "campaign_summary",
     "collect",
     "coupon_funnel",
     "funnel",
+    "funnel_trend",
     "funnel_units",
+    "kpis",
     "params_of",
     "points_flows",
     "points_liability",

@@ -55,11 +55,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 
 import polars as pl
 
+from activity_toolkit._time import as_utc
 from activity_toolkit.analysis._common import (
+    UTC_MS,
     Step,
     StepLike,
     as_lazy,
@@ -75,12 +77,19 @@ from activity_toolkit.analysis._common import (
     to_timedelta,
     utc_ms,
 )
-from activity_toolkit.analysis._options import FunnelEntry, FunnelMode, check
+from activity_toolkit.analysis._options import (
+    FunnelEntry,
+    FunnelMode,
+    Period,
+    WeekStart,
+    check,
+)
 from activity_toolkit.analysis._params import AnalysisParams
+from activity_toolkit.analysis._periods import bucket, interval, weekday
 from activity_toolkit.exceptions import AnalysisInputError
 from activity_toolkit.model import ActivityLog
 
-__all__ = ["Exclusion", "funnel", "funnel_units"]
+__all__ = ["Exclusion", "funnel", "funnel_trend", "funnel_units"]
 
 
 _NEVER = 2**62  # a position after every event: "no previous match"
@@ -847,3 +856,243 @@ def funnel(
 
 funnel_units.__doc__ = (funnel_units.__doc__ or "").format(params=_DOC_PARAMS)
 funnel.__doc__ = (funnel.__doc__ or "").format(params=_DOC_PARAMS)
+
+
+# -- conversion over time ----------------------------------------------------------------
+
+_TREND_COLUMNS = (
+    "period",
+    "entered",
+    "converted",
+    "conversion",
+    "median_time_to_convert",
+    "complete",
+)
+
+
+def _reached_step(spec: _Spec, k: int) -> pl.Expr:
+    """Whether a row of :func:`funnel_units` counts at step ``k`` (as in
+    :func:`funnel`'s counts)."""
+    if spec.mode == "reached":
+        return pl.col(f"step_{k}_at").is_not_null()
+    return pl.col("furthest_step") >= k
+
+
+def _trend_params(
+    spec: _Spec, *, period: str, tz: str, week_start: str, end: datetime | None
+) -> AnalysisParams:
+    """:meth:`_Spec.params` (without ``by``) plus the period options and notes."""
+    base = spec.params("funnel_trend")
+    opts = [(k, v) for k, v in base.options if k != "by"]
+    opts.insert(1, ("period", period))
+    opts += [
+        ("tz", tz),
+        ("week_start", week_start if period == "week" else None),
+        ("end", end if end is not None else "last event"),
+    ]
+    # the window that a late entrant still has to convert in ("reached" has none)
+    window = spec.within_ms is not None and spec.mode != "reached"
+    notes = (
+        "a unit counts in the period of its entry (entered_at, in tz)",
+        "converted = reached the last step (per mode and entry); "
+        "conversion = converted / entered",
+        "complete=False when the period's end"
+        + (" plus the window" if window else "")
+        + " is after the observation end (events after it are ignored): "
+        "its entrants may still convert",
+    )
+    return AnalysisParams(base.analysis, tuple(opts), (*notes, *base.notes))
+
+
+def _trend(
+    lf: pl.LazyFrame,
+    spec: _Spec,
+    *,
+    period: str,
+    tz: str,
+    week_start: int,
+    end: datetime | None,
+) -> pl.LazyFrame:
+    """Per entry period: entrants, converters, time to convert and completeness.
+
+    Plan: :func:`_units` (the engine of :func:`funnel_units`) on the events up to the
+    observation end, excluded units dropped; one ``group_by`` on the entry period;
+    then a left join onto the grid of every period from the first to the last.
+    """
+    schema = lf.collect_schema()
+    require_columns(schema, [*spec.keys, spec.time_col, spec.type_col])
+    t = utc_ms(spec.time_col, schema)
+    if end is None:
+        # the data's last event time (rows the funnel reads: key and time not null)
+        observed = lf.filter(
+            pl.all_horizontal(pl.col(c).is_not_null() for c in spec.keys)
+        ).select(t.max().alias("_end"))
+    else:
+        lf = lf.filter(t <= end)
+        observed = pl.LazyFrame({"_end": [end]}, schema={"_end": UTC_MS})
+    n = spec.n
+    units = _units(lf, spec).filter(~pl.col("excluded"))
+    converted = _reached_step(spec, n)
+    if spec.mode in ("ordered", "strict") and n > 1:
+        to_convert = pl.col(f"step_{n}_at") - pl.col("step_1_at")
+    else:
+        to_convert = pl.lit(None, dtype=pl.Duration("ms"))
+    counts = (
+        units.with_columns(bucket("entered_at", period, tz, week_start).alias("period"))
+        .group_by("period")
+        .agg(
+            _reached_step(spec, 1).sum().cast(pl.Int64).alias("entered"),
+            converted.sum().cast(pl.Int64).alias("converted"),
+            to_convert.filter(converted)
+            .median()
+            .cast(pl.Duration("ms"))
+            .alias("median_time_to_convert"),
+        )
+    )
+    periods = counts.select(
+        pl.datetime_ranges(
+            pl.col("period").min(),
+            pl.col("period").max(),
+            interval(period),
+            time_unit="ms",
+        ).alias("period")
+    ).explode("period")
+    # the last moment a unit that entered in the period can still convert
+    closes = pl.col("period").dt.offset_by(interval(period)).dt.convert_time_zone("UTC")
+    if spec.within_ms is not None and spec.mode != "reached":
+        closes = closes + pl.duration(milliseconds=spec.within_ms)
+    return (
+        periods.filter(pl.col("period").is_not_null())
+        .join(counts, on="period", how="left")
+        .join(observed, how="cross")
+        .with_columns(pl.col("entered", "converted").fill_null(0))
+        .with_columns(
+            pl.when(pl.col("entered") > 0)
+            .then(pl.col("converted") / pl.col("entered"))
+            .alias("conversion"),
+            (closes <= pl.col("_end")).alias("complete"),
+        )
+        .select(_TREND_COLUMNS)
+        .sort("period")
+    )
+
+
+@same_kind
+def funnel_trend(
+    data: ActivityLog | pl.DataFrame | pl.LazyFrame,
+    steps: Sequence[StepLike],
+    *,
+    period: Period = "week",
+    within: timedelta | str | None = None,
+    mode: FunnelMode = "ordered",
+    entry: FunnelEntry = "first",
+    key: str | Sequence[str] = "customer_id",
+    exclude: StepLike | Exclusion | Sequence[StepLike | Exclusion] | None = None,
+    tz: str = "UTC",
+    week_start: WeekStart = "monday",
+    end: datetime | date | str | None = None,
+    time_col: str = "created_at",
+    type_col: str = "type",
+    id_col: str | None = "id",
+) -> pl.DataFrame | pl.LazyFrame:
+    """Conversion over time: the funnel's conversion by the period units entered it.
+
+    Every unit of :func:`funnel_units` (excluded units left out, as in
+    :func:`funnel`) counts in the calendar period of its ``entered_at``; a unit
+    *converted* when it is credited with the last step. This is PostHog's "historical
+    trends" funnel view. Summed over the periods, ``entered`` and ``converted`` are
+    :func:`funnel`'s step-1 and last-step counts (with ``end`` after the last event).
+
+    Parameters
+    ----------
+    data
+        An :class:`~activity_toolkit.ActivityLog`, or a DataFrame / LazyFrame with at
+        least the key, time and type columns (plus any column a step expression uses).
+    steps
+        The funnel steps in order, as for :func:`funnel`.
+    period
+        ``"day"``, ``"week"``, ``"month"``, ``"quarter"`` or ``"year"``: calendar
+        periods in ``tz``.
+    within, mode, entry, key, exclude
+        As for :func:`funnel`.
+    tz
+        Time zone of the calendar and of the ``period`` column.
+    week_start
+        First day of a week for ``period="week"``.
+    end
+        End of observation (``datetime``, ``date`` or ISO text; naive means UTC):
+        events after it are ignored. Default: the data's last event time.
+    time_col, type_col, id_col
+        Column names of the timestamp, the event type and the tie-breaking event id,
+        as for :func:`funnel`.
+
+    Returns
+    -------
+    DataFrame or LazyFrame
+        One row per entry period, from the first to the last (periods without
+        entrants have zeros), sorted by ``period``: ``period`` (start,
+        ``Datetime("ms", tz)``), ``entered`` (units that entered in the period;
+        in ``reached`` mode those that did step 1), ``converted`` (of them, units
+        credited with the last step), ``conversion`` (converted ÷ entered, null when
+        nobody entered; can exceed 1 in ``reached`` mode), ``median_time_to_convert``
+        (duration from the step-1 to the last-step event among converted units;
+        null with one step and in ``unordered`` / ``reached`` modes) and
+        ``complete`` (``False`` when the period's end plus ``within`` — the
+        period's end alone without a window or in ``reached`` mode — is after
+        ``end``: its entrants may still convert, so its conversion is a lower
+        bound).
+
+    Raises
+    ------
+    MissingColumnsError
+        A needed column is missing.
+    AnalysisInputError
+        Invalid steps, mode, entry, window, exclusion, period or week start.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> events = pl.DataFrame(
+    ...     {
+    ...         "customer_id": ["c1", "c1", "c2", "c3", "c3"],
+    ...         "type": ["view", "buy", "view", "view", "buy"],
+    ...         "created_at": pl.Series(
+    ...             ["2024-01-01", "2024-01-03", "2024-01-02", "2024-01-15", "2024-01-16"]
+    ...         ).str.to_datetime(),
+    ...     }
+    ... )
+    >>> funnel_trend(events, ["view", "buy"]).select(
+    ...     pl.col("period").dt.date(), "entered", "converted", "conversion", "complete"
+    ... )
+    shape: (3, 5)
+    ┌────────────┬─────────┬───────────┬────────────┬──────────┐
+    │ period     ┆ entered ┆ converted ┆ conversion ┆ complete │
+    │ ---        ┆ ---     ┆ ---       ┆ ---        ┆ ---      │
+    │ date       ┆ i64     ┆ i64       ┆ f64        ┆ bool     │
+    ╞════════════╪═════════╪═══════════╪════════════╪══════════╡
+    │ 2024-01-01 ┆ 2       ┆ 1         ┆ 0.5        ┆ true     │
+    │ 2024-01-08 ┆ 0       ┆ 0         ┆ null       ┆ true     │
+    │ 2024-01-15 ┆ 1       ┆ 1         ┆ 1.0        ┆ false    │
+    └────────────┴─────────┴───────────┴────────────┴──────────┘
+    """
+    spec = _spec(
+        steps,
+        within=within,
+        mode=mode,
+        entry=entry,
+        key=key,
+        by=None,
+        exclude=exclude,
+        time_col=time_col,
+        type_col=type_col,
+        id_col=id_col,
+    )
+    check(period, Period, name="period")
+    ws = weekday(week_start)
+    end_utc = as_utc(end) if end is not None else None
+    lf, kind = as_lazy(data)
+    out = _trend(lf, spec, period=period, tz=tz, week_start=ws, end=end_utc)
+    params = _trend_params(
+        spec, period=period, tz=tz, week_start=week_start, end=end_utc
+    )
+    return finish(out, kind, params)
