@@ -25,11 +25,14 @@ from activity_toolkit.analysis import (
     AnalysisParams,
     Exclusion,
     Step,
+    activity_timeline,
     breakage,
     campaign_summary,
     coupon_funnel,
     funnel,
+    funnel_trend,
     funnel_units,
+    kpis,
     params_of,
     points_flows,
     points_liability,
@@ -61,22 +64,31 @@ from activity_toolkit.model import ActivityLog
 from activity_toolkit.sample import SampleWorld, sample, sample_world
 
 if TYPE_CHECKING:
+    from activity_toolkit import charts, reporting
+    from activity_toolkit.charts import chart
     from activity_toolkit.client import VoucherifyClient
     from activity_toolkit.load import afetch, fetch
+    from activity_toolkit.reporting import report
     from activity_toolkit.sandbox import Sandbox
 
-__version__ = "0.1.0"
+from activity_toolkit._version import __version__
 
-#: Names loaded on first access: they pull in the HTTP stack.
+#: Names loaded on first access: they pull in the HTTP stack, Altair or ipywidgets.
 _LAZY = {
     "Sandbox": "activity_toolkit.sandbox",
     "VoucherifyClient": "activity_toolkit.client",
     "afetch": "activity_toolkit.load",
     "fetch": "activity_toolkit.load",
+    "chart": "activity_toolkit.charts",
+    "report": "activity_toolkit.reporting",
 }
+#: Subpackages loaded on first access (``at.charts``), for the same reason.
+_LAZY_MODULES = ("charts", "reporting")
 
 
 def __getattr__(name: str) -> Any:
+    if name in _LAZY_MODULES:
+        return import_module(f"activity_toolkit.{name}")
     module = _LAZY.get(name)
     if module is None:
         msg = f"module 'activity_toolkit' has no attribute {name!r}"
@@ -99,23 +111,30 @@ __all__ = [
     "Step",
     "VoucherifyClient",
     "__version__",
+    "activity_timeline",
     "afetch",
     "analysis",
     "breakage",
     "campaign_summary",
     "canonical_type",
+    "chart",
+    "charts",
     "coupon_funnel",
     "exceptions",
     "family_of",
     "fetch",
     "funnel",
+    "funnel_trend",
     "funnel_units",
+    "kpis",
     "params_of",
     "points_flows",
     "points_liability",
     "read_events",
     "read_pages",
     "read_parquet",
+    "report",
+    "reporting",
     "retention",
     "retention_matrix",
     "sample",

@@ -174,21 +174,22 @@ def _cmd_summary(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    """The main job on the built-in sample: generate, load, summarise, store."""
-    from activity_toolkit.io import read_events
-    from activity_toolkit.sample import expected_unknown_type, sample_world
+    """The main job on the built-in sample: generate, analyse, write the report."""
+    from activity_toolkit.reporting import report
+    from activity_toolkit.sample import expected_unknown_type, sample
 
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    world = sample_world(customers=args.customers, seed=args.seed)
-    events_file = world.write_ndjson(out / "sample-events.ndjson", workers=args.workers)
-    t1 = time.perf_counter()
     with expected_unknown_type():  # the sample's one unknown type is there on purpose
-        log = read_events(events_file)
+        log = sample(customers=args.customers, seed=args.seed)
+    t1 = time.perf_counter()
+    path = report(
+        log,
+        out / "report.html",
+        title=f"Customer activity: synthetic sample, seed {args.seed}",
+        source=f"built-in synthetic sample ({args.customers:,} customers, seed {args.seed})",
+    )
     t2 = time.perf_counter()
-    store = log.write_parquet(out / "store")
-    t3 = time.perf_counter()
     print(
         format_summary(
             log, title=f"activity_toolkit demo: synthetic sample, seed {args.seed}"
@@ -196,12 +197,53 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     )
     print()
     print(
-        f"generated {events_file} ({events_file.stat().st_size / 1e6:,.1f} MB) in {t1 - t0:.1f} s"
+        f"generated the sample in {t1 - t0:.1f} s; analysed and charted it in {t2 - t1:.1f} s"
     )
     print(
-        f"loaded it in {t2 - t1:.1f} s; wrote the Parquet store {store} in {t3 - t2:.1f} s"
+        f"report: {path.resolve()} ({path.stat().st_size / 1e6:.1f} MB, opens offline)"
     )
-    print(f"next: activity-toolkit summary {store}")
+    return EXIT_OK
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    """Analyse a store, the sample or files and write the offline HTML report."""
+    from activity_toolkit.reporting import report
+
+    given = [bool(args.store), bool(args.sample), bool(args.sources)]
+    if sum(given) != 1:
+        msg = "give exactly one of --store DIR, --sample or SOURCE files"
+        raise ValueError(msg)
+    if args.store:
+        from activity_toolkit.io import read_parquet
+
+        log = read_parquet(args.store)
+        source = f"Parquet store {args.store}"
+    elif args.sample:
+        from activity_toolkit.sample import expected_unknown_type, sample
+
+        with expected_unknown_type():
+            log = sample(customers=args.customers, seed=args.seed)
+        source = f"built-in synthetic sample ({args.customers:,} customers, seed {args.seed})"
+    else:
+        from activity_toolkit.io._sources import expand_paths
+
+        kind = (
+            args.kind
+            if args.kind != "auto"
+            else _guess_kind(expand_paths(args.sources))
+        )
+        log = _read_sources(args.sources, kind, "raise")
+        source = ", ".join(args.sources)
+    path = report(
+        log,
+        args.out,
+        redact=args.redact,
+        title=args.title,
+        source=source,
+        period=args.period,
+        currency=args.currency,
+    )
+    print(f"report: {Path(path).resolve()} ({len(log):,} events)")
     return EXIT_OK
 
 
@@ -233,12 +275,42 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("demo", help="run the main job on the built-in synthetic sample")
+    p = sub.add_parser(
+        "demo", help="the main job on the built-in sample: analyses and the HTML report"
+    )
     p.add_argument("--customers", type=int, default=2_000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="out", help="output directory (default: out)")
-    _add_workers(p)
     p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser(
+        "report", help="write the offline HTML report of a store, the sample or files"
+    )
+    p.add_argument(
+        "sources", nargs="*", help="event or page files (or use --store/--sample)"
+    )
+    p.add_argument("--store", default=None, help="a Parquet store directory")
+    p.add_argument("--sample", action="store_true", help="use the built-in sample")
+    p.add_argument(
+        "--customers", type=int, default=2_000, help="sample size (--sample)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="sample seed (--sample)")
+    p.add_argument("--kind", choices=("auto", "pages", "events"), default="auto")
+    p.add_argument("--out", default="report.html", help="the HTML file to write")
+    p.add_argument(
+        "--redact",
+        action="store_true",
+        help="hash customer ids and drop names, emails, phones and payloads",
+    )
+    p.add_argument("--title", default=None, help="the report's title")
+    p.add_argument(
+        "--period",
+        choices=("day", "week", "month", "quarter", "year"),
+        default="month",
+        help="calendar period of KPIs, cohorts and trends (default: month)",
+    )
+    p.add_argument("--currency", default=None, help="currency of money amounts (label)")
+    p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser(
         "sample", help="write the synthetic sample as NDJSON, API pages or Parquet"
@@ -301,12 +373,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("store", help="store directory")
     p.set_defaults(func=_cmd_summary)
 
-    for module in ("activity_toolkit.client.cli",):
-        try:
-            register = __import__(module, fromlist=["register"]).register
-        except (ImportError, AttributeError):
-            continue
-        register(sub)
+    # fetch and sandbox: a plain import, so an import error there is loud
+    from activity_toolkit.client.cli import register
+
+    register(sub)
     return parser
 
 

@@ -22,7 +22,6 @@ from activity_toolkit.charts._base import (
     require,
     title,
     to_unit,
-    utc_time,
 )
 from activity_toolkit.exceptions import ChartError
 
@@ -230,7 +229,11 @@ def time_to_convert(
         msg = "time_to_convert: the funnel has one step; there is no time to convert"
         raise ChartError(msg)
     params = params_for(units)
-    labels = list(params["steps"]) if params is not None else [str(s) for s in steps]
+    labels = (
+        [str(s) for s in params["steps"]]
+        if params is not None
+        else [str(s) for s in steps]
+    )
     long = pl.concat(
         [
             df.select(
@@ -285,6 +288,7 @@ def time_to_convert(
         x=alt.X("bin_start:Q", title=f"time from previous step ({unit})"),
         x2="bin_end:Q",
         y=alt.Y("units:Q", title="units"),
+        y2=alt.datum(0),
         tooltip=[
             alt.Tooltip("transition:N"),
             alt.Tooltip("bin_start:Q", title=f"from ({unit})", format=".1f"),
@@ -360,7 +364,12 @@ def funnel_trend_chart(
         pl.col("complete").fill_null(value=False),
     )
     base = alt.Chart(frame_data(data, chart="funnel_trend_chart")).encode(
-        x=utc_time("period", "entry period")
+        x=alt.X(
+            "period_label:O",
+            title="entry period",
+            sort=None,
+            axis=alt.Axis(labelAngle=-45),
+        )
     )
     tooltip = [
         alt.Tooltip("period_label:N", title="entry period"),

@@ -478,7 +478,7 @@ def time_in_tier_chart(
     )
     risk = (
         alt.Chart(frame_data(at_risk, chart="time_in_tier_chart"))
-        .mark_text(fontSize=10)
+        .mark_text(fontSize=10, align="left", dx=2)
         .encode(
             x=alt.X("t:Q", title=None, scale=alt.Scale(domain=[0, t_max])),
             y=alt.Y(

@@ -85,7 +85,9 @@ def points_flows_chart(
         ),
         sort=[n for n, _, _ in _FLOW_SIGNS],
     )
-    x = utc_time("period", "period")
+    x = alt.X(
+        "period_label:O", title="period", sort=None, axis=alt.Axis(labelAngle=-45)
+    )
     bars = (
         alt.Chart(frame_data(long, chart="points_flows_chart"))
         .mark_bar(opacity=0.9)

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 import httpx
 
+from activity_toolkit._version import __version__
 from activity_toolkit.client._limits import (
     ClientStats,
     RateLimit,
@@ -55,7 +56,7 @@ ENV_APP_ID = "VOUCHERIFY_APP_ID"
 ENV_SECRET_KEY = "VOUCHERIFY_SECRET_KEY"
 ENV_API_URL = "VOUCHERIFY_API_URL"
 
-_VERSION = "0.1.0"
+_VERSION = __version__
 
 # Filters each endpoint documents (VOUCHERIFY.md §1.1, §1.2).
 _FILTERS: Mapping[str, frozenset[str]] = {
