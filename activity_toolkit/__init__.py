@@ -64,12 +64,13 @@ from activity_toolkit.model import ActivityLog
 from activity_toolkit.sample import SampleWorld, sample, sample_world
 
 if TYPE_CHECKING:
-    from activity_toolkit import charts, reporting
+    from activity_toolkit import charts, reporting, widgets
     from activity_toolkit.charts import chart
     from activity_toolkit.client import VoucherifyClient
     from activity_toolkit.load import afetch, fetch
     from activity_toolkit.reporting import report
     from activity_toolkit.sandbox import Sandbox
+    from activity_toolkit.widgets import dashboard, funnel_explorer
 
 from activity_toolkit._version import __version__
 
@@ -81,9 +82,11 @@ _LAZY = {
     "fetch": "activity_toolkit.load",
     "chart": "activity_toolkit.charts",
     "report": "activity_toolkit.reporting",
+    "dashboard": "activity_toolkit.widgets",
+    "funnel_explorer": "activity_toolkit.widgets",
 }
 #: Subpackages loaded on first access (``at.charts``), for the same reason.
-_LAZY_MODULES = ("charts", "reporting")
+_LAZY_MODULES = ("charts", "reporting", "widgets")
 
 
 def __getattr__(name: str) -> Any:
@@ -120,10 +123,12 @@ __all__ = [
     "chart",
     "charts",
     "coupon_funnel",
+    "dashboard",
     "exceptions",
     "family_of",
     "fetch",
     "funnel",
+    "funnel_explorer",
     "funnel_trend",
     "funnel_units",
     "kpis",
@@ -147,4 +152,5 @@ __all__ = [
     "tier_transitions",
     "time_in_tier",
     "typed_events",
+    "widgets",
 ]

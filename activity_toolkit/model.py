@@ -231,6 +231,8 @@ class ActivityLog:
         campaigns: str | Iterable[str] | None = None,
         types: str | Iterable[str] | None = None,
         families: str | Iterable[str] | None = None,
+        campaign_types: str | Iterable[str] | None = None,
+        channels: str | Iterable[str] | None = None,
     ) -> ActivityLog:
         """A new log with only the events that match every given condition.
 
@@ -247,6 +249,13 @@ class ActivityLog:
             Event types (aliases accepted).
         families
             Event families such as ``"redemption"`` or ``"tier"``.
+        campaign_types
+            Campaign types such as ``"DISCOUNT_COUPONS"`` or ``"LOYALTY_PROGRAM"``.
+        channels
+            ``event_source.channel`` values such as ``"API"``.
+
+        Events without a campaign (or channel) are left out by a campaign (or
+        channel) condition.
 
         Examples
         --------
@@ -279,6 +288,10 @@ class ActivityLog:
             )
         if families is not None:
             conds.append(pl.col("family").is_in(_str_set(families)))
+        if campaign_types is not None:
+            conds.append(pl.col("campaign_type").is_in(_str_set(campaign_types)))
+        if channels is not None:
+            conds.append(pl.col("channel").is_in(_str_set(channels)))
         if not conds:
             return self
         return self._where(pl.all_horizontal(conds))

@@ -164,9 +164,10 @@ def test_demo_as_a_module_in_a_subprocess(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert "activity_toolkit demo" in proc.stdout
-    assert "wrote the Parquet store" in proc.stdout
+    assert f"report: {(tmp_path / 'report.html').resolve()}" in proc.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html"]
     assert proc.stderr == ""
-    assert len(read_parquet(tmp_path / "store")) > 0
+    assert "events" in proc.stdout  # the summary table
 
 
 @pytest.mark.parametrize("layout", ["ndjson-pages", "big-array", "pretty-page"])

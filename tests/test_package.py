@@ -26,10 +26,14 @@ def test_all_is_sorted_and_complete():
     public = {n for n in vars(activity_toolkit) if not n.startswith("_")}
     public -= {"annotations", "import_module", "TYPE_CHECKING", "Any"}
     modules = {n for n in public if isinstance(getattr(activity_toolkit, n), type(sys))}
-    # every public non-module name is exported; of the modules, `analysis` and `exceptions`
+    # every public non-module name is exported; of the modules, `analysis` and
+    # `exceptions`, and the lazily loaded show layers
     assert set(names) - {"__version__"} == (public - modules) | {
         "analysis",
         "exceptions",
+        "charts",
+        "reporting",
+        "widgets",
     }
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         activity_toolkit.nothing  # noqa: B018

@@ -23,7 +23,10 @@ present.
 
 from __future__ import annotations
 
+import math
+import sys
 from datetime import date, datetime
+from statistics import NormalDist
 
 import polars as pl
 
@@ -39,6 +42,7 @@ from activity_toolkit.analysis._options import (
 from activity_toolkit.analysis._params import AnalysisParams
 from activity_toolkit.analysis._periods import bucket, interval, resolve_period, weekday
 from activity_toolkit.analysis._typed import typed_input
+from activity_toolkit.exceptions import AnalysisInputError
 from activity_toolkit.model import ActivityLog
 
 __all__ = [
@@ -562,20 +566,82 @@ def tier_distribution(
     return finish(out, kind, params)
 
 
+#: R ``survival``'s tolerance (``sqrt(.Machine$double.eps)``): a survival value this
+#: close to a level counts as sitting exactly on it (products such as 0.6 * 5/6).
+_KM_TOL = math.sqrt(sys.float_info.epsilon)
+
+
+def _km_quantile(level: float) -> pl.Expr:
+    """Aggregation over one tier's curve rows: the duration where S(t) reaches
+    ``level``, by R ``survival``'s ``quantile.survfit`` rule (see :func:`time_in_tier`).
+    Order-free: S does not increase with the duration."""
+    s = pl.col("survival")
+    reached = s <= level + _KM_TOL
+    t_reach = pl.col("duration").filter(reached).min()
+    s_reach = s.filter(reached).max()
+    # the next event time, where the curve drops below the value it reached
+    t_below = pl.col("duration").filter(s < s_reach).min()
+    on_level = (s_reach - level).abs() < _KM_TOL
+    lo = t_reach.to_physical()
+    mid = (lo + (t_below.to_physical() - lo) // 2).cast(pl.Duration("ms"))
+    return pl.when(on_level & t_below.is_not_null()).then(mid).otherwise(t_reach)
+
+
+def _km_band(z: float, grp: list[str]) -> list[pl.Expr]:
+    """``std_err``, ``lower`` and ``upper`` of a curve sorted by group and duration:
+    Greenwood's variance and the exponential Greenwood (log(-log)) interval with the
+    normal quantile ``z``, as lifelines' ``KaplanMeierFitter`` computes them."""
+    s = pl.col("survival")
+    n = pl.col("at_risk").cast(pl.Float64)
+    d = pl.col("left").cast(pl.Float64)
+    # Greenwood's sum of d / (n (n - d)); a time where everyone at risk left (S = 0
+    # from there) adds nothing, as in lifelines
+    term = pl.when(n > d).then(d / (n * (n - d))).otherwise(pl.lit(0.0))
+    root = term.cum_sum().over(grp).sqrt()
+    log_s = s.log()
+    half = z * root / log_s  # <= 0: the half-width on the log(-log S) scale, negated
+    centre = (-log_s).log()
+
+    def bound(expr: pl.Expr) -> pl.Expr:
+        # S = 1 (no one left yet) and S = 0 have a degenerate interval at S
+        return (
+            pl.when(s >= 1.0)
+            .then(pl.lit(1.0))
+            .when(s <= 0.0)
+            .then(pl.lit(0.0))
+            .otherwise(expr)
+        )
+
+    return [
+        (s * root).alias("std_err"),
+        bound((-(centre - half).exp()).exp()).alias("lower"),
+        bound((-(centre + half).exp()).exp()).alias("upper"),
+    ]
+
+
 @same_kind
 def time_in_tier(
     data: ActivityLog | pl.DataFrame | pl.LazyFrame,
     *,
     end: datetime | date | str | None = None,
     output: SurvivalOutput = "summary",
+    confidence: float = 0.95,
 ) -> pl.DataFrame | pl.LazyFrame:
     """Kaplan-Meier time in tier, open spells censored at the end of observation.
 
     A closed spell is an event (the member left the tier after its duration); an open
     spell is censored at ``end``. Survival S(t) is the share of stays still in the tier
-    after t; the quartiles are the first durations where S(t) <= 0.75, 0.5 and 0.25
-    (null when the curve never gets there). The naive mean of closed spells is not
-    reported because it is biased towards short stays.
+    after t (the product-limit estimate, per campaign and tier). The naive mean of
+    closed spells is not reported because it is biased towards short stays.
+
+    **Quantiles** follow R ``survival`` (``quantile.survfit``) and SAS: the quantile
+    for a level p (``q25``: p = 0.75, the time by which a quarter of the stays ended;
+    ``median``: p = 0.5; ``q75``: p = 0.25) is the first duration where S(t) <= p.
+    When S(t) equals p exactly (within ``sqrt(machine epsilon)``) from that duration
+    until the next event time, where the curve drops below p, the quantile is the
+    midpoint of that flat stretch (rounded down to the millisecond). When the curve
+    never reaches p it is null; when it stays on p until its end (the last stays are
+    censored) it is the duration where it reached p.
 
     Parameters
     ----------
@@ -586,6 +652,8 @@ def time_in_tier(
         ActivityLog, its last event of any type).
     output
         ``"summary"`` (one row per tier) or ``"curve"`` (the survival table).
+    confidence
+        Level of the curve's pointwise confidence interval, strictly between 0 and 1.
 
     Returns
     -------
@@ -593,7 +661,16 @@ def time_in_tier(
         Summary: ``campaign_id``, ``tier_id``, ``tier_name``, ``spells``, ``closed``,
         ``censored``, ``q25``, ``median``, ``q75`` (durations). Curve:
         ``campaign_id``, ``tier_id``, ``tier_name``, ``duration``, ``at_risk``,
-        ``left``, ``censored``, ``survival``.
+        ``left``, ``censored``, ``survival``, ``std_err`` (Greenwood's standard error
+        of the survival), ``lower`` and ``upper`` (the exponential Greenwood
+        interval, i.e. Greenwood's variance on the log(-log S) scale, the default of
+        lifelines' ``KaplanMeierFitter``; both equal the survival where it is 1 or 0).
+
+    Raises
+    ------
+    AnalysisInputError
+        ``output`` is not one of the choices, or ``confidence`` is not a number
+        strictly between 0 and 1.
 
     Examples
     --------
@@ -620,8 +697,38 @@ def time_in_tier(
     ╞════════╪══════════╪══════════════╡
     │ 3      ┆ 1        ┆ 20d          │
     └────────┴──────────┴──────────────┘
+    >>> curve = time_in_tier(events, end="2024-02-01", output="curve")
+    >>> curve.select("duration", "survival", "lower", "upper").with_columns(
+    ...     pl.col("survival", "lower", "upper").round(3)
+    ... )
+    shape: (3, 4)
+    ┌──────────────┬──────────┬───────┬───────┐
+    │ duration     ┆ survival ┆ lower ┆ upper │
+    │ ---          ┆ ---      ┆ ---   ┆ ---   │
+    │ duration[ms] ┆ f64      ┆ f64   ┆ f64   │
+    ╞══════════════╪══════════╪═══════╪═══════╡
+    │ 10d          ┆ 0.667    ┆ 0.054 ┆ 0.945 │
+    │ 20d          ┆ 0.333    ┆ 0.009 ┆ 0.774 │
+    │ 31d          ┆ 0.333    ┆ 0.009 ┆ 0.774 │
+    └──────────────┴──────────┴───────┴───────┘
+
+    Without ``c``, S is exactly 0.5 from 10 to 20 days, and the median is the
+    midpoint:
+
+    >>> time_in_tier(events.head(4), end="2024-02-01")["median"].item()
+    datetime.timedelta(days=15)
     """
     check(output, SurvivalOutput, name="output")
+    if (
+        isinstance(confidence, bool)
+        or not isinstance(confidence, int | float)
+        or not 0 < confidence < 1
+    ):
+        msg = (
+            "confidence must be a number strictly between 0 and 1 (0.95 for a 95% "
+            f"interval); got {confidence!r}"
+        )
+        raise AnalysisInputError(msg)
     lf, kind, end_expr = _tier_input(data)
     censor_at = pl.lit(as_utc(end), dtype=UTC_MS) if end is not None else end_expr
     sp = _spells(lf.with_columns(censor_at.alias("_cens")), keep=("_cens",))
@@ -659,18 +766,29 @@ def time_in_tier(
         (
             ("end", as_utc(end) if end is not None else "last event"),
             ("output", output),
+            ("confidence", float(confidence)),
         ),
-        (_ORDER_NOTE, "Kaplan-Meier; open spells censored at the end of observation"),
+        (
+            _ORDER_NOTE,
+            "Kaplan-Meier; open spells censored at the end of observation",
+            "quantiles as R survival: first duration with S <= p, the midpoint up to "
+            "the next event when S = p exactly",
+            "curve interval: Greenwood variance, log(-log) transform",
+        ),
     )
     if output == "curve":
+        z = NormalDist().inv_cdf(0.5 + confidence / 2)
         out = curve.select(
-            *grp, "tier_name", "duration", "at_risk", "left", "censored", "survival"
+            *grp,
+            "tier_name",
+            "duration",
+            "at_risk",
+            "left",
+            "censored",
+            "survival",
+            *_km_band(z, grp),
         )
         return finish(out, kind, params)
-
-    def q(level: float) -> pl.Expr:
-        # a tolerance so that products such as 0.6 * 5/6 count as reaching 0.5
-        return pl.col("duration").filter(pl.col("survival") <= level + 1e-9).min()
 
     out = (
         curve.group_by(grp)
@@ -679,9 +797,9 @@ def time_in_tier(
             pl.col("_n").sum().cast(pl.Int64).alias("spells"),
             pl.col("left").sum().cast(pl.Int64).alias("closed"),
             pl.col("censored").sum().cast(pl.Int64).alias("censored"),
-            q(0.75).alias("q25"),
-            q(0.5).alias("median"),
-            q(0.25).alias("q75"),
+            _km_quantile(0.75).alias("q25"),
+            _km_quantile(0.5).alias("median"),
+            _km_quantile(0.25).alias("q75"),
         )
         .sort(grp, nulls_last=True)
     )

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import sys
 from datetime import timedelta
 
 import polars as pl
@@ -248,8 +249,10 @@ def test_time_in_tier_kaplan_meier(run):
     out = run(time_in_tier, df, end=ts(15 * DAY))
     bronze = out.filter(pl.col("tier_id") == "b").row(0, named=True)
     assert (bronze["spells"], bronze["closed"], bronze["censored"]) == (4, 3, 1)
-    # S(10d) = 3/4, S(20d) = 3/4 * 1/2, S(30d) = 0
-    assert bronze["q25"] == timedelta(days=10)
+    # S(10d) = 3/4, S(20d) = 3/4 * 1/2, S(30d) = 0; S sits on 3/4 from 10 days to
+    # the next exit at 20 days (the censoring at 15 days is not an exit): q25 is the
+    # midpoint, as in R survival
+    assert bronze["q25"] == timedelta(days=15)
     assert bronze["median"] == timedelta(days=20)
     assert bronze["q75"] == timedelta(days=30)
     curve = run(time_in_tier, df, end=ts(15 * DAY), output="curve").filter(
@@ -262,8 +265,13 @@ def test_time_in_tier_kaplan_meier(run):
         (timedelta(days=30), 1, 1, 0),
     ]
     assert curve["survival"].to_list() == pytest.approx([0.75, 0.75, 0.375, 0.0])
-    # default censoring time: the last event (15 days here)
-    assert_frame_equal(run(time_in_tier, df), out)
+    # default censoring time: the last event (d's exit at 30 days here, so c is
+    # censored at 30 days: S(20d) = 3/4 * 2/3 = 1/2 until d's exit, median 25 days)
+    default = run(time_in_tier, df)
+    assert_frame_equal(default, run(time_in_tier, df, end=ts(30 * DAY)))
+    assert default.filter(pl.col("tier_id") == "b")["median"].item() == timedelta(
+        days=25
+    )
 
 
 def test_median_is_null_when_survival_stays_high(run):
@@ -301,18 +309,27 @@ def test_errors():
 # -- Kaplan-Meier against a direct computation -------------------------------------------
 
 
-def km_oracle(durations: list[tuple[int, bool]]) -> dict[float, int | None]:
-    """Product-limit estimate; returns the first duration with S <= level."""
+def km_oracle(durations: list[tuple[int, bool]]) -> dict[float, float | None]:
+    """Product-limit estimate; returns R survival's quantile for each level: the first
+    duration with S <= level, or the midpoint between it and the next drop when S is
+    exactly on the level there (old print.survfit's ``minmin``)."""
+    tol = sys.float_info.epsilon**0.5
     times = sorted({d for d, _ in durations})
-    s = 1.0
-    out: dict[float, int | None] = {0.75: None, 0.5: None, 0.25: None}
+    s, curve = 1.0, []
     for t in times:
         at_risk = sum(1 for d, _ in durations if d >= t)
         events = sum(1 for d, e in durations if d == t and e)
         s *= 1 - events / at_risk
-        for level in out:
-            if out[level] is None and s <= level + 1e-9:
-                out[level] = t
+        curve.append((t, s))
+    out: dict[float, float | None] = {}
+    for level in (0.75, 0.5, 0.25):
+        kept = [(t, y) for t, y in curve if y < level + tol]
+        if not kept:
+            out[level] = None
+            continue
+        t1, y1 = kept[0]
+        below = [t for t, y in kept if y < y1]
+        out[level] = (t1 + below[0]) / 2 if abs(y1 - level) < tol and below else t1
     return out
 
 

@@ -1,0 +1,509 @@
+"""Notebook widgets: the dashboard and the funnel explorer (ipywidgets + Altair).
+
+Charts are ``alt.JupyterChart`` widgets rendered offline (the Vega bundle comes
+from vl-convert, never a CDN). A filter change re-runs only the analyses of the
+visible tab and assigns the new chart to the existing chart widgets, so nothing
+is appended below the cell. Errors are shown in the widget's status line.
+
+>>> import activity_toolkit as at
+>>> board = at.widgets.dashboard(at.sample(customers=30, seed=1))
+>>> board.tabs.titles[:3]
+('Overview', 'Funnel', 'Cohorts')
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import altair as alt
+import ipywidgets as w
+import polars as pl
+
+from activity_toolkit import analysis as an
+from activity_toolkit import charts as ch
+from activity_toolkit.exceptions import ActivityToolkitError
+from activity_toolkit.model import ActivityLog
+
+__all__ = ["Dashboard", "FunnelExplorer", "dashboard", "funnel_explorer"]
+
+_ALL = "(all)"
+_PRESETS: dict[str, tuple[str, ...]] = {
+    "publication → redemption → paid order": (
+        "customer.publication.succeeded",
+        "customer.redemption.succeeded",
+        "customer.order.paid",
+    ),
+    "validation → redemption": (
+        "customer.validation.succeeded",
+        "customer.redemption.succeeded",
+    ),
+    "order created → paid": ("customer.order.created", "customer.order.paid"),
+}
+#: A chart view: the analyses and chart calls one chart widget shows.
+View = Callable[[ActivityLog, tuple[datetime, datetime] | None], Any]
+
+
+def _offline() -> None:
+    ch.use_theme()
+    alt.JupyterChart.enable_offline()
+
+
+def _options(log: ActivityLog, column: str) -> list[str]:
+    values = log.events[column].drop_nulls().unique().sort().to_list()
+    return [_ALL, *values]
+
+
+def _range(log: ActivityLog) -> tuple[datetime, datetime] | None:
+    if not len(log):
+        return None
+    lo, hi = log.events["created_at"].min(), log.events["created_at"].max()
+    assert isinstance(lo, datetime)
+    assert isinstance(hi, datetime)
+    return lo, hi
+
+
+def _message(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+_TABS: dict[str, list[tuple[str, View]]] = {
+    "Overview": [
+        ("Key numbers", lambda log, r: ch.kpi_cards(an.kpis(log), data_range=r)),
+        (
+            "Activity",
+            lambda log, r: ch.activity_timeline_chart(
+                an.activity_timeline(log), data_range=r
+            ),
+        ),
+    ],
+    "Funnel": [
+        (
+            "Coupon funnel",
+            lambda log, r: ch.coupon_funnel_chart(an.coupon_funnel(log), data_range=r),
+        ),
+        (
+            "Conversion over time",
+            lambda log, r: ch.funnel_trend_chart(
+                an.funnel_trend(
+                    log,
+                    list(_PRESETS[next(iter(_PRESETS))]),
+                    within="14d",
+                    period="month",
+                ),
+                data_range=r,
+            ),
+        ),
+    ],
+    "Cohorts": [
+        (
+            "Retention",
+            lambda log, r: ch.retention_heatmap(
+                an.retention(log, period="month"), data_range=r
+            ),
+        ),
+        (
+            "Curves",
+            lambda log, r: ch.retention_curves(
+                an.retention(log, period="month"), data_range=r
+            ),
+        ),
+    ],
+    "Loyalty": [
+        (
+            "Members per tier",
+            lambda log, r: ch.tier_distribution_chart(
+                an.tier_distribution(log), data_range=r
+            ),
+        ),
+        (
+            "Tier flows",
+            lambda log, r: ch.tier_flow(an.tier_transitions(log), data_range=r),
+        ),
+        (
+            "Time in tier",
+            lambda log, r: ch.time_in_tier_chart(
+                an.time_in_tier(log, output="curve"), data_range=r
+            ),
+        ),
+    ],
+    "Points": [
+        (
+            "Points flows",
+            lambda log, r: ch.points_flows_chart(an.points_flows(log), data_range=r),
+        ),
+        (
+            "Liability",
+            lambda log, r: ch.liability_waterfall(an.points_flows(log), data_range=r),
+        ),
+        ("Breakage", lambda log, r: ch.breakage_chart(an.breakage(log), data_range=r)),
+    ],
+    "Campaigns": [
+        (
+            "Leaderboard",
+            lambda log, r: ch.campaign_leaderboard(
+                an.campaign_summary(log), data_range=r
+            ),
+        ),
+    ],
+}
+
+
+@dataclass
+class _Panel:
+    """One tab: its chart widgets (built on first open) and their views."""
+
+    views: list[tuple[str, View]]
+    box: w.VBox
+    charts: list[alt.JupyterChart | w.HTML] | None = None
+    shown_for: int = -1  # the filter generation the charts show
+
+
+class Dashboard(w.VBox):  # type: ignore[misc]
+    """Tabs Overview, Funnel, Cohorts, Loyalty, Points and Campaigns over one log,
+    with shared filters (dates, campaign type, campaign, channel, segment).
+
+    Attributes (for scripts and tests): ``activity`` (the log), ``tabs``,
+    ``filters`` (name → widget),
+    ``status`` (an HTML line), ``filtered`` (the log the charts show) and
+    ``charts(tab)`` (the chart widgets of a tab, built on first use).
+    """
+
+    def __init__(self, log: ActivityLog) -> None:
+        _offline()
+        self.activity = log
+        self.filtered = log
+        self._generation = 0
+        months = (
+            log.events.select(pl.col("created_at").dt.truncate("1mo").unique().sort())[
+                "created_at"
+            ].to_list()
+            if len(log)
+            else []
+        )
+        self.filters: dict[str, w.Widget] = {
+            "campaign_type": w.Dropdown(
+                options=_options(log, "campaign_type"), description="Campaign type"
+            ),
+            "campaign": w.Dropdown(
+                options=_options(log, "campaign_name"), description="Campaign"
+            ),
+            "channel": w.Dropdown(
+                options=_options(log, "channel"), description="Channel"
+            ),
+        }
+        if len(months) >= 2:
+            labels = [(m.strftime("%Y-%m"), m) for m in months]
+            self.filters["months"] = w.SelectionRangeSlider(
+                options=labels,
+                index=(0, len(labels) - 1),
+                description="Months",
+                continuous_update=False,
+                layout=w.Layout(width="480px"),
+            )
+        if "customer.segment.entered" in log:
+            segs = log["customer.segment.entered"]
+            if "segment_name" in segs.columns:
+                self.filters["segment"] = w.Dropdown(
+                    options=[
+                        _ALL,
+                        *segs["segment_name"].drop_nulls().unique().sort().to_list(),
+                    ],
+                    description="Segment",
+                )
+        self.status = w.HTML()
+        self._panels: dict[str, _Panel] = {
+            name: _Panel(views, w.VBox([w.HTML("<i>opening…</i>")]))
+            for name, views in _TABS.items()
+        }
+        self.tabs = w.Tab(
+            children=[p.box for p in self._panels.values()], titles=list(self._panels)
+        )
+        for widget in self.filters.values():
+            widget.observe(self._on_filter, names="value")
+        self.tabs.observe(self._on_tab, names="selected_index")
+        controls = w.HBox(
+            list(self.filters.values()), layout=w.Layout(flex_flow="row wrap")
+        )
+        super().__init__([controls, self.status, self.tabs])
+        self._refresh()
+
+    # -- filtering -------------------------------------------------------------------
+    def _apply(self) -> ActivityLog:
+        f = self.filters
+        kwargs: dict[str, Any] = {}
+        if f["campaign_type"].value != _ALL:
+            kwargs["campaign_types"] = f["campaign_type"].value
+        if f["campaign"].value != _ALL:
+            kwargs["campaigns"] = f["campaign"].value
+        if f["channel"].value != _ALL:
+            kwargs["channels"] = f["channel"].value
+        if "months" in f:
+            lo, hi = f["months"].value
+            kwargs["start"] = lo
+            kwargs["end"] = (pl.Series([hi]).dt.offset_by("1mo"))[0]
+        log = self.activity.filter(**kwargs) if kwargs else self.activity
+        if "segment" in f and f["segment"].value != _ALL:
+            members = log.filter(types="customer.segment.entered")
+            seg = members.frames.get("customer.segment.entered")
+            ids = (
+                seg.filter(pl.col("segment_name") == f["segment"].value)["customer_id"]
+                .unique()
+                .to_list()
+                if seg is not None
+                else []
+            )
+            log = log.filter(customers=ids)
+        return log
+
+    def _on_filter(self, _change: dict[str, Any]) -> None:
+        self._generation += 1
+        self._refresh()
+
+    def _on_tab(self, _change: dict[str, Any]) -> None:
+        self._refresh()
+
+    def _refresh(self) -> None:
+        """Re-filter, then redraw only the visible tab (others redraw when opened)."""
+        try:
+            self.filtered = self._apply()
+        except (ActivityToolkitError, ValueError) as exc:
+            self.status.value = (
+                f"<span style='color:#D55E00'>{html.escape(_message(exc))}</span>"
+            )
+            return
+        name = list(self._panels)[self.tabs.selected_index or 0]
+        self._draw(name)
+
+    def charts(self, tab: str) -> list[alt.JupyterChart | w.HTML]:
+        """The chart widgets of ``tab`` (drawn now if the tab was never opened)."""
+        self._draw(tab)
+        charts = self._panels[tab].charts
+        assert charts is not None
+        return charts
+
+    def _draw(self, tab: str) -> None:
+        panel = self._panels[tab]
+        if panel.shown_for == self._generation and panel.charts is not None:
+            return
+        log, rng = self.filtered, _range(self.filtered)
+        fresh = panel.charts is None
+        widgets: list[alt.JupyterChart | w.HTML] = panel.charts or []
+        errors = []
+        for i, (title, view) in enumerate(panel.views):
+            try:
+                chart: Any = view(log, rng)
+                problem = None
+            except (ActivityToolkitError, ValueError) as exc:
+                chart, problem = None, f"{title}: {_message(exc)}"
+                errors.append(problem)
+            if fresh:
+                widgets.append(
+                    alt.JupyterChart(chart)
+                    if chart is not None
+                    else w.HTML(html.escape(problem or ""))
+                )
+            elif isinstance(widgets[i], alt.JupyterChart) and chart is not None:
+                widgets[i].chart = chart  # redraw in place
+            else:
+                widgets[i] = (
+                    alt.JupyterChart(chart)
+                    if chart is not None
+                    else w.HTML(html.escape(problem or ""))
+                )
+                fresh = True
+        panel.charts = widgets
+        panel.shown_for = self._generation
+        if fresh:
+            panel.box.children = widgets
+        n = len(log)
+        text = (
+            f"{n:,} events of {log.events['customer_id'].n_unique():,} customers"
+            if n
+            else "no events match"
+        )
+        if errors:
+            text += (
+                " · <span style='color:#D55E00'>"
+                + html.escape("; ".join(errors))
+                + "</span>"
+            )
+        self.status.value = f"<b>{html.escape(tab)}</b> · {text}"
+
+
+def dashboard(log: ActivityLog) -> Dashboard:
+    """The dashboard widget over ``log`` (display it as the last line of a cell)."""
+    if not isinstance(log, ActivityLog):
+        msg = f"dashboard: expected an ActivityLog, got {type(log).__name__}"
+        raise TypeError(msg)
+    return Dashboard(log)
+
+
+class FunnelExplorer(w.VBox):  # type: ignore[misc]
+    """Pick funnel steps, mode, window, entry rule and breakdown; see the funnel;
+    list the customers who reached or dropped at a step, and export them as CSV.
+
+    Attributes: ``activity`` (the log), ``steps`` (a TagsInput of the event types present), ``preset``,
+    ``mode``, ``within``, ``entry``, ``by``, ``chart`` (the JupyterChart),
+    ``step``/``outcome`` (which customers to list), ``table`` and ``csv()``.
+    """
+
+    def __init__(self, log: ActivityLog) -> None:
+        _offline()
+        self.activity = log
+        types = list(log.types)
+        presets = [
+            name for name, steps in _PRESETS.items() if all(s in types for s in steps)
+        ]
+        first = _PRESETS[presets[0]] if presets else tuple(types[:2])
+        self.preset = w.Dropdown(
+            options=["(custom)", *presets],
+            value=presets[0] if presets else "(custom)",
+            description="Preset",
+        )
+        self.steps = w.TagsInput(
+            value=list(first),
+            allowed_tags=types,
+            allow_duplicates=False,
+            description="Steps",
+        )
+        self.mode = w.Dropdown(
+            options=["ordered", "strict", "unordered", "reached"],
+            value="ordered",
+            description="Mode",
+        )
+        self.within = w.Text(
+            value="14d",
+            description="Within",
+            placeholder="e.g. 7d, 36h; empty = no limit",
+        )
+        self.entry = w.Dropdown(
+            options=["first", "furthest"], value="first", description="Entry"
+        )
+        by_cols = [
+            c
+            for c in ("campaign_name", "campaign_type", "channel")
+            if log.events[c].null_count() < len(log)
+        ]
+        self.by = w.Dropdown(
+            options=["(none)", *by_cols], value="(none)", description="Breakdown"
+        )
+        self.step = w.Dropdown(options=[], description="Step")
+        self.outcome = w.ToggleButtons(options=["reached", "dropped"], value="reached")
+        self.status = w.HTML()
+        self.table = w.HTML()
+        self.result: pl.DataFrame | None = None
+        self.units: pl.DataFrame | None = None
+        self.chart = alt.JupyterChart(
+            alt.Chart().mark_text().encode(text=alt.datum("…"))
+        )
+        self.preset.observe(self._on_preset, names="value")
+        for widget in (self.steps, self.mode, self.within, self.entry, self.by):
+            widget.observe(self._on_change, names="value")
+        for widget in (self.step, self.outcome):
+            widget.observe(self._on_pick, names="value")
+        controls = w.VBox(
+            [
+                w.HBox([self.preset, self.steps]),
+                w.HBox([self.mode, self.within, self.entry, self.by]),
+            ]
+        )
+        picker = w.HBox([self.step, self.outcome])
+        super().__init__([controls, self.status, self.chart, picker, self.table])
+        self._run()
+
+    def _on_preset(self, change: dict[str, Any]) -> None:
+        if change["new"] in _PRESETS:
+            self.steps.value = list(_PRESETS[change["new"]])
+
+    def _on_change(self, _change: dict[str, Any]) -> None:
+        self._run()
+
+    def _on_pick(self, _change: dict[str, Any]) -> None:
+        self._show_units()
+
+    def _run(self) -> None:
+        steps = list(self.steps.value)
+        if not steps:
+            self.status.value = "<i>pick at least one step</i>"
+            return
+        within = self.within.value.strip() or None
+        by = None if self.by.value == "(none)" else self.by.value
+        try:
+            self.result = an.funnel(
+                self.activity,
+                steps,
+                within=within,
+                mode=self.mode.value,
+                entry=self.entry.value,
+                by=by,
+            )
+            self.units = an.funnel_units(
+                self.activity,
+                steps,
+                within=within,
+                mode=self.mode.value,
+                entry=self.entry.value,
+            )
+            drawn: Any = ch.funnel_chart(self.result, data_range=_range(self.activity))
+            self.chart.chart = drawn
+        except (ActivityToolkitError, ValueError) as exc:
+            self.status.value = (
+                f"<span style='color:#D55E00'>{html.escape(_message(exc))}</span>"
+            )
+            return
+        params = an.params_of(self.result)
+        self.status.value = html.escape(params.describe() if params is not None else "")
+        labels = [(f"{i}. {s}", i) for i, s in enumerate(steps, start=1)]
+        current = (
+            self.step.value if self.step.value and self.step.value <= len(steps) else 1
+        )
+        self.step.options = labels
+        self.step.value = current
+        self._show_units()
+
+    def customers(self) -> pl.DataFrame:
+        """The units that reached (or dropped at) the picked step."""
+        if self.units is None or not self.step.value:
+            return pl.DataFrame()
+        k = self.step.value
+        units = self.units.filter(~pl.col("excluded"))
+        if self.outcome.value == "reached":
+            chosen = units.filter(pl.col("furthest_step") >= k)
+        else:  # reached step k-1 and not step k
+            chosen = units.filter(pl.col("furthest_step") == k - 1)
+        return chosen.select(pl.exclude("excluded")).sort("entered_at")
+
+    def csv(self) -> str:
+        """:meth:`customers` as CSV text (Datetime columns in ISO 8601)."""
+        return self.customers().write_csv()
+
+    def _show_units(self) -> None:
+        rows = self.customers()
+        head = rows.head(20)
+        body = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in r) + "</tr>"
+            for r in head.iter_rows()
+        )
+        header = "".join(f"<th>{html.escape(c)}</th>" for c in head.columns)
+        what = "reached" if self.outcome.value == "reached" else "dropped before"
+        self.table.value = (
+            f"<p>{rows.height:,} units {what} step {self.step.value}"
+            + (
+                " (first 20 shown; <code>explorer.csv()</code> exports all)"
+                if rows.height > 20
+                else ""
+            )
+            + f"</p><table><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>"
+        )
+
+
+def funnel_explorer(log: ActivityLog) -> FunnelExplorer:
+    """The funnel explorer widget over ``log``."""
+    if not isinstance(log, ActivityLog):
+        msg = f"funnel_explorer: expected an ActivityLog, got {type(log).__name__}"
+        raise TypeError(msg)
+    return FunnelExplorer(log)

@@ -1,0 +1,109 @@
+"""Widgets driven without a browser: set a control, assert the charts changed."""
+
+from __future__ import annotations
+
+import ipywidgets as w
+import polars as pl
+import pytest
+
+import activity_toolkit as at
+from activity_toolkit.widgets import Dashboard, FunnelExplorer
+
+LOG = at.sample(customers=120, seed=8)
+
+
+def _spec(widget):
+    return widget.chart.to_dict()
+
+
+def test_dashboard_tabs_build_on_first_open_and_filters_redraw_in_place():
+    board = at.dashboard(LOG)
+    assert isinstance(board, Dashboard)
+    assert board.tabs.titles == (
+        "Overview",
+        "Funnel",
+        "Cohorts",
+        "Loyalty",
+        "Points",
+        "Campaigns",
+    )
+    # only the visible tab was drawn
+    assert board._panels["Overview"].charts is not None
+    assert board._panels["Points"].charts is None
+    overview = board.charts("Overview")
+    first = overview[0]
+    before = _spec(first)
+    board.filters["channel"].value = "API"
+    assert board.filtered.events["channel"].unique().to_list() == ["API"]
+    assert board.charts("Overview")[0] is first  # the same widget, redrawn
+    assert _spec(first) != before
+    assert "events of" in board.status.value
+    # a hidden tab is not recomputed on a filter change, only when it is opened
+    assert board._panels["Points"].charts is None
+    board.tabs.selected_index = 4
+    assert board._panels["Points"].charts is not None
+    assert board.status.value.startswith("<b>Points</b>")
+
+
+def test_dashboard_month_range_and_campaign_filters():
+    board = at.dashboard(LOG)
+    months = board.filters["months"]
+    months.index = (2, 4)
+    lo, hi = (
+        board.filtered.events["created_at"].min(),
+        board.filtered.events["created_at"].max(),
+    )
+    assert lo >= months.value[0]
+    assert (hi.year, hi.month) == (months.value[1].year, months.value[1].month)
+    name = board.filters["campaign"].options[1]
+    board.filters["campaign"].value = name
+    assert board.filtered.events["campaign_name"].unique().to_list() == [name]
+
+
+def test_dashboard_shows_errors_instead_of_raising():
+    tiny = LOG.filter(types="customer.order.paid")
+    board = at.dashboard(tiny)
+    board.tabs.selected_index = 3  # Loyalty: no tier events in this log
+    problems = [c for c in board.charts("Loyalty") if isinstance(c, w.HTML)]
+    assert problems
+    assert "Loyalty" in board.status.value
+    assert "color:#D55E00" in board.status.value
+
+
+def test_funnel_explorer_controls_rerun_the_funnel():
+    ex = at.funnel_explorer(LOG)
+    assert isinstance(ex, FunnelExplorer)
+    first = ex.chart.chart.to_dict()
+    assert ex.result is not None
+    ex.mode.value = "reached"
+    assert ex.chart.chart.to_dict() != first
+    ex.by.value = "campaign_type"
+    assert "campaign_type" in ex.result.columns
+    ex.within.value = "nonsense"
+    assert "not a fixed duration" in ex.status.value
+    ex.within.value = "7d"
+    assert "within=7d" in ex.status.value
+
+
+def test_funnel_explorer_lists_and_exports_the_customers_at_a_step():
+    ex = at.funnel_explorer(LOG)
+    ex.step.value = 2
+    ex.outcome.value = "reached"
+    reached = ex.customers()
+    ex.outcome.value = "dropped"
+    dropped = ex.customers()
+    counts = dict(zip(ex.result["step"], ex.result["count"], strict=True))
+    assert reached.height == counts[2]
+    assert dropped.height == counts[1] - counts[2]
+    assert set(reached["customer_id"]).isdisjoint(dropped["customer_id"])
+    csv = ex.csv()
+    assert csv.splitlines()[0].startswith("customer_id,")
+    assert len(csv.splitlines()) == dropped.height + 1
+    assert f"{dropped.height:,} units dropped before step 2" in ex.table.value
+
+
+def test_widgets_refuse_what_is_not_a_log():
+    with pytest.raises(TypeError, match="ActivityLog"):
+        at.dashboard(LOG.events)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="ActivityLog"):
+        at.funnel_explorer(pl.DataFrame())  # type: ignore[arg-type]
