@@ -2,7 +2,7 @@
 """Set-up and tasks with nothing but Python 3.11+ and pip.
 
     python3 make.py demo    # set up, then run the main job on the built-in sample
-    python3 make.py test    # set up, then run the whole test suite
+    python3 make.py test    # set up, then check format, lint, types, and run the tests
     python3 make.py check   # set up, then lint (ruff) and type-check (mypy)
     python3 make.py bench   # set up, then run the benchmark scripts
 
@@ -28,7 +28,7 @@ PY = BIN / ("python.exe" if os.name == "nt" else "python")
 STAMP = VENV / ".activity_toolkit-installed"
 #: What each task installs: tests and the demo need the test extras only; lint and
 #: type checks add the dev tools (ruff, mypy, JupyterLab for working on notebooks).
-EXTRAS = {"demo": "test", "test": "test", "bench": "test", "check": "test,dev"}
+EXTRAS = {"demo": "test", "test": "test", "bench": "test", "check": "test"}
 
 
 def run(*cmd: str | Path) -> None:
@@ -61,6 +61,13 @@ def setup(extras: str) -> None:
     STAMP.write_text(" ".join([*done, wanted]))
 
 
+def check() -> None:
+    """Formatting, lint and strict types: the same gate for developers and CI."""
+    run(PY, "-m", "ruff", "format", "--check", "activity_toolkit", "tests", "benchmarks")
+    run(PY, "-m", "ruff", "check", "activity_toolkit", "tests", "benchmarks")
+    run(PY, "-m", "mypy", "activity_toolkit")
+
+
 def main(argv: list[str]) -> int:
     tasks = ("demo", "test", "check", "bench")
     if not argv or argv[0] not in tasks:
@@ -72,10 +79,10 @@ def main(argv: list[str]) -> int:
         if task == "demo":
             run(PY, "-m", "activity_toolkit", "demo", *extra)
         elif task == "test":
+            check()
             run(PY, "-m", "pytest", *extra)
         elif task == "check":
-            run(PY, "-m", "ruff", "check", "activity_toolkit", "tests", "benchmarks")
-            run(PY, "-m", "mypy", "activity_toolkit")
+            check()
         else:
             for script in sorted((ROOT / "benchmarks").glob("*.py")):
                 run(PY, script, *extra)

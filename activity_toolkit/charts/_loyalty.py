@@ -432,12 +432,23 @@ def time_in_tier_chart(
             tooltip=[*tooltip, alt.Tooltip("censored:Q", title="censored here")],
         )
     )
-    # medians: the first time the curve is at or below one half (from the summary
-    # rule when present in the curve's parameters; here read off the drawn curve)
-    medians = (
-        work.filter(pl.col("survival") <= 0.5)
-        .group_by("tier_name")
-        .agg(pl.col("t").min().alias("median"))
+    # medians by R survival's rule (as time_in_tier's summary): the first time the
+    # curve is at or below 0.5, or the midpoint of a stretch where it sits on 0.5
+    eps = 1.5e-8
+    at_or_below = work.filter(pl.col("survival") <= 0.5 + eps)
+    first = at_or_below.group_by("tier_name").agg(
+        pl.col("t").min().alias("t0"), pl.col("survival").first().alias("s0")
+    )
+    after = at_or_below.join(first, on="tier_name").filter(
+        (pl.col("t") > pl.col("t0")) & (pl.col("survival") < 0.5 - eps)
+    )
+    next_drop = after.group_by("tier_name").agg(pl.col("t").min().alias("t1"))
+    medians = first.join(next_drop, on="tier_name", how="left").select(
+        "tier_name",
+        pl.when(((pl.col("s0") - 0.5).abs() <= eps) & pl.col("t1").is_not_null())
+        .then((pl.col("t0") + pl.col("t1")) / 2)
+        .otherwise(pl.col("t0"))
+        .alias("median"),
     )
     if medians.height:
         layers.append(
@@ -494,7 +505,7 @@ def time_in_tier_chart(
     )
     extra = [
         "closed spell = left the tier; open spells censored at the end of observation (ticks)",
-        "dashed: median (first time at or below 50%)"
+        "dashed: median (first time at or below 50%; the middle of a stretch exactly on 50%)"
         + ("; band: pointwise confidence interval" if has_ci else ""),
     ]
     return alt.vconcat(curves, risk, spacing=6).properties(

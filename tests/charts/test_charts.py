@@ -283,3 +283,21 @@ def test_importing_the_package_loads_neither_altair_nor_ipywidgets():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "True"
+
+
+def test_the_survival_chart_marks_the_median_by_the_summarys_rule():
+    from datetime import timedelta
+
+    days = [timedelta(days=x) for x in (5, 10, 20, 30)]
+    curve = pl.DataFrame(
+        {
+            "tier_name": ["A"] * 4,
+            "duration": pl.Series(days).cast(pl.Duration("ms")),
+            "at_risk": [4, 3, 2, 1],
+            "left": [1, 1, 1, 1],
+            "censored": [0, 0, 0, 0],
+            "survival": [0.75, 0.5, 0.25, 0.0],
+        }
+    )
+    rows = [r for r in _values(_spec(ch.time_in_tier_chart(curve))) if "median" in r]
+    assert rows == [{"tier_name": "A", "median": 15.0}]  # the middle of the flat half
