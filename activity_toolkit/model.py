@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -21,6 +22,14 @@ if TYPE_CHECKING:
 __all__ = ["ActivityLog"]
 
 _SORT = ["created_at", "id"]
+
+
+def _when(value: Any) -> str:
+    """A timestamp for display; never raises (a display must not crash)."""
+    try:
+        return str(value.strftime("%Y-%m-%d %H:%M:%S"))
+    except (AttributeError, OverflowError, ValueError):
+        return str(value)
 
 
 def _str_set(values: str | Iterable[str]) -> list[str]:
@@ -207,12 +216,64 @@ class ActivityLog:
         s = self.summary()
         if not s["events"]:
             return "ActivityLog(0 events)"
-        fmt = "%Y-%m-%d %H:%M:%S"
         fams = ", ".join(f"{k} {v:,}" for k, v in s["families"].items())
         return (
             f"ActivityLog({s['events']:,} events, {s['customers']:,} customers, "
-            f"{s['types']} types, {s['start'].strftime(fmt)} → {s['end'].strftime(fmt)} UTC)\n"
+            f"{s['types']} types, {_when(s['start'])} → {_when(s['end'])} UTC)\n"
             f"  by family: {fams}"
+        )
+
+    def _repr_html_(self) -> str:
+        """A compact card for notebooks: headline numbers, events by family as bars,
+        the most frequent types and what the reader reported. Every string is
+        escaped; nothing is loaded from the network."""
+        s = self.summary()
+        esc = html.escape
+        if not s["events"]:
+            return "<div><b>ActivityLog</b>: 0 events</div>"
+        span = f"{_when(s['start'])} → {_when(s['end'])} UTC"
+        top = max(s["families"].values())
+        bars = "".join(
+            "<tr>"
+            f"<td style='padding:1px 8px 1px 0'>{esc(str(fam))}</td>"
+            "<td style='padding:1px 0;width:220px'><div style='background:#0072B2;"
+            f"height:10px;width:{max(1, round(200 * n / top))}px'></div></td>"
+            f"<td style='padding:1px 0 1px 8px;text-align:right'>{n:,}</td></tr>"
+            for fam, n in s["families"].items()
+        )
+        counts = self.counts().head(8)
+        types = "".join(
+            f"<tr><td style='padding:1px 8px 1px 0'>{esc(t)}</td>"
+            f"<td style='text-align:right'>{e:,}</td>"
+            f"<td style='text-align:right;padding-left:8px'>{c:,}</td></tr>"
+            for t, e, c in counts.select("type", "events", "customers").iter_rows()
+        )
+        rep = self.report
+        notes = ""
+        if rep is not None:
+            notes = (
+                f"<div style='color:#59636e;margin-top:6px'>read {rep.records:,} records; "
+                f"{rep.duplicates:,} duplicates dropped; {len(rep.skipped):,} skipped"
+                + (
+                    "; unknown types kept: "
+                    + esc(", ".join(f"{t} ({n:,})" for t, n in rep.unknown_types))
+                    if rep.unknown_types
+                    else ""
+                )
+                + "</div>"
+            )
+        return (
+            "<div style='font:13px/1.4 sans-serif'>"
+            f"<div><b>ActivityLog</b>: {s['events']:,} events, {s['customers']:,} "
+            f"customers, {s['types']} types, {esc(span)}</div>"
+            "<div style='display:flex;gap:32px;margin-top:6px;align-items:flex-start'>"
+            f"<table><thead><tr><th style='text-align:left'>family</th><th></th>"
+            f"<th style='text-align:right'>events</th></tr></thead><tbody>{bars}"
+            "</tbody></table>"
+            "<table><thead><tr><th style='text-align:left'>most frequent types</th>"
+            "<th style='text-align:right'>events</th>"
+            "<th style='text-align:right'>customers</th></tr></thead>"
+            f"<tbody>{types}</tbody></table></div>{notes}</div>"
         )
 
     # -- derivation --------------------------------------------------------------------

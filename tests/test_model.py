@@ -140,3 +140,31 @@ def test_summary_and_counts(log):
     assert s["families"] == {"order": 2, "redemption": 1, "segment": 1}
     counts = log.counts()
     assert counts.row(0) == ("order", "customer.order.paid", 2, 2)
+
+
+def test_the_notebook_display_is_a_card_with_escaped_text():
+    import warnings
+
+    from activity_toolkit import read_events
+
+    event = {
+        "id": "evt_1",
+        "type": "customer.<script>alert(1)</script>",
+        "created_at": "2024-05-01T10:00:00.000Z",
+        "data": {"customer": {"id": "cust_1"}},
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        log = read_events([event])
+    page = log._repr_html_()
+    assert "<script>" not in page
+    assert "customer.&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "1 events, 1 customers" in page
+    assert "unknown types kept" in page
+    assert "0 events" in at_empty_repr()
+
+
+def at_empty_repr() -> str:
+    from activity_toolkit import ActivityLog
+
+    return ActivityLog.empty()._repr_html_()
