@@ -12,6 +12,19 @@ from activity_toolkit.widgets import Dashboard, FunnelExplorer
 LOG = at.sample(customers=120, seed=8)
 
 
+def _rows(node):
+    """Every data row embedded anywhere in a spec."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k == "values" and isinstance(v, list):
+                yield from (r for r in v if isinstance(r, dict))
+            else:
+                yield from _rows(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _rows(v)
+
+
 def _spec(widget):
     return widget.chart.to_dict()
 
@@ -107,3 +120,33 @@ def test_widgets_refuse_what_is_not_a_log():
         at.dashboard(LOG.events)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="ActivityLog"):
         at.funnel_explorer(pl.DataFrame())  # type: ignore[arg-type]
+
+
+def test_balances_and_tiers_ignore_the_channel_and_the_window_start():
+    board = at.dashboard(LOG)
+    whole = at.kpis(LOG).filter(pl.col("metric") == "outstanding_points")["value"][0]
+    board.filters["channel"].value = "API"
+    scope = board.scope
+    assert scope.events.events["channel"].unique().to_list() == ["API"]
+    assert len(scope.ledger) == len(LOG)  # no window, no campaign: the whole ledger
+    cards = board.charts("Overview")[0].chart.to_dict()
+    rows = [r for r in _rows(cards) if r.get("metric") == "outstanding_points"]
+    assert rows
+    assert rows[0]["value"] == whole  # not a partial (even negative) sum
+    board.tabs.selected_index = 4
+    assert "use every channel" in board.status.value
+    board.filters["months"].index = (3, 6)
+    lo, end = board.scope.window
+    assert board.scope.ledger.events["created_at"].max() < end
+    assert board.scope.ledger.events["created_at"].min() < lo  # history kept
+    flows = board.charts("Points")[0].chart.to_dict()
+    assert flows  # drawn
+
+
+def test_kpis_take_the_balance_from_the_ledger():
+    api = LOG.filter(channels="API")
+    partial = at.kpis(api).filter(pl.col("metric") == "outstanding_points")["value"][0]
+    given = at.kpis(api, ledger=LOG).filter(pl.col("metric") == "outstanding_points")
+    whole = at.kpis(LOG).filter(pl.col("metric") == "outstanding_points")["value"][0]
+    assert given["value"][0] == whole
+    assert partial != whole

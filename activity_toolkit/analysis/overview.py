@@ -83,6 +83,7 @@ def kpis(
     tz: str = "UTC",
     week_start: WeekStart = "monday",
     end: datetime | date | str | None = None,
+    ledger: ActivityLog | pl.DataFrame | pl.LazyFrame | None = None,
 ) -> pl.DataFrame | pl.LazyFrame:
     """Headline numbers of the last complete period, with the change from the one
     before.
@@ -103,6 +104,11 @@ def kpis(
     end
         End of observation; default: the last event's time. The current period is
         the last one that ends at or before ``end``.
+    ledger
+        Where outstanding points are computed from; default ``data``. A balance
+        needs every points event of a card since it was issued, so when ``data``
+        is a subset (a channel, a date window) pass the whole log here; a balance
+        summed from a subset can even be negative.
 
     Returns
     -------
@@ -187,7 +193,7 @@ def kpis(
     orders = _orders(data)
     if orders is not None:
         parts.append(per(orders, [pl.col("order_amount").sum().alias("revenue")]))
-    deltas = _points_deltas(data)
+    deltas = _points_deltas(data if ledger is None else ledger)
     if deltas is not None:
         balance = deltas.join(bounds, how="cross").select(
             pl.col("_delta")
@@ -233,6 +239,7 @@ def kpis(
             ("tz", tz),
             ("week_start", week_start if period == "week" else None),
             ("end", as_utc(end) if end is not None else None),
+            ("ledger", None if ledger is None else "given"),
         ),
         (
             "current period = the last complete period before the end of observation",

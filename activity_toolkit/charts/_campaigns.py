@@ -269,7 +269,7 @@ def kpi_cards(
             align="left", baseline="top", x=12, y=12, fontSize=12, color=MUTED
         ).encode(text="label:N")
         value = base.mark_text(
-            align="left", baseline="middle", x=12, y=48, fontSize=24, fontWeight=600
+            align="left", baseline="middle", x=12, y=48, fontSize=22, fontWeight=600
         ).encode(text="shown:N")
         delta = base.mark_text(
             align="left", baseline="bottom", x=12, y=86, fontSize=11
@@ -291,7 +291,7 @@ def kpi_cards(
                     alt.Tooltip("previous:Q", format=",.4~f"),
                 ]
             )
-            .properties(width=170, height=96)
+            .properties(width=150, height=96)
         )
     subtitle_period = data["period_label"][0] if data.height else ""
     return alt.hconcat(*cards, spacing=10).properties(

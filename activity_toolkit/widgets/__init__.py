@@ -28,7 +28,7 @@ from activity_toolkit import charts as ch
 from activity_toolkit.exceptions import ActivityToolkitError
 from activity_toolkit.model import ActivityLog
 
-__all__ = ["Dashboard", "FunnelExplorer", "dashboard", "funnel_explorer"]
+__all__ = ["Dashboard", "FunnelExplorer", "Scope", "dashboard", "funnel_explorer"]
 
 _ALL = "(all)"
 _PRESETS: dict[str, tuple[str, ...]] = {
@@ -43,8 +43,40 @@ _PRESETS: dict[str, tuple[str, ...]] = {
     ),
     "order created → paid": ("customer.order.created", "customer.order.paid"),
 }
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What the dashboard's filters select.
+
+    ``events``: every filter applied (dates, campaign type, campaign, channel,
+    segment). ``ledger``: the campaign, campaign type and segment filters only, cut
+    at the end of the date window: loyalty balances and tiers are replays of every
+    points and tier event since a card was issued, so a channel or a window start
+    would break them (a balance summed from a subset can be negative).
+    ``window``: the months range as ``(start, end)``, or None.
+    """
+
+    events: ActivityLog
+    ledger: ActivityLog
+    window: tuple[datetime, datetime] | None
+
+    @property
+    def data_range(self) -> tuple[datetime, datetime] | None:
+        return _range(self.events)
+
+    def crop(self, frame: pl.DataFrame, column: str = "period") -> pl.DataFrame:
+        """Rows of a per-period result inside the window (all without one)."""
+        if self.window is None or frame.height == 0:
+            return frame
+        start = pl.lit(self.window[0]).cast(frame.schema[column])
+        kept = frame.filter(pl.col(column) >= start)
+        params = an.params_of(frame)
+        return an.with_params(kept, params) if params is not None else kept
+
+
 #: A chart view: the analyses and chart calls one chart widget shows.
-View = Callable[[ActivityLog, tuple[datetime, datetime] | None], Any]
+View = Callable[[Scope], Any]
 
 
 def _offline() -> None:
@@ -70,82 +102,101 @@ def _message(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def _kpis(sc: Scope) -> Any:
+    end = sc.window[1] if sc.window else None
+    return ch.kpi_cards(
+        an.kpis(sc.events, end=end, ledger=sc.ledger), data_range=sc.data_range
+    )
+
+
+def _flows(sc: Scope) -> Any:
+    flows = sc.crop(an.points_flows(sc.ledger))
+    return ch.points_flows_chart(flows, data_range=sc.data_range)
+
+
+_COUPON_STEPS = list(next(iter(_PRESETS.values())))
 _TABS: dict[str, list[tuple[str, View]]] = {
     "Overview": [
-        ("Key numbers", lambda log, r: ch.kpi_cards(an.kpis(log), data_range=r)),
+        ("Key numbers", _kpis),
         (
             "Activity",
-            lambda log, r: ch.activity_timeline_chart(
-                an.activity_timeline(log), data_range=r
+            lambda sc: ch.activity_timeline_chart(
+                an.activity_timeline(sc.events), data_range=sc.data_range
             ),
         ),
     ],
     "Funnel": [
         (
             "Coupon funnel",
-            lambda log, r: ch.coupon_funnel_chart(an.coupon_funnel(log), data_range=r),
+            lambda sc: ch.coupon_funnel_chart(
+                an.coupon_funnel(sc.events), data_range=sc.data_range
+            ),
         ),
         (
             "Conversion over time",
-            lambda log, r: ch.funnel_trend_chart(
-                an.funnel_trend(
-                    log,
-                    list(_PRESETS[next(iter(_PRESETS))]),
-                    within="14d",
-                    period="month",
-                ),
-                data_range=r,
+            lambda sc: ch.funnel_trend_chart(
+                an.funnel_trend(sc.events, _COUPON_STEPS, within="14d", period="month"),
+                data_range=sc.data_range,
             ),
         ),
     ],
     "Cohorts": [
         (
             "Retention",
-            lambda log, r: ch.retention_heatmap(
-                an.retention(log, period="month"), data_range=r
+            lambda sc: ch.retention_heatmap(
+                an.retention(sc.events, period="month"), data_range=sc.data_range
             ),
         ),
         (
             "Curves",
-            lambda log, r: ch.retention_curves(
-                an.retention(log, period="month"), data_range=r
+            lambda sc: ch.retention_curves(
+                an.retention(sc.events, period="month"), data_range=sc.data_range
             ),
         ),
     ],
     "Loyalty": [
         (
             "Members per tier",
-            lambda log, r: ch.tier_distribution_chart(
-                an.tier_distribution(log), data_range=r
+            lambda sc: ch.tier_distribution_chart(
+                sc.crop(an.tier_distribution(sc.ledger)), data_range=sc.data_range
             ),
         ),
         (
             "Tier flows",
-            lambda log, r: ch.tier_flow(an.tier_transitions(log), data_range=r),
+            lambda sc: ch.tier_flow(
+                an.tier_transitions(
+                    sc.ledger, start=sc.window[0] if sc.window else None
+                ),
+                data_range=sc.data_range,
+            ),
         ),
         (
             "Time in tier",
-            lambda log, r: ch.time_in_tier_chart(
-                an.time_in_tier(log, output="curve"), data_range=r
+            lambda sc: ch.time_in_tier_chart(
+                an.time_in_tier(sc.ledger, output="curve"), data_range=sc.data_range
             ),
         ),
     ],
     "Points": [
-        (
-            "Points flows",
-            lambda log, r: ch.points_flows_chart(an.points_flows(log), data_range=r),
-        ),
+        ("Points flows", _flows),
         (
             "Liability",
-            lambda log, r: ch.liability_waterfall(an.points_flows(log), data_range=r),
+            lambda sc: ch.liability_waterfall(
+                an.points_flows(sc.ledger), data_range=sc.data_range
+            ),
         ),
-        ("Breakage", lambda log, r: ch.breakage_chart(an.breakage(log), data_range=r)),
+        (
+            "Breakage",
+            lambda sc: ch.breakage_chart(
+                sc.crop(an.breakage(sc.ledger), "cohort"), data_range=sc.data_range
+            ),
+        ),
     ],
     "Campaigns": [
         (
             "Leaderboard",
-            lambda log, r: ch.campaign_leaderboard(
-                an.campaign_summary(log), data_range=r
+            lambda sc: ch.campaign_leaderboard(
+                an.campaign_summary(sc.events), data_range=sc.data_range
             ),
         ),
     ],
@@ -176,6 +227,7 @@ class Dashboard(w.VBox):  # type: ignore[misc]
         _offline()
         self.activity = log
         self.filtered = log
+        self.scope = Scope(log, log, None)
         self._generation = 0
         months = (
             log.events.select(pl.col("created_at").dt.truncate("1mo").unique().sort())[
@@ -214,6 +266,8 @@ class Dashboard(w.VBox):  # type: ignore[misc]
                     ],
                     description="Segment",
                 )
+        for widget in self.filters.values():
+            widget.style.description_width = "initial"
         self.status = w.HTML()
         self._panels: dict[str, _Panel] = {
             name: _Panel(views, w.VBox([w.HTML("<i>opening…</i>")]))
@@ -232,32 +286,42 @@ class Dashboard(w.VBox):  # type: ignore[misc]
         self._refresh()
 
     # -- filtering -------------------------------------------------------------------
-    def _apply(self) -> ActivityLog:
+    def _apply(self) -> Scope:
         f = self.filters
-        kwargs: dict[str, Any] = {}
+        scope: dict[str, Any] = {}
         if f["campaign_type"].value != _ALL:
-            kwargs["campaign_types"] = f["campaign_type"].value
+            scope["campaign_types"] = f["campaign_type"].value
         if f["campaign"].value != _ALL:
-            kwargs["campaigns"] = f["campaign"].value
-        if f["channel"].value != _ALL:
-            kwargs["channels"] = f["channel"].value
+            scope["campaigns"] = f["campaign"].value
+        if "segment" in f and f["segment"].value != _ALL:
+            seg = self.activity.frames.get("customer.segment.entered")
+            ids = (
+                []
+                if seg is None
+                else (
+                    seg.filter(pl.col("segment_name") == f["segment"].value)[
+                        "customer_id"
+                    ]
+                    .drop_nulls()
+                    .unique()
+                    .to_list()
+                )
+            )
+            scope["customers"] = ids
+        window = None
         if "months" in f:
             lo, hi = f["months"].value
-            kwargs["start"] = lo
-            kwargs["end"] = (pl.Series([hi]).dt.offset_by("1mo"))[0]
-        log = self.activity.filter(**kwargs) if kwargs else self.activity
-        if "segment" in f and f["segment"].value != _ALL:
-            members = log.filter(types="customer.segment.entered")
-            seg = members.frames.get("customer.segment.entered")
-            ids = (
-                seg.filter(pl.col("segment_name") == f["segment"].value)["customer_id"]
-                .unique()
-                .to_list()
-                if seg is not None
-                else []
-            )
-            log = log.filter(customers=ids)
-        return log
+            end = pl.Series([hi]).dt.offset_by("1mo")[0]
+            first, last = f["months"].options[0][1], f["months"].options[-1][1]
+            if (lo, hi) != (first, last):
+                window = (lo, end)
+        ledger = self.activity.filter(**scope) if scope else self.activity
+        if window is not None:
+            ledger = ledger.filter(end=window[1])
+        events = ledger.filter(start=window[0]) if window is not None else ledger
+        if f["channel"].value != _ALL:
+            events = events.filter(channels=f["channel"].value)
+        return Scope(events, ledger, window)
 
     def _on_filter(self, _change: dict[str, Any]) -> None:
         self._generation += 1
@@ -269,7 +333,8 @@ class Dashboard(w.VBox):  # type: ignore[misc]
     def _refresh(self) -> None:
         """Re-filter, then redraw only the visible tab (others redraw when opened)."""
         try:
-            self.filtered = self._apply()
+            self.scope = self._apply()
+            self.filtered = self.scope.events
         except (ActivityToolkitError, ValueError) as exc:
             self.status.value = (
                 f"<span style='color:#D55E00'>{html.escape(_message(exc))}</span>"
@@ -289,13 +354,13 @@ class Dashboard(w.VBox):  # type: ignore[misc]
         panel = self._panels[tab]
         if panel.shown_for == self._generation and panel.charts is not None:
             return
-        log, rng = self.filtered, _range(self.filtered)
+        scope, log = self.scope, self.scope.events
         fresh = panel.charts is None
         widgets: list[alt.JupyterChart | w.HTML] = panel.charts or []
         errors = []
         for i, (title, view) in enumerate(panel.views):
             try:
-                chart: Any = view(log, rng)
+                chart: Any = view(scope)
                 problem = None
             except (ActivityToolkitError, ValueError) as exc:
                 chart, problem = None, f"{title}: {_message(exc)}"
@@ -325,6 +390,11 @@ class Dashboard(w.VBox):  # type: ignore[misc]
             if n
             else "no events match"
         )
+        if tab in ("Loyalty", "Points") and self.filters["channel"].value != _ALL:
+            text += (
+                " · tiers and points use every channel: a balance needs every "
+                "points event of a card"
+            )
         if errors:
             text += (
                 " · <span style='color:#D55E00'>"
