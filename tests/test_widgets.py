@@ -150,3 +150,22 @@ def test_kpis_take_the_balance_from_the_ledger():
     whole = at.kpis(LOG).filter(pl.col("metric") == "outstanding_points")["value"][0]
     assert given["value"][0] == whole
     assert partial != whole
+
+
+def test_clicking_a_bar_picks_the_step_whose_customers_are_listed():
+    ex = at.funnel_explorer(LOG)
+    assert ex.step.value == 1
+    # what the browser sends when a bar of step 3 is clicked (Vega's point signal)
+    ex.chart._vl_selections = {
+        "step_pick": {"value": {"vlPoint": {"or": [{"step": 3}]}}, "store": []}
+    }
+    assert ex.step.value == 3
+    assert "step 3" in ex.table.value
+    # after the funnel is recomputed the new chart's clicks are heard too
+    ex.mode.value = "reached"
+    ex.chart._vl_selections = {
+        "step_pick": {"value": {"vlPoint": {"or": [{"step": 2}]}}, "store": []}
+    }
+    assert ex.step.value == 2
+    spec = ex.chart.chart.to_dict()
+    assert "step_pick" in str(spec)

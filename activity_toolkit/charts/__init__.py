@@ -37,6 +37,7 @@ from activity_toolkit.charts._cohort import (
 )
 from activity_toolkit.charts._dispatch import CHARTS, chart
 from activity_toolkit.charts._funnel import (
+    PICK,
     coupon_funnel_chart,
     failure_reasons,
     funnel_chart,
@@ -60,6 +61,7 @@ __all__ = [
     "CHARTS",
     "MAX_ROWS",
     "PALETTE",
+    "PICK",
     "activity_timeline_chart",
     "breakage_chart",
     "campaign_leaderboard",

@@ -26,6 +26,7 @@ from activity_toolkit.charts._base import (
 from activity_toolkit.exceptions import ChartError
 
 __all__ = [
+    "PICK",
     "coupon_funnel_chart",
     "failure_reasons",
     "funnel_chart",
@@ -49,6 +50,14 @@ _FUNNEL_COLUMNS = (
     "rollback_rate",
 )
 _SKIP = {"mode": "ordered", "entry": "first", "key": "customer_id"}
+
+
+#: Name of the step selection of ``funnel_chart(pick=True)``.
+PICK = "step_pick"
+
+
+def _pick() -> alt.Parameter:
+    return alt.selection_point(name=PICK, fields=["step"], on="click", clear="dblclick")
 
 
 def _steps_frame(df: pl.DataFrame, by: list[str]) -> tuple[pl.DataFrame, str]:
@@ -87,6 +96,7 @@ def funnel_chart(
     relative: bool = False,
     data_range: tuple[datetime, datetime] | None = None,
     title_text: str = "Funnel",
+    pick: bool = False,
 ) -> alt.TopLevelMixin:
     """Bars per step with count, overall and step-to-step conversion and drop-off.
 
@@ -105,6 +115,9 @@ def funnel_chart(
         First and last event time of the data, shown in the subtitle.
     title_text
         The chart title.
+    pick
+        Make a click on a bar select its step: a point selection named
+        :data:`PICK` over the ``step`` field (the funnel explorer listens to it).
     """
     df = require(
         result,
@@ -158,6 +171,8 @@ def funnel_chart(
             color=alt.Color("group:N", title=" / ".join(by)),
             tooltip=tooltip,
         )
+        if pick:
+            bars = bars.add_params(_pick())
         layers = [bars]
     else:
         ghost = base.mark_bar(color="#EEEEEE").encode(
@@ -181,6 +196,8 @@ def funnel_chart(
             )
             .encode(text="dropped_label:N")
         )
+        if pick:
+            bars = bars.add_params(_pick())
         layers = [ghost, bars, label, count, drop]
     params = params_for(result)
     extra = [

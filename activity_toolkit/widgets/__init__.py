@@ -25,6 +25,7 @@ import polars as pl
 
 from activity_toolkit import analysis as an
 from activity_toolkit import charts as ch
+from activity_toolkit.charts import PICK
 from activity_toolkit.exceptions import ActivityToolkitError
 from activity_toolkit.model import ActivityLog
 
@@ -492,6 +493,13 @@ class FunnelExplorer(w.VBox):  # type: ignore[misc]
     def _on_change(self, _change: dict[str, Any]) -> None:
         self._run()
 
+    def _on_click(self, change: dict[str, Any]) -> None:
+        """A click on a bar picks its step (a double click clears it)."""
+        points = getattr(change["new"], "value", None) or []
+        steps = [p.get("step") for p in points if isinstance(p, dict)]
+        if steps and steps[0] in {v for _, v in self.step.options}:
+            self.step.value = steps[0]
+
     def _on_pick(self, _change: dict[str, Any]) -> None:
         self._show_units()
 
@@ -518,8 +526,12 @@ class FunnelExplorer(w.VBox):  # type: ignore[misc]
                 mode=self.mode.value,
                 entry=self.entry.value,
             )
-            drawn: Any = ch.funnel_chart(self.result, data_range=_range(self.activity))
+            drawn: Any = ch.funnel_chart(
+                self.result, data_range=_range(self.activity), pick=True
+            )
             self.chart.chart = drawn
+            # a new chart brings a new selections object: listen to its clicks
+            self.chart.selections.observe(self._on_click, names=[PICK])
         except (ActivityToolkitError, ValueError) as exc:
             self.status.value = (
                 f"<span style='color:#D55E00'>{html.escape(_message(exc))}</span>"
