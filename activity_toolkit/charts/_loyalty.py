@@ -451,6 +451,22 @@ def time_in_tier_chart(
         .alias("median"),
     )
     if medians.height:
+        labelled = medians.sort("tier_name").with_columns(
+            pl.concat_str(
+                [
+                    pl.col("tier_name"),
+                    pl.lit(": median "),
+                    pl.col("median").round(1).cast(pl.String),
+                    pl.lit(f" {unit}"),
+                ]
+            ).alias("label"),
+            (0.97 - 0.06 * pl.int_range(pl.len())).alias("label_y"),
+        )
+        layers.append(
+            alt.Chart(frame_data(labelled, chart="time_in_tier_chart"))
+            .mark_text(align="left", dx=4, fontSize=11)
+            .encode(x="median:Q", y="label_y:Q", text="label:N", color=colour)
+        )
         layers.append(
             alt.Chart(frame_data(medians, chart="time_in_tier_chart"))
             .mark_rule(strokeDash=[3, 3])
@@ -505,8 +521,12 @@ def time_in_tier_chart(
     )
     extra = [
         "closed spell = left the tier; open spells censored at the end of observation (ticks)",
-        "dashed: median (first time at or below 50%; the middle of a stretch exactly on 50%)"
-        + ("; band: pointwise confidence interval" if has_ci else ""),
+        "dashed: median (first time at or below 50%; the middle of a stretch exactly on 50%)",
+        *(
+            ["band: pointwise confidence interval (Greenwood, log-log)"]
+            if has_ci
+            else []
+        ),
     ]
     return alt.vconcat(curves, risk, spacing=6).properties(
         title=title(
