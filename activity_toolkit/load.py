@@ -36,12 +36,16 @@ from typing import Any
 
 import polars as pl
 
-from activity_toolkit._time import TimeLike
-from activity_toolkit.client import ActivityQuery, Endpoint, VoucherifyClient
-from activity_toolkit.client._pagination import before_ms, format_time
-from activity_toolkit.client._progress import FetchProgress
-from activity_toolkit.client._session import ENDPOINTS, VoucherifySession
-from activity_toolkit.client._sync import run_sync
+from activity_toolkit._time import TimeLike, before_ms, format_time
+from activity_toolkit.client import (
+    ENDPOINTS,
+    ActivityQuery,
+    Endpoint,
+    FetchProgress,
+    VoucherifyClient,
+    VoucherifySession,
+    run_sync,
+)
 from activity_toolkit.exceptions import (
     ActivityToolkitError,
     AuthenticationError,

@@ -12,12 +12,19 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from activity_toolkit._store import write_store
 from activity_toolkit._time import as_utc
-from activity_toolkit.events._normalize import EVENTS_SCHEMA, empty_frame, frame_schema
-from activity_toolkit.events._registry import EVENT_COLUMNS, REGISTRY, canonical_type
+from activity_toolkit.events import (
+    EVENT_COLUMNS,
+    EVENTS_SCHEMA,
+    REGISTRY,
+    canonical_type,
+    empty_frame,
+    frame_schema,
+)
 
-if TYPE_CHECKING:
-    from activity_toolkit.io._report import LoadReport
+if TYPE_CHECKING:  # a type only; at run time io imports the model, not the reverse
+    from activity_toolkit.io import LoadReport
 
 __all__ = ["ActivityLog"]
 
@@ -399,8 +406,6 @@ class ActivityLog:
         The store is written to a temporary directory beside ``path`` and swapped in
         with a rename, so a reader never sees it half-written.
         """
-        from activity_toolkit.io._parquet import write_store
-
         return write_store(self, path)
 
 

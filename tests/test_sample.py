@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import ast
 import warnings
+from pathlib import Path
 
 import polars as pl
 import pytest
 
 from activity_toolkit import read_events, read_pages, sample
 from activity_toolkit.exceptions import UnknownEventTypeWarning
-from activity_toolkit.sample import _TIERS, CAMPAIGNS, UNKNOWN_TYPE, sample_world
+from activity_toolkit.sample import CAMPAIGNS, UNKNOWN_TYPE, sample_world
+from activity_toolkit.sample._catalog import TIERS, tier_for
 
 
 def quiet(fn, *args, **kwargs):
@@ -129,9 +132,7 @@ def _ledger(log):
 def test_loyalty_balances_and_tiers_follow_the_points_ledger(small_log):
     """Replaying every points change in time order reproduces each reported balance,
     never goes negative, and every member's tier is the one their balance earns."""
-    from activity_toolkit.sample import _tier_for
-
-    names = [name for _, name, _, _ in _TIERS]
+    names = [name for _, name, _, _ in TIERS]
     ledger = _ledger(small_log)
     assert (
         ledger.filter(pl.col("type").str.contains("redemption.succeeded"))
@@ -148,7 +149,7 @@ def test_loyalty_balances_and_tiers_follow_the_points_ledger(small_log):
                 tier = None if to == "(none)" else to
                 expected = None
                 if typ.endswith("joined"):
-                    assert tier == names[_tier_for(balance)]
+                    assert tier == names[tier_for(balance)]
                 continue
             if expected is not None and tier is not None:
                 assert tier == expected  # the change was followed by its tier event
@@ -157,7 +158,7 @@ def test_loyalty_balances_and_tiers_follow_the_points_ledger(small_log):
             if reported is not None:
                 assert reported == balance
                 checked += 1
-            expected = names[_tier_for(balance)] if tier is not None else None
+            expected = names[tier_for(balance)] if tier is not None else None
         if expected is not None and tier is not None:
             assert tier == expected
     assert checked > 100
@@ -232,3 +233,28 @@ def test_parallel_generation_gives_the_same_bytes():
     parallel = b"".join(world.iter_ndjson(workers=2))
     assert serial == parallel
     assert serial.count(b"\n") > 10_000
+
+
+def test_sample_uses_other_packages_only_through_their_public_names():
+    """No ``activity_toolkit.<package>._<module>`` import outside the sample package
+    (the io builder is reached through ``activity_toolkit.io``)."""
+    package = Path(sample_world.__code__.co_filename).parent
+    bad = []
+    for path in sorted(package.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                modules = [node.module]
+            elif isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            else:
+                continue
+            for module in modules:
+                parts = module.split(".")
+                if (
+                    parts[0] == "activity_toolkit"
+                    and len(parts) > 2
+                    and parts[1] != "sample"
+                    and any(part.startswith("_") for part in parts[2:])
+                ):
+                    bad.append(f"{path.name} imports {module}")
+    assert bad == []

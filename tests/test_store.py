@@ -1,4 +1,4 @@
-"""The Parquet store: exact round-trip, lazy scan, atomic replacement."""
+"""The Parquet store: exact round-trip, lazy scan, atomic replacement, format versions."""
 
 from __future__ import annotations
 
@@ -68,9 +68,9 @@ def test_rewrite_replaces_atomically_and_cleans_old_versions(tmp_path):
 
 
 def test_old_versions_go_after_the_grace_period(tmp_path, monkeypatch):
-    from activity_toolkit.io import _parquet
+    from activity_toolkit import _store
 
-    monkeypatch.setattr(_parquet, "KEEP_OLD_VERSIONS_SECONDS", 0.0)
+    monkeypatch.setattr(_store, "KEEP_OLD_VERSIONS_SECONDS", 0.0)
     store = tmp_path / "s"
     for _ in range(3):
         write_store(read_events([make_event("a")]), store)
@@ -315,8 +315,10 @@ def test_extending_writer_refuses_another_store_format(tmp_path):
     write_store(read_events([make_event("a")]), store)
     manifest = store / (store / "CURRENT").read_text() / "manifest.json"
     manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "version": 99}))
-    with pytest.raises(StoreError, match="format 99"):
+    with pytest.raises(StoreError, match="format version 99") as caught:
         StoreWriter(store, extend=True)
+    assert str(store) in str(caught.value)
+    assert "newer activity_toolkit" in str(caught.value)
     assert not list(store.glob(".tmp-*"))
     StoreWriter(store).abort()  # the lock was let go
 
@@ -360,3 +362,120 @@ def test_sample_world_written_block_by_block(tmp_path):
         )
         == 4
     )
+
+
+# -- format versions ---------------------------------------------------------------------
+def _live(store):
+    return store / (store / "CURRENT").read_text()
+
+
+def _as_version_1(store):
+    """Turn a store into what format version 1 wrote: ``frames/<type>/`` directories."""
+    import json
+    from urllib.parse import unquote
+
+    live = _live(store)
+    for d in (live / "frames").iterdir():
+        d.rename(d.parent / unquote(d.name.removeprefix("t=")))
+    manifest = live / "manifest.json"
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "version": 1}))
+
+
+def test_store_layout_is_the_documented_one(tmp_path):
+    """The layout the README and ``activity_toolkit._store`` describe, with the
+    current format version in the manifest; the docs name that version."""
+    import json
+    from pathlib import Path
+
+    import activity_toolkit
+    from activity_toolkit import _store
+    from activity_toolkit.io import FORMAT_VERSION
+
+    log = read_events(
+        [make_event("a"), make_event("b", "customer.segment.left", segment={"id": "s"})]
+    )
+    store = log.write_parquet(tmp_path / "s")
+    live = _live(store)
+    assert sorted(p.name for p in live.iterdir()) == [
+        "events",
+        "frames",
+        "manifest.json",
+    ]
+    assert [p.name for p in (live / "events").iterdir()] == ["month=2024-05"]
+    assert sorted(p.name for p in (live / "frames").iterdir()) == [
+        "t=customer.order.paid",
+        "t=customer.segment.left",
+    ]
+    assert [p.name for p in (live / "frames" / "t=customer.order.paid").iterdir()] == [
+        "part-0.parquet"
+    ]
+    meta = json.loads((live / "manifest.json").read_text())
+    assert (meta["format"], meta["version"]) == ("activity_toolkit.store", 2)
+    assert FORMAT_VERSION == 2
+    # the docs: every version listed in the module, the current one in the README
+    doc = _store.__doc__ or ""
+    for version in range(1, FORMAT_VERSION + 1):
+        assert f"\n{version}. ``frames/" in doc, version
+    assert f"Layout (format version {FORMAT_VERSION})" in doc
+    readme = (Path(activity_toolkit.__file__).parents[1] / "README.md").read_text()
+    section = readme.split("### The Parquet store", 1)[1].split("\n## ", 1)[0]
+    assert f"format version {FORMAT_VERSION}" in section
+    assert "frames/t=<type>/part-k.parquet" in section
+    assert "frames/<type>/" not in section
+
+
+@pytest.mark.parametrize(
+    "read",
+    [
+        read_parquet,
+        scan_events,
+        lambda store: scan_frame(store, "customer.order.paid"),
+        read_state,
+    ],
+    ids=["read_parquet", "scan_events", "scan_frame", "read_state"],
+)
+def test_an_older_store_version_is_refused_clearly(tmp_path, read):
+    store = read_events([make_event("a")]).write_parquet(tmp_path / "s")
+    _as_version_1(store)
+    with pytest.raises(StoreError) as caught:
+        read(store)
+    message = str(caught.value)
+    assert message.startswith(f"{store}: store format version 1,")
+    assert "reads format version 2" in message
+    assert "older activity_toolkit" in message
+    assert "write the data again" in message
+
+
+def test_an_older_store_version_is_not_extended_but_can_be_replaced(tmp_path):
+    from activity_toolkit.io import StoreWriter
+
+    log = read_events([make_event("a")])
+    store = log.write_parquet(tmp_path / "s")
+    _as_version_1(store)
+    with pytest.raises(StoreError, match=r"store format version 1, .* version 2"):
+        StoreWriter(store, extend=True)
+    assert not list(store.glob(".tmp-*"))
+    # writing the log again (not extending) makes a current store in its place
+    assert read_parquet(log.write_parquet(store)).equals(log)
+
+
+def test_the_cli_reports_an_older_store_version(tmp_path, capsys):
+    from activity_toolkit.cli import main
+
+    store = read_events([make_event("a")]).write_parquet(tmp_path / "s")
+    _as_version_1(store)
+    assert main(["summary", str(store)]) == 4
+    err = capsys.readouterr().err
+    assert f"error: {store}: store format version 1," in err
+    assert "Traceback" not in err
+
+
+def test_fetch_into_an_older_store_version_is_refused(tmp_path):
+    from activity_toolkit import fetch
+    from activity_toolkit.sandbox import Sandbox, World
+
+    store = read_events([make_event("a")]).write_parquet(tmp_path / "s")
+    _as_version_1(store)
+    box = Sandbox(World.generate(customers=2, events=2))
+    with pytest.raises(StoreError, match="store format version 1"):
+        fetch(box.client(), store=store, progress=False)

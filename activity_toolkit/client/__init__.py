@@ -2,19 +2,17 @@
 
 One async core (:class:`VoucherifySession`) with a synchronous API on top
 (:class:`VoucherifyClient` methods) that works in scripts and inside Jupyter alike.
-:func:`activity_toolkit.fetch` builds on it to fill a Parquet store.
+:func:`activity_toolkit.fetch` builds on it to fill a Parquet store, with
+:class:`FetchProgress` and :func:`run_sync` from here.
+
+Inside the package the modules import downward only: ``_query`` (endpoints and
+filters) and ``_pagination`` (cursors) below ``_session`` (the request loop), which is
+below ``_client`` (configuration and the sync API).
 """
 
 from __future__ import annotations
 
-from activity_toolkit.client._client import (
-    CLUSTERS,
-    ActivityQuery,
-    CampaignType,
-    Category,
-    Cluster,
-    VoucherifyClient,
-)
+from activity_toolkit.client._client import CLUSTERS, Cluster, VoucherifyClient
 from activity_toolkit.client._limits import (
     ClientStats,
     RateLimit,
@@ -28,11 +26,21 @@ from activity_toolkit.client._pagination import (
     Page,
     Paginator,
 )
+from activity_toolkit.client._progress import FetchProgress
+from activity_toolkit.client._query import (
+    ENDPOINTS,
+    ActivityQuery,
+    CampaignType,
+    Category,
+    Endpoint,
+)
 from activity_toolkit.client._secret import Secret
-from activity_toolkit.client._session import Endpoint, VoucherifySession
+from activity_toolkit.client._session import VoucherifySession
+from activity_toolkit.client._sync import run_sync
 
 __all__ = [
     "CLUSTERS",
+    "ENDPOINTS",
     "ActivityQuery",
     "CampaignType",
     "Category",
@@ -41,6 +49,7 @@ __all__ = [
     "CustomerCursor",
     "DateCursor",
     "Endpoint",
+    "FetchProgress",
     "IdCursor",
     "Page",
     "Paginator",
@@ -50,4 +59,5 @@ __all__ = [
     "Secret",
     "VoucherifyClient",
     "VoucherifySession",
+    "run_sync",
 ]

@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Any, Literal
 
 import httpx
 
+from activity_toolkit._time import format_time
 from activity_toolkit._version import __version__
 from activity_toolkit.client._limits import (
     ClientStats,
@@ -18,20 +18,13 @@ from activity_toolkit.client._limits import (
     RateLimiter,
     RetryPolicy,
 )
-from activity_toolkit.client._pagination import format_time
+from activity_toolkit.client._query import ActivityQuery, Endpoint
 from activity_toolkit.client._secret import Secret
-from activity_toolkit.client._session import Endpoint, VoucherifySession
+from activity_toolkit.client._session import VoucherifySession
 from activity_toolkit.client._sync import run_sync
 from activity_toolkit.exceptions import AuthenticationError
 
-__all__ = [
-    "CLUSTERS",
-    "ActivityQuery",
-    "CampaignType",
-    "Category",
-    "Cluster",
-    "VoucherifyClient",
-]
+__all__ = ["CLUSTERS", "Cluster", "VoucherifyClient"]
 
 Cluster = Literal["eu", "us", "as"]
 """Voucherify's shared clusters: Europe (the default), United States, Asia (Singapore)."""
@@ -43,84 +36,11 @@ CLUSTERS: Mapping[str, str] = {
 }
 _CLUSTER_ALIASES = {"api": "eu", "us1": "us", "as1": "as"}
 
-CampaignType = Literal[
-    "PROMOTION",
-    "GIFT_VOUCHERS",
-    "REFERRAL_PROGRAM",
-    "DISCOUNT_COUPONS",
-    "LOYALTY_PROGRAM",
-]
-Category = Literal["ACTION", "EFFECT"]
-
 ENV_APP_ID = "VOUCHERIFY_APP_ID"
 ENV_SECRET_KEY = "VOUCHERIFY_SECRET_KEY"
 ENV_API_URL = "VOUCHERIFY_API_URL"
 
 _VERSION = __version__
-
-# Filters each endpoint documents (VOUCHERIFY.md §1.1, §1.2).
-_FILTERS: Mapping[str, frozenset[str]] = {
-    "activity": frozenset(
-        {"start_date", "end_date", "campaign_id", "campaign_type", "type", "category"}
-    ),
-    "activities": frozenset(
-        {"start_date", "end_date", "campaign_id", "campaign_type", "product_id"}
-    ),
-}
-
-
-@dataclass(frozen=True, slots=True)
-class ActivityQuery:
-    """Filters of the customer-activity endpoints.
-
-    ``start_date``/``end_date`` accept datetimes (naive = UTC) or ISO 8601 strings.
-    ``type`` and ``category`` exist on ``/activity`` only, ``product_id`` on
-    ``/activities`` only; asking an endpoint for a filter it lacks raises
-    ``ValueError`` rather than silently returning unfiltered events.
-
-    >>> ActivityQuery(start_date="2024-05-01", type="customer.order.paid").params("activity")
-    {'start_date': '2024-05-01T00:00:00.000Z', 'type': 'customer.order.paid'}
-    """
-
-    start_date: datetime | str | None = None
-    end_date: datetime | str | None = None
-    campaign_id: str | None = None
-    campaign_type: CampaignType | None = None
-    type: str | None = None
-    category: Category | None = None
-    product_id: str | None = None
-
-    def params(self, endpoint: str) -> dict[str, str]:
-        """Query parameters for ``endpoint`` (``"activity"`` or ``"activities"``)."""
-        allowed = _FILTERS.get(endpoint)
-        if allowed is None:
-            msg = f"endpoint must be one of {sorted(_FILTERS)}, got {endpoint!r}"
-            raise ValueError(msg)
-        out: dict[str, str] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if value is None:
-                continue
-            if f.name not in allowed:
-                msg = (
-                    f"the /{endpoint} endpoint has no {f.name!r} filter; "
-                    f"it accepts {sorted(allowed)}"
-                )
-                raise ValueError(msg)
-            out[f.name] = format_time(value) if f.name.endswith("_date") else str(value)
-        return out
-
-    def replace(self, **changes: Any) -> ActivityQuery:
-        """A copy with some filters changed."""
-        return replace(self, **changes)
-
-    def fingerprint(self) -> dict[str, str]:
-        """The filters other than the date range, for comparing sync states."""
-        return {
-            f.name: str(getattr(self, f.name))
-            for f in fields(self)
-            if getattr(self, f.name) is not None and not f.name.endswith("_date")
-        }
 
 
 def _resolve_base_url(cluster: str | None, base_url: str | None) -> str:
@@ -307,10 +227,6 @@ class VoucherifyClient:
         """Counters of every request this client sent so far."""
         return self._limiter.counters.snapshot()
 
-    @property
-    def _secrets(self) -> tuple[Secret | None, ...]:
-        return (self._secret_key, self._bearer)
-
     def __repr__(self) -> str:
         parts = [f"base_url={self._base_url!r}"]
         if self._app_id:
@@ -353,7 +269,14 @@ class VoucherifyClient:
             transport=self._transport,
             follow_redirects=False,
         ) as http:
-            yield VoucherifySession(self, http)
+            yield VoucherifySession(
+                http,
+                limiter=self._limiter,
+                retry=self._retry,
+                secrets=(self._secret_key, self._bearer),
+                page_size=self._page_size,
+                seed=self._seed,
+            )
 
     # -- async calls -------------------------------------------------------------------
     async def alist_customers(

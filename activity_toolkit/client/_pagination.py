@@ -21,10 +21,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
-from activity_toolkit._time import as_utc
+from activity_toolkit._time import before_ms, format_time, parse_time
 from activity_toolkit.exceptions import PaginationError
 
 __all__ = [
@@ -33,49 +32,9 @@ __all__ = [
     "IdCursor",
     "Page",
     "Paginator",
-    "before_ms",
-    "format_time",
-    "parse_time",
 ]
 
 Params = dict[str, Any]
-
-_MS = timedelta(milliseconds=1)
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def parse_time(value: str | datetime | date) -> datetime:
-    """An ISO 8601 string (``Z`` or offset), datetime or date (midnight) as an aware
-    UTC datetime; naive values are UTC (:func:`activity_toolkit._time.as_utc`, with
-    a message that names the value)."""
-    try:
-        return as_utc(value)
-    except ValueError:
-        msg = f"not an ISO 8601 timestamp: {value!r}"
-        raise ValueError(msg) from None
-
-
-def format_time(value: str | datetime | date) -> str:
-    """The API's timestamp format: ``2024-05-01T10:00:00.000Z`` (UTC, milliseconds)."""
-    dt = parse_time(value)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
-
-
-def to_ms(value: str | datetime | date) -> int:
-    """Milliseconds since the Unix epoch (exact, no float rounding)."""
-    return (parse_time(value) - _EPOCH) // _MS
-
-
-def from_ms(ms: int) -> str:
-    """:func:`format_time` of milliseconds since the Unix epoch."""
-    return format_time(_EPOCH + ms * _MS)
-
-
-def before_ms(created_at: str) -> str:
-    """The timestamp 1 ms earlier, in the API's format (a cursor with overlap)."""
-    return format_time(parse_time(created_at) - _MS)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,26 +13,28 @@ import logging
 import random
 import warnings
 from collections.abc import AsyncIterator, Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 from urllib.parse import quote
 
 import httpx
 
+from activity_toolkit._time import format_time
 from activity_toolkit.client._errors import (
     error_from_exception,
     error_from_response,
     is_retryable,
     parse_json_body,
 )
+from activity_toolkit.client._limits import RateLimiter, RetryPolicy
 from activity_toolkit.client._pagination import (
     CustomerCursor,
     DateCursor,
     IdCursor,
     Page,
     Paginator,
-    format_time,
 )
-from activity_toolkit.client._secret import redact
+from activity_toolkit.client._query import ENDPOINTS, ActivityQuery, Endpoint
+from activity_toolkit.client._secret import Secret, redact
 from activity_toolkit.exceptions import (
     ActivityToolkitError,
     IncompleteFetchWarning,
@@ -40,18 +42,9 @@ from activity_toolkit.exceptions import (
     RateLimitError,
 )
 
-if TYPE_CHECKING:
-    from activity_toolkit.client._client import ActivityQuery, VoucherifyClient
-
-__all__ = ["Endpoint", "VoucherifySession", "customer_path"]
+__all__ = ["VoucherifySession", "customer_path"]
 
 logger = logging.getLogger("activity_toolkit.client")
-
-Endpoint = Literal["activity", "activities"]
-"""``"activity"``: the current ``/activity`` endpoint (id cursor);
-``"activities"``: the deprecated ``/activities`` endpoint (date cursor, ``total``)."""
-
-ENDPOINTS: tuple[str, ...] = ("activity", "activities")
 
 
 def customer_path(customer: str, endpoint: str | None = None) -> str:
@@ -78,15 +71,29 @@ def _failure_kind(error: ActivityToolkitError, status: int | None) -> str:
 class VoucherifySession:
     """An open connection pool with the client's limiter and retry budget.
 
-    Do not build it yourself; use ``async with client.session() as s``.
+    Do not build it yourself; use ``async with client.session() as s``. The client
+    hands it what the request loop needs (limiter, retry policy, the secrets to
+    redact from messages, page size, jitter seed), so the session knows nothing of
+    the client.
     """
 
-    def __init__(self, client: VoucherifyClient, http: httpx.AsyncClient) -> None:
-        self.client = client
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        limiter: RateLimiter,
+        retry: RetryPolicy,
+        secrets: tuple[Secret | None, ...] = (),
+        page_size: int = 100,
+        seed: int | None = None,
+    ) -> None:
         self._http = http
-        policy = client.retry
-        self._budget = policy.budget
-        self._rng = random.Random(client.seed)
+        self._limiter = limiter
+        self._retry = retry
+        self._secrets = secrets
+        self._page_size = page_size
+        self._budget = retry.budget
+        self._rng = random.Random(seed)
 
     # -- one request -------------------------------------------------------------------
     async def get_json(
@@ -114,10 +121,9 @@ class VoucherifySession:
             Timeouts, refused or dropped connections, malformed or truncated
             bodies, once the attempts or the budget are spent.
         """
-        client = self.client
-        policy = client.retry
-        limiter = client.limiter
-        secrets = client._secrets
+        policy = self._retry
+        limiter = self._limiter
+        secrets = self._secrets
         shown = redact(path, secrets)
         attempt = 0
         while True:
@@ -218,7 +224,7 @@ class VoucherifySession:
         note: str = "",
     ) -> ActivityToolkitError:
         """The error for one failed attempt (``note``: why it is final)."""
-        secrets = self.client._secrets
+        secrets = self._secrets
         if malformed is not None:
             return type(malformed)(f"{malformed}; {note}" if note else str(malformed))
         if response is not None:
@@ -288,7 +294,7 @@ class VoucherifySession:
         params: dict[str, Any] = {}
         if created_after is not None:
             params["starting_after"] = format_time(created_after)
-        paginator = CustomerCursor(limit=page_size or self.client.page_size)
+        paginator = CustomerCursor(limit=page_size or self._page_size)
         async for new, _page in self.paginate("/v1/customers", paginator, params):
             yield new
 
@@ -317,13 +323,11 @@ class VoucherifySession:
         On the deprecated endpoint, a shortfall against the API's ``total`` is
         reported with :class:`~activity_toolkit.exceptions.IncompleteFetchWarning`.
         """
-        from activity_toolkit.client._client import ActivityQuery
-
         if endpoint not in ENDPOINTS:
             msg = f"endpoint must be one of {list(ENDPOINTS)}, got {endpoint!r}"
             raise ValueError(msg)
         params = (query or ActivityQuery()).params(endpoint)
-        limit = page_size or self.client.page_size
+        limit = page_size or self._page_size
         paginator: Paginator = (
             IdCursor(limit=limit) if endpoint == "activity" else DateCursor(limit=limit)
         )

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from activity_toolkit.events._normalize import (
+    ENVELOPE_SCHEMA,
     EVENTS_SCHEMA,
+    POLARS_ERRORS,
     empty_frame,
     frame_schema,
+    normalize,
     parse_timestamp,
+    parse_timestamps,
 )
 from activity_toolkit.events._registry import (
     ALIASES,
@@ -23,9 +27,11 @@ from activity_toolkit.events._registry import (
 __all__ = [
     "ALIASES",
     "COMMON_FIELDS",
+    "ENVELOPE_SCHEMA",
     "EVENTS_SCHEMA",
     "EVENT_COLUMNS",
     "FAMILIES",
+    "POLARS_ERRORS",
     "REGISTRY",
     "EventSpec",
     "Field",
@@ -33,5 +39,7 @@ __all__ = [
     "empty_frame",
     "family_of",
     "frame_schema",
+    "normalize",
     "parse_timestamp",
+    "parse_timestamps",
 ]

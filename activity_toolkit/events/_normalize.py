@@ -1,9 +1,11 @@
 """Turn raw event envelopes into the unified events frame and typed per-type frames.
 
-JSON is never parsed with an inferred schema (see STACK.md). The readers hand over
-envelopes whose payload is already JSON text (kept verbatim in ``payload``); here each
-type's payloads are parsed once, in one batch, by DuckDB, which takes the paths its
-family declares as text (``json_extract_string``), and Polars types that text.
+JSON is never parsed with an inferred schema: an inferred type depends on which
+records come first, so a field absent or null early would change type with the data.
+The readers hand over envelopes whose payload is already JSON text (kept verbatim in
+``payload``); here each type's payloads are parsed once, in one batch, by DuckDB,
+which takes the paths its family declares as text (``json_extract_string``), and
+Polars types that text.
 """
 
 from __future__ import annotations
@@ -32,12 +34,13 @@ if TYPE_CHECKING:
 
 POLARS_ERRORS: tuple[type[BaseException], ...] = (
     pl.exceptions.PolarsError,
-    pl.exceptions.PanicException,  # derives from BaseException, see STACK.md
+    pl.exceptions.PanicException,  # a BaseException: `except Exception` misses it
 )
 
 __all__ = [
     "ENVELOPE_SCHEMA",
     "EVENTS_SCHEMA",
+    "POLARS_ERRORS",
     "empty_frame",
     "frame_schema",
     "normalize",

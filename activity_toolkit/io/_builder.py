@@ -22,13 +22,14 @@ from typing import Any
 import orjson
 import polars as pl
 
-from activity_toolkit.events._normalize import (
+from activity_toolkit.events import (
+    ALIASES,
     ENVELOPE_SCHEMA,
     POLARS_ERRORS,
+    REGISTRY,
     normalize,
     parse_timestamps,
 )
-from activity_toolkit.events._registry import ALIASES, REGISTRY
 from activity_toolkit.exceptions import InputError, InvalidEventError, InvalidJSONError
 from activity_toolkit.io._report import OnError, _Collector
 from activity_toolkit.model import ActivityLog

@@ -22,7 +22,7 @@ from pathlib import Path
 import polars as pl
 
 from activity_toolkit._duck import connect
-from activity_toolkit.events._normalize import parse_timestamps
+from activity_toolkit.events import parse_timestamps
 
 __all__ = ["read_envelopes"]
 

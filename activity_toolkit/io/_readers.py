@@ -32,7 +32,13 @@ from activity_toolkit.io._sources import (
 )
 from activity_toolkit.model import ActivityLog
 
-__all__ = ["EventSource", "PageSource", "read_events", "read_pages"]
+__all__ = [
+    "EventSource",
+    "PageSource",
+    "read_events",
+    "read_ndjson_chunks",
+    "read_pages",
+]
 
 EventSource = PathLike | Iterable[PathLike] | Iterable[Mapping[str, Any]] | bytes
 PageSource = (
@@ -111,6 +117,34 @@ def read_events(
         else:
             builder.collector.sources.append("<events>")
             builder.add_dicts(source, source="<events>")  # type: ignore[arg-type]
+        return builder.build()
+
+
+def read_ndjson_chunks(
+    chunks: Iterable[bytes], *, source: str = "<ndjson>", on_error: OnError = "raise"
+) -> ActivityLog:
+    """Read NDJSON events handed over in chunks of whole lines, as
+    :func:`read_events` reads NDJSON ``bytes``, without joining the chunks first
+    (a generator of any size streams through).
+
+    ``source`` names the stream in error messages, with the line number counted
+    across chunks. Each chunk must end at a line end (the last one may not).
+
+    Examples
+    --------
+    >>> chunks = [
+    ...     b'{"id": "e1", "type": "customer.created", "created_at": "2024-05-01T10:00:00Z"}\\n',
+    ...     b'{"id": "e2", "type": "customer.created", "created_at": "2024-05-02T10:00:00Z"}\\n',
+    ... ]
+    >>> read_ndjson_chunks(chunks, source="<demo>").events["id"].to_list()
+    ['e1', 'e2']
+    """
+    with Builder(on_error) as builder:
+        builder.collector.sources.append(source)
+        line = 1
+        for chunk in chunks:
+            builder.add_ndjson(chunk, ndjson_locator(chunk, source, line))
+            line += chunk.count(b"\n")
         return builder.build()
 
 

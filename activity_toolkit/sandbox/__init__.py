@@ -28,6 +28,9 @@ from activity_toolkit.sandbox._app import (
     Faults,
     Sandbox,
     SandboxConfig,
+)
+from activity_toolkit.sandbox._messages import (
+    RequestHandler,
     SandboxRequest,
     SandboxResponse,
 )
@@ -39,6 +42,7 @@ __all__ = [
     "DEFAULT_FAULT_KINDS",
     "FaultKind",
     "Faults",
+    "RequestHandler",
     "Sandbox",
     "SandboxConfig",
     "SandboxRequest",

@@ -4,6 +4,8 @@
 :class:`SandboxResponse`. It decides *what* to answer (status, headers, body) and
 which fault to inject; the transports (in-process httpx transport, real HTTP server)
 carry it out: sleeping for slow answers, dropping the connection, cutting the body.
+The request and response values live in ``_messages``, below this module and the
+transports, so the transports serve any handler and never import this module.
 """
 
 from __future__ import annotations
@@ -17,18 +19,17 @@ from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import parse_qs, unquote
+from typing import Any, Literal
+from urllib.parse import parse_qs
 
 import orjson
 
-from activity_toolkit.client._limits import RateLimit
-from activity_toolkit.sandbox._world import CustomerIndex, EventRow, WorldLike, to_ms
-
-if TYPE_CHECKING:
-    from activity_toolkit.client import VoucherifyClient
-    from activity_toolkit.sandbox._server import SandboxServer
-    from activity_toolkit.sandbox._transport import SandboxTransport
+from activity_toolkit._time import to_ms
+from activity_toolkit.client import RateLimit, VoucherifyClient
+from activity_toolkit.sandbox._messages import SandboxRequest, SandboxResponse
+from activity_toolkit.sandbox._server import SandboxServer
+from activity_toolkit.sandbox._transport import SandboxTransport
+from activity_toolkit.sandbox._world import CustomerIndex, EventRow, WorldLike
 
 __all__ = [
     "DEFAULT_FAULT_KINDS",
@@ -36,8 +37,6 @@ __all__ = [
     "Faults",
     "Sandbox",
     "SandboxConfig",
-    "SandboxRequest",
-    "SandboxResponse",
 ]
 
 FaultKind = Literal["500", "502", "503", "slow", "drop", "truncate", "malformed", "429"]
@@ -124,51 +123,6 @@ class SandboxConfig:
     page_cap: int = 99
     activities_id_cursor: bool = True
     exact_has_more: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class SandboxRequest:
-    """A request, independent of how it arrived."""
-
-    method: str
-    path: str
-    query: Mapping[str, Sequence[str]]
-    headers: Mapping[str, str]  # lower-case names
-    body: bytes = b""
-
-    @classmethod
-    def build(
-        cls,
-        method: str,
-        target: str,
-        headers: Mapping[str, str] | Sequence[tuple[str, str]],
-        body: bytes = b"",
-    ) -> SandboxRequest:
-        """From a request target (``/path?query``) and raw headers."""
-        path, _, qs = target.partition("?")
-        items = headers.items() if isinstance(headers, Mapping) else headers
-        return cls(
-            method=method.upper(),
-            path=unquote(path),
-            query=parse_qs(qs, keep_blank_values=True),
-            headers={k.lower(): v for k, v in items},
-            body=body,
-        )
-
-    def arg(self, name: str) -> str | None:
-        values = self.query.get(name)
-        return values[-1] if values else None
-
-
-@dataclass(frozen=True, slots=True)
-class SandboxResponse:
-    """What to answer, and how (``delay`` seconds first; ``fault`` to misbehave)."""
-
-    status: int
-    headers: tuple[tuple[str, str], ...]
-    body: bytes
-    delay: float = 0.0
-    fault: Literal["drop", "truncate"] | None = None
 
 
 class _BadQuery(Exception):
@@ -264,23 +218,17 @@ class Sandbox:
     # -- plumbing ----------------------------------------------------------------------
     def transport(self, *, sleep: bool = True) -> SandboxTransport:
         """An httpx transport (sync and async) that calls this sandbox in-process."""
-        from activity_toolkit.sandbox._transport import SandboxTransport
-
         return SandboxTransport(self, sleep=sleep)
 
     def client(self, **options: Any) -> VoucherifyClient:
         """A :class:`~activity_toolkit.client.VoucherifyClient` wired to this sandbox
         in-process, with its credentials. ``options`` go to the client."""
-        from activity_toolkit.client import VoucherifyClient
-
         options.setdefault("base_url", "http://sandbox.invalid")
         options.setdefault("transport", self.transport())
         return VoucherifyClient(self.config.app_id, self.config.secret_key, **options)
 
     def serve(self, *, host: str = "127.0.0.1", port: int = 0) -> SandboxServer:
         """Serve over real HTTP in a background thread (``with box.serve() as srv``)."""
-        from activity_toolkit.sandbox._server import SandboxServer
-
         return SandboxServer(self, host=host, port=port).start()
 
     def env(self, base_url: str) -> dict[str, str]:

@@ -11,12 +11,9 @@ import logging
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from activity_toolkit.sandbox._app import SandboxRequest
-
-if TYPE_CHECKING:
-    from activity_toolkit.sandbox._app import Sandbox
+from activity_toolkit.sandbox._messages import RequestHandler, SandboxRequest
 
 __all__ = ["SandboxServer"]
 
@@ -86,7 +83,7 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], sandbox: Sandbox) -> None:
+    def __init__(self, address: tuple[str, int], sandbox: RequestHandler) -> None:
         self.sandbox = sandbox
         self.stopping = threading.Event()
         super().__init__(address, _Handler)
@@ -109,7 +106,7 @@ class SandboxServer:
     """
 
     def __init__(
-        self, sandbox: Sandbox, *, host: str = "127.0.0.1", port: int = 0
+        self, sandbox: RequestHandler, *, host: str = "127.0.0.1", port: int = 0
     ) -> None:
         if host not in _LOOPBACK:
             msg = f"the sandbox only binds to loopback (127.0.0.1), not {host!r}"

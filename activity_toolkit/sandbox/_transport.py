@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
-from typing import TYPE_CHECKING
 
 import httpx
 
-from activity_toolkit.sandbox._app import SandboxRequest, SandboxResponse
-
-if TYPE_CHECKING:
-    from activity_toolkit.sandbox._app import Sandbox
+from activity_toolkit.sandbox._messages import (
+    RequestHandler,
+    SandboxRequest,
+    SandboxResponse,
+)
 
 __all__ = ["SandboxTransport"]
 
@@ -53,7 +53,7 @@ class SandboxTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     ``sleep=False`` skips every delay (fast unit tests).
     """
 
-    def __init__(self, sandbox: Sandbox, *, sleep: bool = True) -> None:
+    def __init__(self, sandbox: RequestHandler, *, sleep: bool = True) -> None:
         self.sandbox = sandbox
         self.sleep = sleep
 

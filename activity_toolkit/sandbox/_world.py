@@ -10,10 +10,10 @@ from typing import Any, Protocol
 
 import orjson
 
-from activity_toolkit.client._pagination import from_ms as _iso
-from activity_toolkit.client._pagination import to_ms
+from activity_toolkit._time import from_ms as _iso
+from activity_toolkit._time import to_ms
 
-__all__ = ["CustomerIndex", "EventRow", "World", "WorldLike", "to_ms"]
+__all__ = ["CustomerIndex", "EventRow", "World", "WorldLike"]
 
 
 class WorldLike(Protocol):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from activity_toolkit._time import before_ms, format_time, parse_time
 from activity_toolkit.client import CustomerCursor, DateCursor, IdCursor, Page
-from activity_toolkit.client._pagination import before_ms, format_time, parse_time
 from activity_toolkit.exceptions import PaginationError
 
 

@@ -1,4 +1,5 @@
-"""The fetch and sandbox subcommands (register, handlers, exit codes)."""
+"""The fetch and sandbox subcommands (``cli/_remote.py``: register, handlers, exit
+codes)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 
 from activity_toolkit import read_parquet
 from activity_toolkit.cli import main
-from activity_toolkit.client.cli import (
+from activity_toolkit.cli._remote import (
     _sandbox_config,
     cmd_fetch,
     cmd_sandbox,

@@ -6,8 +6,9 @@ handler ``(args) -> exit code``. Credentials come from the environment
 ``VoucherifyClient.from_env``. Errors of the toolkit's tree are printed as one line
 on stderr (no traceback unless ``--debug``); the secret key is never printed.
 
-The handlers import :mod:`activity_toolkit.load` (fetch) and :mod:`activity_toolkit.sandbox`
-when they run, so registering the commands costs nothing at start-up.
+The handlers import :mod:`activity_toolkit.client`, :mod:`activity_toolkit.load` and
+:mod:`activity_toolkit.sandbox` (the HTTP stack) when they run, so the other commands
+start without loading it.
 """
 
 from __future__ import annotations

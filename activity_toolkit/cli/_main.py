@@ -1,4 +1,4 @@
-"""The ``activity-toolkit`` command line (also ``python -m activity_toolkit``).
+"""The parser, ``main`` and the local commands (demo, report, sample, load, summary).
 
 Exit codes: 0 success; 2 usage error; 3 bad input data; 4 store problem; 5 API or
 network problem; 1 any other toolkit error; 130 interrupted. Errors go to stderr as
@@ -11,9 +11,12 @@ import argparse
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from activity_toolkit._exit import (
     EXIT_ERROR,
@@ -22,9 +25,18 @@ from activity_toolkit._exit import (
     EXIT_USAGE,
     exit_code,
 )
+from activity_toolkit.cli._remote import register
 from activity_toolkit.exceptions import ActivityToolkitError
+from activity_toolkit.io import (
+    expand_paths,
+    open_bytes,
+    read_events,
+    read_pages,
+    read_parquet,
+)
+from activity_toolkit.sample import expected_unknown_type, sample, sample_world
 
-__all__ = ["main"]
+__all__ = ["build_parser", "format_summary", "main"]
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -67,8 +79,6 @@ def format_summary(log: Any, *, title: str | None = None) -> str:
 
 # -- commands ---------------------------------------------------------------------------
 def _cmd_sample(args: argparse.Namespace) -> int:
-    from activity_toolkit.sample import sample_world
-
     world = sample_world(
         customers=args.customers, seed=args.seed, start=args.start, end=args.end
     )
@@ -88,19 +98,12 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 
 
 def _read_sources(sources: Sequence[str], kind: str, on_error: str) -> Any:
-    from activity_toolkit.io import read_events, read_pages
-
     if kind == "pages":
         return read_pages(list(sources), on_error=on_error)  # type: ignore[arg-type]
     return read_events(list(sources), on_error=on_error)  # type: ignore[arg-type]
 
 
 def _cmd_load(args: argparse.Namespace) -> int:
-    import warnings
-
-    from activity_toolkit.io import read_parquet
-    from activity_toolkit.io._sources import expand_paths
-
     kind = args.kind
     if kind == "auto":
         kind = _guess_kind(expand_paths(args.sources))
@@ -121,10 +124,6 @@ def _guess_kind(paths: Sequence[Path]) -> str:
     object with a ``data`` list), else ``"events"``. The first record is the first
     line (NDJSON), the whole object, or the first element of a JSON array; only the
     file's first MiB is read."""
-    import orjson
-
-    from activity_toolkit.io._sources import open_bytes
-
     with open_bytes(paths[0]) as fh:
         head = fh.read(1 << 20)
     first = _first_object(head)
@@ -166,8 +165,6 @@ def _first_object(text: bytes) -> bytes | None:
 
 
 def _cmd_summary(args: argparse.Namespace) -> int:
-    from activity_toolkit.io import read_parquet
-
     log = read_parquet(args.store)
     print(format_summary(log, title=f"store {args.store}"))
     return EXIT_OK
@@ -175,8 +172,7 @@ def _cmd_summary(args: argparse.Namespace) -> int:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     """The main job on the built-in sample: generate, analyse, write the report."""
-    from activity_toolkit.reporting import report
-    from activity_toolkit.sample import expected_unknown_type, sample
+    from activity_toolkit.reporting import report  # Altair: loaded when used
 
     out = Path(args.out)
     t0 = time.perf_counter()
@@ -207,26 +203,20 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     """Analyse a store, the sample or files and write the offline HTML report."""
-    from activity_toolkit.reporting import report
+    from activity_toolkit.reporting import report  # Altair: loaded when used
 
     given = [bool(args.store), bool(args.sample), bool(args.sources)]
     if sum(given) != 1:
         msg = "give exactly one of --store DIR, --sample or SOURCE files"
         raise ValueError(msg)
     if args.store:
-        from activity_toolkit.io import read_parquet
-
         log = read_parquet(args.store)
         source = f"Parquet store {args.store}"
     elif args.sample:
-        from activity_toolkit.sample import expected_unknown_type, sample
-
         with expected_unknown_type():
             log = sample(customers=args.customers, seed=args.seed)
         source = f"built-in synthetic sample ({args.customers:,} customers, seed {args.seed})"
     else:
-        from activity_toolkit.io._sources import expand_paths
-
         kind = (
             args.kind
             if args.kind != "auto"
@@ -373,10 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("store", help="store directory")
     p.set_defaults(func=_cmd_summary)
 
-    # fetch and sandbox: a plain import, so an import error there is loud
-    from activity_toolkit.client.cli import register
-
-    register(sub)
+    register(sub)  # fetch and sandbox (cli/_remote.py)
     return parser
 
 
@@ -405,7 +392,3 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"error: {error}", file=sys.stderr)
         return EXIT_ERROR
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
