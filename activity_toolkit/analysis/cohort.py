@@ -41,6 +41,7 @@ any event returns) the non-zero cells equal retentioneering 3's ``Cohorts`` tool
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 
 import polars as pl
@@ -48,6 +49,7 @@ import polars as pl
 from activity_toolkit._time import as_utc
 from activity_toolkit.analysis._common import (
     UTC_MS,
+    Step,
     StepLike,
     as_lazy,
     as_step,
@@ -65,7 +67,7 @@ from activity_toolkit.analysis._options import (
     WeekStart,
     check,
 )
-from activity_toolkit.analysis._params import AnalysisParams, params_of, with_params
+from activity_toolkit.analysis._params import AnalysisParams, with_params
 from activity_toolkit.analysis._periods import floor as _floor
 from activity_toolkit.analysis._periods import index as _index
 from activity_toolkit.analysis._periods import weekday
@@ -79,167 +81,238 @@ _OFFSET_UNIT = {"day": "d", "week": "w", "month": "mo", "quarter": "q", "year": 
 _MS_DAY = 86_400_000
 
 
-def _params(
-    name: str,
-    *,
-    period: str,
-    start: StepLike | None,
-    returning: StepLike | None,
-    cohort: str,
-    mode: str,
-    rolling: bool,
-    tz: str,
-    week_start: str,
-    min_events: int,
-    end: datetime | date | str | None,
-    key: tuple[str, ...],
-) -> AnalysisParams:
-    notes = [
-        "period 0 = cohort size (the start event happened there)",
-        "a zero is 0; observable=False when the period ends after the observation end",
-    ]
-    if rolling:
-        notes.append(
-            f"rolling periods of {_ROLLING_DAYS[period]} x 24 h from each unit's start"
+@dataclass(frozen=True, slots=True)
+class _RetentionSpec:
+    """The options of one retention analysis, checked and normalised once (by
+    :meth:`build`) and handed to every step."""
+
+    period: str
+    start: Step | None  # None: any event
+    returning: Step | None  # None: any event
+    cohort: str
+    mode: str
+    rolling: bool
+    tz: str
+    week_start: str  # as given, for the parameters
+    weekday: int  # the same day as 0 (Monday) … 6, for the calendar
+    min_events: int
+    end: datetime | None  # UTC; None: the data's last timestamp
+    keys: tuple[str, ...]
+    time_col: str
+    type_col: str
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        period: str,
+        start: StepLike | None,
+        returning: StepLike | None,
+        cohort: str,
+        mode: str,
+        rolling: bool,
+        tz: str,
+        week_start: str,
+        min_events: int,
+        end: datetime | date | str | None,
+        key: str | Sequence[str],
+        time_col: str,
+        type_col: str,
+    ) -> _RetentionSpec:
+        """Validate the options (``AnalysisInputError`` on an invalid one)."""
+        check(period, Period, name="period")
+        check(cohort, CohortRule, name="cohort")
+        check(mode, RetentionMode, name="mode")
+        if not isinstance(min_events, int) or min_events < 1:
+            msg = f"min_events must be an integer >= 1; got {min_events!r}"
+            raise AnalysisInputError(msg)
+        return cls(
+            period=period,
+            start=as_step(start) if start is not None else None,
+            returning=as_step(returning) if returning is not None else None,
+            cohort=cohort,
+            mode=mode,
+            rolling=rolling,
+            tz=tz,
+            week_start=week_start,
+            weekday=weekday(week_start),
+            min_events=min_events,
+            end=as_utc(end) if end is not None else None,
+            keys=norm_key(key),
+            time_col=time_col,
+            type_col=type_col,
         )
-    else:
-        notes.append("calendar periods counted from the cohort's period")
-    return AnalysisParams(
-        name,
-        (
-            ("period", period),
-            ("start", as_step(start).label if start is not None else "any event"),
+
+    @property
+    def length_ms(self) -> int:
+        """Length of a rolling period."""
+        return _ROLLING_DAYS[self.period] * _MS_DAY
+
+    def floor(self, expr: pl.Expr) -> pl.Expr:
+        """Start of the calendar period of a UTC time, in ``tz``."""
+        return _floor(expr.dt.convert_time_zone(self.tz), self.period, self.weekday)
+
+    def index(self, expr: pl.Expr) -> pl.Expr:
+        """Number of the calendar period of a UTC time (consecutive periods differ
+        by 1)."""
+        return _index(self.floor(expr), self.period, self.weekday)
+
+    def params(self, analysis: str) -> AnalysisParams:
+        notes = [
+            "period 0 = cohort size (the start event happened there)",
+            "a zero is 0; observable=False when the period ends after the observation end",
+        ]
+        if self.rolling:
+            notes.append(
+                f"rolling periods of {_ROLLING_DAYS[self.period]} x 24 h from each unit's start"
+            )
+        else:
+            notes.append("calendar periods counted from the cohort's period")
+        calendar_week = self.period == "week" and not self.rolling
+        return AnalysisParams(
+            analysis,
             (
-                "returning",
-                as_step(returning).label if returning is not None else "any event",
+                ("period", self.period),
+                ("start", self.start.label if self.start is not None else "any event"),
+                (
+                    "returning",
+                    self.returning.label if self.returning is not None else "any event",
+                ),
+                ("cohort", self.cohort),
+                ("mode", self.mode),
+                ("rolling", self.rolling),
+                ("tz", self.tz),
+                ("week_start", self.week_start if calendar_week else None),
+                ("min_events", self.min_events),
+                ("end", self.end if self.end is not None else "last event"),
+                ("key", self.keys[0] if len(self.keys) == 1 else self.keys),
             ),
-            ("cohort", cohort),
-            ("mode", mode),
-            ("rolling", rolling),
-            ("tz", tz),
-            ("week_start", week_start if period == "week" and not rolling else None),
-            ("min_events", min_events),
-            ("end", as_utc(end) if end is not None else "last event"),
-            ("key", key[0] if len(key) == 1 else key),
-        ),
-        tuple(notes),
-    )
+            tuple(notes),
+        )
 
 
-def _long(
-    lf: pl.LazyFrame,
-    *,
-    period: str,
-    start: StepLike | None,
-    returning: StepLike | None,
-    cohort: str,
-    mode: str,
-    rolling: bool,
-    tz: str,
-    week_start: int,
-    min_events: int,
-    end: datetime | date | str | None,
-    keys: tuple[str, ...],
-    time_col: str,
-    type_col: str,
-) -> pl.LazyFrame:
-    """The retention cells.
+# -- the cells, step by step -------------------------------------------------------------
+#
+# Plan: one aggregation per unit (its first start event, and the calendar periods — or,
+# for rolling periods, the times — of its return events as a list), then the lists are
+# exploded into (unit, cohort, period) rows. Grouping by the unit alone keeps the hash
+# table small (one entry per unit instead of one per unit and period), which is what
+# makes this fast on millions of events.
+#
+# Private columns: ``_t`` event time (UTC), ``_s``/``_r`` is a start/return event,
+# ``_e`` the event's calendar period number, ``_a`` the unit's start (anchor) time in
+# its cohort, ``_ret`` its returns, ``_c``/``_cs`` the cohort's period number/start,
+# ``_p`` a period of the cohort, ``_v`` units active there, ``_end`` observation end.
 
-    Plan: one aggregation per unit (its first start event, and the calendar periods —
-    or, for rolling periods, the times — of its return events as a list), then the
-    lists are exploded into (unit, cohort, period) rows. Grouping by the unit alone
-    keeps the hash table small (one entry per unit instead of one per unit and
-    period), which is what makes this fast on millions of events.
-    """
+
+def _events(lf: pl.LazyFrame, spec: _RetentionSpec) -> pl.LazyFrame:
+    """Keys, ``_t``, ``_s``, ``_r`` (and ``_e`` for calendar periods) of the events
+    with a unit and a time, up to ``end``."""
     schema = lf.collect_schema()
     needs_type = any(
-        s is not None and not isinstance(as_step(s).match, pl.Expr)
-        for s in (start, returning)
+        s is not None and not isinstance(s.match, pl.Expr)
+        for s in (spec.start, spec.returning)
     )
-    require_columns(schema, [*keys, time_col, *([type_col] if needs_type else [])])
-    is_start = match_expr(start, type_col) if start is not None else pl.lit(value=True)
-    is_return = (
-        match_expr(returning, type_col) if returning is not None else pl.lit(value=True)
+    require_columns(
+        schema,
+        [*spec.keys, spec.time_col, *([spec.type_col] if needs_type else [])],
     )
+
+    def matches(step: Step | None) -> pl.Expr:
+        if step is None:
+            return pl.lit(value=True)
+        return match_expr(step, spec.type_col)
+
     base = lf.select(
-        *keys,
-        utc_ms(time_col, schema).alias("_t"),
-        is_start.alias("_s"),
-        is_return.alias("_r"),
-    ).filter(pl.all_horizontal(pl.col(c).is_not_null() for c in (*keys, "_t")))
-    if end is not None:
-        base = base.filter(pl.col("_t") <= as_utc(end))
-    length_ms = _ROLLING_DAYS[period] * _MS_DAY
+        *spec.keys,
+        utc_ms(spec.time_col, schema).alias("_t"),
+        matches(spec.start).alias("_s"),
+        matches(spec.returning).alias("_r"),
+    ).filter(pl.all_horizontal(pl.col(c).is_not_null() for c in (*spec.keys, "_t")))
+    if spec.end is not None:
+        base = base.filter(pl.col("_t") <= spec.end)
+    if not spec.rolling:
+        base = base.with_columns(spec.index(pl.col("_t")).alias("_e"))
+    return base
 
-    def floor(expr: pl.Expr) -> pl.Expr:
-        return _floor(expr.dt.convert_time_zone(tz), period, week_start)
 
-    def index(expr: pl.Expr) -> pl.Expr:
-        return _index(floor(expr), period, week_start)
-
-    ret_value = pl.col("_t") if rolling else pl.col("_e")
-    if not rolling:
-        base = base.with_columns(index(pl.col("_t")).alias("_e"))
+def _units(base: pl.LazyFrame, spec: _RetentionSpec) -> pl.LazyFrame:
+    """One row per unit and cohort it joined: ``_a``, ``_ret`` (the unit's return
+    periods, or times for rolling periods), ``_end``, ``_cs`` and ``_c``."""
+    keys = list(spec.keys)
+    ret_value = pl.col("_t") if spec.rolling else pl.col("_e")
     ret_list = ret_value.filter(pl.col("_r"))
-    if min_events == 1 and not rolling:
+    if spec.min_events == 1 and not spec.rolling:
         ret_list = ret_list.unique()
 
-    if cohort == "first":
+    if spec.cohort == "first":
         # one row per unit, its cohort and its return events as a list
-        units = base.group_by(list(keys)).agg(
+        units = base.group_by(keys).agg(
             pl.col("_t").filter(pl.col("_s")).min().alias("_a"),
             pl.col("_t").max().alias("_tmax"),
             ret_list.alias("_ret"),
         )
     else:
         # one row per (unit, period with a start event); the unit's returns as a list
-        if rolling:
-            base = base.with_columns(index(pl.col("_t")).alias("_e"))
+        if spec.rolling:
+            base = base.with_columns(spec.index(pl.col("_t")).alias("_e"))
         anchors = (
             base.filter(pl.col("_s"))
             .group_by([*keys, "_e"])
             .agg(pl.col("_t").min().alias("_a"))
             .drop("_e")
         )
-        per_unit = base.group_by(list(keys)).agg(
+        per_unit = base.group_by(keys).agg(
             pl.col("_t").max().alias("_tmax"), ret_list.alias("_ret")
         )
-        units = per_unit.join(anchors, on=list(keys), how="left")
-    if end is not None:
-        units = units.with_columns(pl.lit(as_utc(end)).cast(UTC_MS).alias("_end"))
+        units = per_unit.join(anchors, on=keys, how="left")
+    if spec.end is not None:
+        units = units.with_columns(pl.lit(spec.end).cast(UTC_MS).alias("_end"))
     else:
         units = units.with_columns(pl.col("_tmax").max().alias("_end"))
-    units = units.filter(pl.col("_a").is_not_null()).with_columns(
-        floor(pl.col("_a")).alias("_cs"), index(pl.col("_a")).alias("_c")
+    return units.filter(pl.col("_a").is_not_null()).with_columns(
+        spec.floor(pl.col("_a")).alias("_cs"), spec.index(pl.col("_a")).alias("_c")
     )
 
+
+def _active_counts(units: pl.LazyFrame, spec: _RetentionSpec) -> pl.LazyFrame:
+    """``_c``, ``_p`` (>= 1) and ``_v``: the units active in period ``_p`` of cohort
+    ``_c`` (for ``on_or_after``: whose last active period is ``_p``), only where
+    there are some."""
+    keys = spec.keys
     # (unit, cohort, period) for every return in a period >= 1
     rets = units.select(*keys, "_c", "_a", "_ret").explode("_ret")
-    if rolling:
-        p = (pl.col("_ret") - pl.col("_a")).dt.total_milliseconds() // length_ms
+    if spec.rolling:
+        p = (pl.col("_ret") - pl.col("_a")).dt.total_milliseconds() // spec.length_ms
         rets = rets.filter(pl.col("_ret") >= pl.col("_a"))
     else:
         p = pl.col("_ret") - pl.col("_c")
     rets = rets.select(*keys, "_c", p.alias("_p")).filter(pl.col("_p") >= 1)
-    if rolling or min_events > 1:
+    if spec.rolling or spec.min_events > 1:
         qual = (
             rets.group_by([*keys, "_c", "_p"])
             .agg(pl.len().alias("_n"))
-            .filter(pl.col("_n") >= min_events)
+            .filter(pl.col("_n") >= spec.min_events)
             .drop("_n")
         )
     else:
         qual = rets
-    if mode == "on":
-        cells = qual.group_by(["_c", "_p"]).agg(pl.len().cast(pl.Int64).alias("_v"))
-    else:
-        cells = (
-            qual.group_by([*keys, "_c"])
-            .agg(pl.col("_p").max())
-            .group_by(["_c", "_p"])
-            .agg(pl.len().cast(pl.Int64).alias("_v"))
-        )
+    if spec.mode == "on":
+        return qual.group_by(["_c", "_p"]).agg(pl.len().cast(pl.Int64).alias("_v"))
+    return (
+        qual.group_by([*keys, "_c"])
+        .agg(pl.col("_p").max())
+        .group_by(["_c", "_p"])
+        .agg(pl.len().cast(pl.Int64).alias("_v"))
+    )
 
+
+def _grid(
+    units: pl.LazyFrame, counts: pl.LazyFrame, spec: _RetentionSpec
+) -> pl.LazyFrame:
+    """Every (cohort, period) from 0 to the last period begun by ``_end``, with
+    ``cohort_size``, the counts (0 where none) and ``_amin``/``_amax``, the
+    cohort's earliest and latest start."""
     cohorts = units.group_by("_c").agg(
         pl.len().cast(pl.Int64).alias("cohort_size"),
         pl.col("_cs").first(),
@@ -247,32 +320,40 @@ def _long(
         pl.col("_a").min().alias("_amin"),
         pl.col("_a").max().alias("_amax"),
     )
-    if rolling:
-        maxp = (pl.col("_end") - pl.col("_amin")).dt.total_milliseconds() // length_ms
+    if spec.rolling:
+        last = (pl.col("_end") - pl.col("_amin")).dt.total_milliseconds()
+        last = last // spec.length_ms
     else:
-        maxp = index(pl.col("_end")) - pl.col("_c")
-    grid = (
+        last = spec.index(pl.col("_end")) - pl.col("_c")
+    return (
         cohorts.with_columns(
-            pl.int_ranges(0, pl.max_horizontal(maxp, 0) + 1).alias("_p")
+            pl.int_ranges(0, pl.max_horizontal(last, 0) + 1).alias("_p")
         )
         .explode("_p")
         .with_columns(pl.col("_p").cast(pl.Int64))
-        .join(cells, on=["_c", "_p"], how="left")
+        .join(counts, on=["_c", "_p"], how="left")
         .with_columns(pl.col("_v").fill_null(0))
         .sort(["_c", "_p"])
     )
+
+
+def _cells(grid: pl.LazyFrame, spec: _RetentionSpec) -> pl.LazyFrame:
+    """The public columns: ``active``, ``rate`` and ``observable`` per cell."""
     active = (
-        pl.col("_v") if mode == "on" else pl.col("_v").cum_sum(reverse=True).over("_c")
+        pl.col("_v")
+        if spec.mode == "on"
+        else pl.col("_v").cum_sum(reverse=True).over("_c")
     )
     active = pl.when(pl.col("_p") == 0).then(pl.col("cohort_size")).otherwise(active)
-    if rolling:
+    if spec.rolling:
+        # for every member: its period p ends at most this late
         period_end = pl.col("_amax") + pl.duration(
-            milliseconds=(pl.col("_p") + 1) * length_ms
+            milliseconds=(pl.col("_p") + 1) * spec.length_ms
         )
     else:
         period_end = (
             pl.col("_cs")
-            .dt.offset_by(pl.format("{}" + _OFFSET_UNIT[period], pl.col("_p") + 1))
+            .dt.offset_by(pl.format("{}" + _OFFSET_UNIT[spec.period], pl.col("_p") + 1))
             .dt.convert_time_zone("UTC")
         )
     return grid.select(
@@ -285,16 +366,10 @@ def _long(
     )
 
 
-def _validate(
-    period: str, cohort: str, mode: str, week_start: str, min_events: int
-) -> int:
-    check(period, Period, name="period")
-    check(cohort, CohortRule, name="cohort")
-    check(mode, RetentionMode, name="mode")
-    if not isinstance(min_events, int) or min_events < 1:
-        msg = f"min_events must be an integer >= 1; got {min_events!r}"
-        raise AnalysisInputError(msg)
-    return weekday(week_start)
+def _long(lf: pl.LazyFrame, spec: _RetentionSpec) -> pl.LazyFrame:
+    """The retention cells of :func:`retention`."""
+    units = _units(_events(lf, spec), spec)
+    return _cells(_grid(units, _active_counts(units, spec), spec), spec)
 
 
 @same_kind
@@ -394,27 +469,7 @@ def retention(
     │ 2024-02-01 ┆ 1      ┆ 0      ┆ false      │
     └────────────┴────────┴────────┴────────────┘
     """
-    ws = _validate(period, cohort, mode, week_start, min_events)
-    keys = norm_key(key)
-    lf, kind = as_lazy(data)
-    out = _long(
-        lf,
-        period=period,
-        start=start,
-        returning=returning,
-        cohort=cohort,
-        mode=mode,
-        rolling=rolling,
-        tz=tz,
-        week_start=ws,
-        min_events=min_events,
-        end=end,
-        keys=keys,
-        time_col=time_col,
-        type_col=type_col,
-    )
-    params = _params(
-        "retention",
+    spec = _RetentionSpec.build(
         period=period,
         start=start,
         returning=returning,
@@ -425,9 +480,12 @@ def retention(
         week_start=week_start,
         min_events=min_events,
         end=end,
-        key=keys,
+        key=key,
+        time_col=time_col,
+        type_col=type_col,
     )
-    return finish(out, kind, params)
+    lf, kind = as_lazy(data)
+    return finish(_long(lf, spec), kind, spec.params("retention"))
 
 
 def _matrix(long: pl.LazyFrame, periods: int) -> pl.LazyFrame:
@@ -449,7 +507,11 @@ def _matrix(long: pl.LazyFrame, periods: int) -> pl.LazyFrame:
     weighted = obs.group_by("period").agg(
         (pl.col("active").sum() / pl.col("cohort_size").sum()).alias("v")
     )
-    simple = obs.group_by("period").agg(pl.col("rate").mean().alias("v"))
+    # a sequential sum in sorted order: a parallel mean adds partial sums in a
+    # varying order, which changed the last digit from run to run
+    simple = obs.group_by("period").agg(
+        (pl.col("rate").sort().cum_sum().last() / pl.len()).alias("v")
+    )
     size = long.filter(pl.col("period") == 0).select(pl.col("cohort_size").sum())
 
     def avg_row(frame: pl.LazyFrame, label: str) -> pl.LazyFrame:
@@ -550,8 +612,7 @@ def retention_matrix(
     if periods is not None and (not isinstance(periods, int) or periods < 0):
         msg = f"periods must be a non-negative integer or None; got {periods!r}"
         raise AnalysisInputError(msg)
-    long = retention(
-        data,
+    spec = _RetentionSpec.build(
         period=period,
         start=start,
         returning=returning,
@@ -566,12 +627,13 @@ def retention_matrix(
         time_col=time_col,
         type_col=type_col,
     )
-    params = params_of(long)
-    assert params is not None
-    params = AnalysisParams("retention_matrix", params.options, params.notes)
-    if isinstance(long, pl.DataFrame):
-        n = periods if periods is not None else _max_period(long)
-        return with_params(_matrix(long.lazy(), n).collect(), params)
+    lf, kind = as_lazy(data)
+    long = _long(lf, spec)
+    params = spec.params("retention_matrix")
+    if kind == "eager":
+        collected = long.collect()
+        n = periods if periods is not None else _max_period(collected)
+        return with_params(_matrix(collected.lazy(), n).collect(), params)
     if periods is None:
         collected = long.collect()
         n = _max_period(collected)

@@ -5,6 +5,7 @@ from datetime import timedelta
 import polars as pl
 from polars.testing import assert_frame_equal
 
+from activity_toolkit import sample
 from activity_toolkit.analysis import campaign_summary, coupon_funnel, params_of
 from tests.analysis.conftest import as_log, typed
 
@@ -120,7 +121,12 @@ def test_campaign_summary(run):
         0,
         [],
     )
+    assert k1["top_failure_codes_text"] == "order_rules_violated 1"
+    assert k2["top_failure_codes_text"] == ""
     assert set(rows) == {"k1", "k2"}
+    assert out.columns.index("top_failure_codes_text") == (
+        out.columns.index("top_failure_codes") + 1
+    )
     assert_frame_equal(campaign_summary(as_log(EVENTS)), run(campaign_summary, EVENTS))
 
 
@@ -139,6 +145,15 @@ def test_coupon_funnel(run):
     ]
     assert reasons["redeemed"] == [{"reason": "order_rules_violated", "units": 1}]
     assert reasons["paid"] == [{"reason": "rolled back", "units": 1}]
+    assert out["failure_reasons_text"].to_list() == [
+        "",
+        "(no attempt) 1, quantity_exceeded 1",
+        "order_rules_violated 1",
+        "rolled back 1",
+    ]
+    assert out.columns.index("failure_reasons_text") == (
+        out.columns.index("failure_reasons") + 1
+    )
     redeemed = out.filter(pl.col("label") == "redeemed").row(0, named=True)
     assert (redeemed["rolled_back"], redeemed["rollback_rate"]) == (1, 0.5)
     assert out["median_time_from_previous"][3] == timedelta(
@@ -160,3 +175,24 @@ def test_empty(run):
     out = run(coupon_funnel, df)
     assert out["count"].to_list() == [0, 0, 0, 0]
     assert out["conversion"].null_count() == 4
+    assert out["failure_reasons_text"].to_list() == ["", "", "", ""]
+    assert run(campaign_summary, df).schema["top_failure_codes_text"] == pl.String
+
+
+def test_failure_texts_follow_the_lists_on_the_sample():
+    """The text columns list the same items as the list columns, in their order."""
+    log = sample(customers=120, seed=4)
+
+    def text(items, name, count):
+        return ", ".join(f"{i[name]} {i[count]}" for i in items)
+
+    funnel = coupon_funnel(log)
+    assert funnel["failure_reasons_text"].to_list() == [
+        text(r, "reason", "units") for r in funnel["failure_reasons"].to_list()
+    ]
+    assert funnel["failure_reasons_text"][1].startswith("(no attempt) ")
+    summary = campaign_summary(log, top=2)
+    assert summary["top_failure_codes_text"].to_list() == [
+        text(r, "code", "count") for r in summary["top_failure_codes"].to_list()
+    ]
+    assert summary["top_failure_codes_text"].str.count_matches(", ").max() == 1

@@ -278,6 +278,48 @@ def test_matrix(kind):
     assert lazy.collect_schema().names()[-1] == "5"
 
 
+def test_matrix_checks_and_records_the_options_as_retention_does():
+    ev = events(
+        [
+            ("a", "2024-01-01", "e1", "x"),
+            ("a", "2024-02-09", "e2", "y"),
+            ("b", "2024-01-20", "e3", "x"),
+        ]
+    )
+    options = {
+        "period": "month",
+        "start": "x",
+        "returning": ["y", "x"],
+        "cohort": "recurring",
+        "mode": "on_or_after",
+        "rolling": True,
+        "tz": "Europe/Warsaw",
+        "min_events": 1,
+        "end": "2024-03-01",
+        "key": ["customer_id"],
+    }
+    long, matrix = (
+        params_of(retention(ev, **options)),
+        params_of(retention_matrix(ev, **options)),
+    )
+    assert (matrix.analysis, long.analysis) == ("retention_matrix", "retention")
+    assert matrix.options == long.options
+    assert matrix.notes == long.notes
+    assert long["returning"] == "y | x"
+    assert long["end"] == datetime(2024, 3, 1, tzinfo=UTC)
+    for bad, match in [
+        ({"period": "fortnight"}, "period"),
+        ({"cohort": "last"}, "cohort"),
+        ({"mode": "before"}, "mode"),
+        ({"min_events": 0}, "min_events"),
+        ({"week_start": "mon"}, "week_start"),
+        ({"key": []}, "key"),
+    ]:
+        for fn in (retention, retention_matrix):
+            with pytest.raises(AnalysisInputError, match=match):
+                fn(ev, **bad)
+
+
 # -- properties ---------------------------------------------------------------------
 
 
@@ -387,3 +429,19 @@ def test_nonzero_cells_equal_retentioneering3_cohorts():
                 unit,
                 case,
             )
+
+
+def test_the_simple_average_is_the_same_every_run():
+    import activity_toolkit as at
+
+    lazy = at.sample(customers=300, seed=2).events.lazy()
+    runs = {
+        tuple(
+            retention_matrix(lazy, period="month", periods=4)
+            .collect()
+            .filter(pl.col("row") == "simple average")
+            .row(0)
+        )
+        for _ in range(8)
+    }
+    assert len(runs) == 1
