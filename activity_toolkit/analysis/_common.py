@@ -7,6 +7,7 @@ of every analysis function.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from typing import (
 import polars as pl
 
 from activity_toolkit.analysis._params import AnalysisParams, with_params
-from activity_toolkit.events import canonical_type
+from activity_toolkit.events import REGISTRY, canonical_type
 from activity_toolkit.exceptions import AnalysisInputError, MissingColumnsError
 
 if TYPE_CHECKING:
@@ -38,7 +39,9 @@ __all__ = [
     "Kind",
     "Step",
     "StepLike",
+    "absent_note",
     "as_lazy",
+    "check_step_types",
     "duration_ms",
     "finish",
     "label_of",
@@ -188,6 +191,62 @@ def match_expr(spec: StepLike, type_col: str) -> pl.Expr:
     if len(types) == 1:
         return (pl.col(type_col) == types[0]).fill_null(value=False)
     return pl.col(type_col).is_in(list(types)).fill_null(value=False)
+
+
+def check_step_types(
+    steps: Sequence[Step],
+    data: object,
+    lf: pl.LazyFrame,
+    type_col: str,
+    *,
+    what: str = "step",
+) -> tuple[str, ...]:
+    """Refuse a step type in Voucherify's ``customer.`` namespace that is neither
+    registered nor in the data (a typo), with the closest names; return the step
+    types the data lacks (their zero counts are honest, and a result's notes say
+    so). Names outside the namespace (your own event types) are never refused.
+
+    Aliases were already mapped to canonical names by :class:`Step`. The data's
+    types are read for free from an ActivityLog; a DataFrame's type column is
+    scanned; a LazyFrame is scanned only when a step names an unregistered type.
+    """
+    from activity_toolkit.model import ActivityLog
+
+    names = list(dict.fromkeys(t for s in steps for t in (s.types or ())))
+    present: set[str] | None = None
+    if isinstance(data, ActivityLog):
+        present = set(data.types)
+    elif isinstance(data, pl.DataFrame) and type_col in data.columns:
+        present = set(data[type_col].drop_nulls().unique().to_list())
+    unknown = [t for t in names if t.startswith("customer.") and t not in REGISTRY]
+    if unknown and present is None and type_col in lf.collect_schema():
+        types = lf.select(pl.col(type_col).drop_nulls().unique()).collect()
+        present = set(types[type_col].to_list())
+    for name in unknown:
+        if present is not None and name in present:
+            continue
+        close = difflib.get_close_matches(
+            name,
+            list(dict.fromkeys([*REGISTRY, *sorted(present or ())])),
+            n=3,
+            cutoff=0.6,
+        )
+        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        msg = (
+            f"{what} {name!r} is neither a Voucherify event type nor a type in the "
+            f"data{hint}"
+        )
+        raise AnalysisInputError(msg)
+    if present is None:
+        return ()
+    return tuple(t for t in names if t not in present)
+
+
+def absent_note(absent: Sequence[str]) -> tuple[str, ...]:
+    """The result note for registered step types missing from the data."""
+    if not absent:
+        return ()
+    return (f"not in the data (counted as zero): {', '.join(absent)}",)
 
 
 def as_lazy(data: object, *, what: str = "data") -> tuple[pl.LazyFrame, Kind]:

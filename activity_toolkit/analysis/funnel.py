@@ -54,7 +54,7 @@ Rows with a null key or a null timestamp are ignored.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 import polars as pl
@@ -64,8 +64,10 @@ from activity_toolkit.analysis._common import (
     UTC_MS,
     Step,
     StepLike,
+    absent_note,
     as_lazy,
     as_step,
+    check_step_types,
     conversion_columns,
     duration_ms,
     finish,
@@ -145,6 +147,7 @@ class _Spec:
     time_col: str
     type_col: str
     id_col: str | None
+    absent: tuple[str, ...] = ()
 
     @property
     def n(self) -> int:
@@ -158,6 +161,7 @@ class _Spec:
             notes.append("an excluded unit is removed from every step")
         if self.by_note:
             notes.append(self.by_note)
+        notes.extend(absent_note(self.absent))
         entry = None if self.mode == "reached" else self.entry
         return AnalysisParams(
             analysis,
@@ -184,6 +188,13 @@ class _Spec:
         if self.mode == "reached":
             return "breakdown: every event counts under its own value"
         return "breakdown: value on the unit's entry event"
+
+
+def _checked(spec: _Spec, data: object, lf: pl.LazyFrame) -> _Spec:
+    """The spec after checking its step types against the registry and the data."""
+    steps = [*spec.steps, *(s for s, _, _ in spec.exclusions)]
+    absent = check_step_types(steps, data, lf, spec.type_col)
+    return replace(spec, absent=absent) if absent else spec
 
 
 def _norm_exclusions(
@@ -773,6 +784,7 @@ def funnel_units(
         id_col=id_col,
     )
     lf, kind = as_lazy(data)
+    spec = _checked(spec, data, lf)
     return finish(_units(lf, spec), kind, spec.params("funnel_units"))
 
 
@@ -851,6 +863,7 @@ def funnel(
         id_col=id_col,
     )
     lf, kind = as_lazy(data)
+    spec = _checked(spec, data, lf)
     return finish(_summary(_units(lf, spec), spec), kind, spec.params("funnel"))
 
 
@@ -1091,6 +1104,7 @@ def funnel_trend(
     ws = weekday(week_start)
     end_utc = as_utc(end) if end is not None else None
     lf, kind = as_lazy(data)
+    spec = _checked(spec, data, lf)
     out = _trend(lf, spec, period=period, tz=tz, week_start=ws, end=end_utc)
     params = _trend_params(
         spec, period=period, tz=tz, week_start=week_start, end=end_utc
