@@ -18,6 +18,9 @@ def _rows(node):
         for k, v in node.items():
             if k == "values" and isinstance(v, list):
                 yield from (r for r in v if isinstance(r, dict))
+            elif k == "datasets" and isinstance(v, dict):
+                for rows in v.values():
+                    yield from rows
             else:
                 yield from _rows(v)
     elif isinstance(node, list):
@@ -169,3 +172,14 @@ def test_clicking_a_bar_picks_the_step_whose_customers_are_listed():
     assert ex.step.value == 2
     spec = ex.chart.chart.to_dict()
     assert "step_pick" in str(spec)
+
+
+def test_a_channel_change_leaves_the_ledger_tabs_alone():
+    board = at.dashboard(LOG)
+    board.tabs.selected_index = 4  # Points
+    flows = board.charts("Points")[0]
+    spec = flows.chart
+    board.filters["channel"].value = "API"
+    assert board.charts("Points")[0].chart is spec  # not recomputed
+    board.filters["campaign_type"].value = "LOYALTY_PROGRAM"
+    assert board.charts("Points")[0].chart is not spec  # the ledger changed

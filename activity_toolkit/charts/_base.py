@@ -155,7 +155,7 @@ def _json_scalar(value: Any) -> Any:
     return value
 
 
-def frame_data(frame: pl.DataFrame, *, chart: str) -> alt.Data:
+def frame_data(frame: pl.DataFrame, *, chart: str) -> alt.InlineData:
     """The frame as inline Vega data: datetimes as wall-clock text in their own time
     zone (read with the ``utc`` scale, so every viewer sees the same calendar),
     durations must have been converted already; NaN and infinities become null."""
@@ -185,7 +185,9 @@ def frame_data(frame: pl.DataFrame, *, chart: str) -> alt.Data:
             exprs.append(col)
     rows = frame.select(exprs).to_dicts()
     values = [{k: _json_scalar(v) for k, v in r.items()} for r in rows]
-    return alt.Data(values=values)  # type: ignore[no-untyped-call]
+    # InlineData (not Data): Altair stores equal datasets once at the top level,
+    # so a frame drawn by several layers is embedded once
+    return alt.InlineData(values=values)
 
 
 def params_for(frame: object) -> AnalysisParams | None:

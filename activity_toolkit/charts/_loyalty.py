@@ -318,6 +318,10 @@ def tier_flow(
     )
 
 
+#: Points per tier a survival curve keeps (steps finer than 1/150 are merged).
+_CURVE_POINTS = 150
+
+
 def _thin(curve: pl.DataFrame, group: str, points: int) -> pl.DataFrame:
     """At most about ``points`` rows per group: rows with censoring or a survival
     change of at least 1/points are kept, the rest merged into the next kept row."""
@@ -388,12 +392,20 @@ def time_in_tier_chart(
     work = pl.concat([starts, work.select(cols)], how="vertical_relaxed").sort(
         "tier_name", "duration"
     )
-    work = _thin(work, "tier_name", 300).with_columns(
+    full = work.with_columns(
         (pl.col("duration").dt.total_milliseconds() / per).alias("t")
+    )
+    work = _thin(work, "tier_name", _CURVE_POINTS).with_columns(
+        (pl.col("duration").dt.total_milliseconds() / per).round(3).alias("t"),
+        *(
+            pl.col(c).round(4)
+            for c in ("survival", "lower", "upper")
+            if c in work.columns
+        ),
     )
     tiers = _tier_order(work["tier_name"].to_list())
     colour = alt.Color("tier_name:N", title="tier", sort=tiers)
-    plot = work.drop("duration")
+    plot = work.drop("duration", "left")
     base = alt.Chart(frame_data(plot, chart="time_in_tier_chart"))
     x = alt.X("t:Q", title=f"time in tier ({unit})")
     tooltip = [
@@ -435,7 +447,7 @@ def time_in_tier_chart(
     # medians by R survival's rule (as time_in_tier's summary): the first time the
     # curve is at or below 0.5, or the midpoint of a stretch where it sits on 0.5
     eps = 1.5e-8
-    at_or_below = work.filter(pl.col("survival") <= 0.5 + eps)
+    at_or_below = full.filter(pl.col("survival") <= 0.5 + eps)  # before thinning
     first = at_or_below.group_by("tier_name").agg(
         pl.col("t").min().alias("t0"), pl.col("survival").first().alias("s0")
     )

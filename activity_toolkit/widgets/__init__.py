@@ -14,7 +14,7 @@ is appended below the cell. Errors are shown in the widget's status line.
 from __future__ import annotations
 
 import html
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -211,7 +211,13 @@ class _Panel:
     views: list[tuple[str, View]]
     box: w.VBox
     charts: list[alt.JupyterChart | w.HTML] | None = None
-    shown_for: int = -1  # the filter generation the charts show
+    shown_for: tuple[Any, ...] | None = None  # the filter values the charts show
+    errors: tuple[str, ...] = ()
+
+
+#: Tabs whose views read only ``Scope.ledger`` and the window: a channel change
+#: leaves them as they are.
+_LEDGER_TABS = frozenset({"Loyalty", "Points"})
 
 
 class Dashboard(w.VBox):  # type: ignore[misc]
@@ -229,7 +235,6 @@ class Dashboard(w.VBox):  # type: ignore[misc]
         self.activity = log
         self.filtered = log
         self.scope = Scope(log, log, None)
-        self._generation = 0
         months = (
             log.events.select(pl.col("created_at").dt.truncate("1mo").unique().sort())[
                 "created_at"
@@ -325,7 +330,6 @@ class Dashboard(w.VBox):  # type: ignore[misc]
         return Scope(events, ledger, window)
 
     def _on_filter(self, _change: dict[str, Any]) -> None:
-        self._generation += 1
         self._refresh()
 
     def _on_tab(self, _change: dict[str, Any]) -> None:
@@ -351,11 +355,20 @@ class Dashboard(w.VBox):  # type: ignore[misc]
         assert charts is not None
         return charts
 
+    def _key(self, tab: str) -> tuple[Any, ...]:
+        """The filter values a tab's charts depend on."""
+        values = {name: widget.value for name, widget in self.filters.items()}
+        if tab in _LEDGER_TABS:
+            values.pop("channel", None)
+        return tuple(sorted(values.items(), key=lambda kv: kv[0]))
+
     def _draw(self, tab: str) -> None:
         panel = self._panels[tab]
-        if panel.shown_for == self._generation and panel.charts is not None:
-            return
         scope, log = self.scope, self.scope.events
+        key = self._key(tab)
+        if panel.shown_for == key and panel.charts is not None:
+            self._status(tab, log, panel.errors)
+            return
         fresh = panel.charts is None
         widgets: list[alt.JupyterChart | w.HTML] = panel.charts or []
         errors = []
@@ -382,9 +395,13 @@ class Dashboard(w.VBox):  # type: ignore[misc]
                 )
                 fresh = True
         panel.charts = widgets
-        panel.shown_for = self._generation
+        panel.shown_for = key
+        panel.errors = tuple(errors)
         if fresh:
             panel.box.children = widgets
+        self._status(tab, log, panel.errors)
+
+    def _status(self, tab: str, log: ActivityLog, errors: Sequence[str]) -> None:
         n = len(log)
         text = (
             f"{n:,} events of {log.events['customer_id'].n_unique():,} customers"

@@ -302,3 +302,19 @@ def test_the_survival_chart_marks_the_median_by_the_summarys_rule():
     rows = [r for r in _values(_spec(ch.time_in_tier_chart(curve))) if "median" in r]
     assert {(r["tier_name"], r["median"]) for r in rows} == {("A", 15.0)}  # mid-flat
     assert any(r.get("label") == "A: median 15.0 days" for r in rows)
+
+
+def test_the_survival_chart_medians_equal_the_summary_and_the_curve_is_thinned():
+    curve = RESULTS["time_in_tier"]
+    spec = _spec(ch.time_in_tier_chart(curve))
+    drawn = {r["tier_name"]: r["median"] for r in _values(spec) if "median" in r}
+    summary = at.time_in_tier(LOG)
+    for tier, median in summary.select("tier_name", "median").iter_rows():
+        assert drawn[tier] == pytest.approx(median.total_seconds() / 86_400)
+    points = [r for r in _values(spec) if "survival" in r and "at_risk" in r]
+    per_tier = pl.DataFrame(points).group_by("tier_name").len()["len"]
+    assert per_tier.max() <= 2 * 150 + 2
+    # a frame drawn by several layers is embedded once
+    assert len(spec["datasets"]) == len(
+        {json.dumps(v) for v in spec["datasets"].values()}
+    )
