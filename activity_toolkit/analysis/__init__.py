@@ -15,7 +15,7 @@ Loyalty tiers              :func:`tier_spells`, :func:`tier_path`,
 Points                     :func:`points_flows`, :func:`breakage`,
                            :func:`points_liability`
 Campaigns                  :func:`campaign_summary`, :func:`coupon_funnel`
-Overview                   :func:`kpis`, :func:`activity_timeline`
+Overview                   :func:`kpis`, :func:`activity_timeline`, :func:`coupon_funnels`
 Inputs                     :func:`typed_events` (stack the typed frames of families)
 Result parameters          :class:`AnalysisParams`, :func:`params_of`,
                            :func:`collect`, :func:`with_params`
@@ -79,7 +79,7 @@ from activity_toolkit.analysis.funnel import (
     funnel_trend,
     funnel_units,
 )
-from activity_toolkit.analysis.overview import activity_timeline, kpis
+from activity_toolkit.analysis.overview import activity_timeline, coupon_funnels, kpis
 from activity_toolkit.analysis.points import breakage, points_flows, points_liability
 from activity_toolkit.analysis.tiers import (
     tier_distribution,
@@ -106,6 +106,7 @@ __all__ = [
     "campaign_summary",
     "collect",
     "coupon_funnel",
+    "coupon_funnels",
     "funnel",
     "funnel_trend",
     "funnel_units",

@@ -7,6 +7,7 @@ points. :func:`activity_timeline` counts events per period and family.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 
 import polars as pl
@@ -21,15 +22,16 @@ from activity_toolkit.analysis._common import (
     utc_ms,
 )
 from activity_toolkit.analysis._options import Period, WeekStart, check
-from activity_toolkit.analysis._params import AnalysisParams
+from activity_toolkit.analysis._params import AnalysisParams, params_of, with_params
 from activity_toolkit.analysis._periods import bucket, interval, weekday
 from activity_toolkit.analysis._typed import typed_events
+from activity_toolkit.analysis.campaigns import coupon_funnel
 from activity_toolkit.analysis.points import _input as _points_input
 from activity_toolkit.analysis.points import _ledger
 from activity_toolkit.events import REGISTRY, family_of
 from activity_toolkit.model import ActivityLog
 
-__all__ = ["activity_timeline", "kpis"]
+__all__ = ["activity_timeline", "coupon_funnels", "kpis"]
 
 _SUCCEEDED = "customer.redemption.succeeded"
 _FAILED = "customer.redemption.failed"
@@ -331,3 +333,68 @@ def activity_timeline(
         ("events counted in the calendar period of created_at",),
     )
     return finish(out, kind, params)
+
+
+def coupon_funnels(
+    data: ActivityLog,
+    *,
+    campaigns: Sequence[str] | None = None,
+    top: int = 5,
+) -> pl.DataFrame:
+    """:func:`~activity_toolkit.coupon_funnel` per campaign, stacked: a
+    ``campaign_name`` column, then the coupon funnel's columns.
+
+    Parameters
+    ----------
+    data
+        An :class:`~activity_toolkit.ActivityLog`.
+    campaigns
+        Campaign names or ids; default: the ``top`` campaigns with the most
+        succeeded publications.
+    top
+        How many campaigns when ``campaigns`` is not given.
+
+    Examples
+    --------
+    >>> from activity_toolkit import sample
+    >>> f = coupon_funnels(sample(customers=40, seed=1), top=2)
+    >>> f.columns[:3]
+    ['campaign_name', 'step', 'label']
+    >>> f["campaign_name"].n_unique()
+    2
+    """
+    if campaigns is None:
+        pub = data.events.filter(
+            (pl.col("type") == "customer.publication.succeeded")
+            & pl.col("campaign_name").is_not_null()
+        )
+        chosen = (
+            pub.group_by("campaign_name")
+            .len()
+            .sort(["len", "campaign_name"], descending=[True, False])
+            .head(top)["campaign_name"]
+            .to_list()
+        )
+    else:
+        chosen = list(campaigns)
+    frames = []
+    notes: tuple[str, ...] = ()
+    for name in chosen:
+        one = coupon_funnel(data, campaign=name)
+        params = params_of(one)
+        if params is not None:
+            notes = params.notes
+        frames.append(one.select(pl.lit(name).alias("campaign_name"), pl.all()))
+    out = pl.concat(frames, how="vertical_relaxed") if frames else pl.DataFrame()
+    return with_params(
+        out,
+        AnalysisParams(
+            "coupon_funnels",
+            (
+                ("campaigns", tuple(chosen)),
+                ("top", top if campaigns is None else None),
+                ("key", ("customer_id", "voucher_code")),
+            ),
+            (*notes, "one coupon funnel per campaign"),
+        ),
+    )

@@ -8,7 +8,8 @@ chart of any result. Nothing here analyses events or does I/O beyond
 
 =========================  ==========================================================
 Funnels                    :func:`funnel_chart`, :func:`time_to_convert`,
-                           :func:`funnel_trend_chart`, :func:`coupon_funnel_chart`
+                           :func:`funnel_trend_chart`, :func:`coupon_funnel_chart`,
+                           :func:`coupon_funnels_chart`
 Cohorts                    :func:`retention_heatmap`, :func:`retention_curves`
 Loyalty                    :func:`tier_distribution_chart`, :func:`tier_migration`,
                            :func:`tier_flow`, :func:`time_in_tier_chart`
@@ -39,6 +40,7 @@ from activity_toolkit.charts._dispatch import CHARTS, chart
 from activity_toolkit.charts._funnel import (
     PICK,
     coupon_funnel_chart,
+    coupon_funnels_chart,
     failure_reasons,
     funnel_chart,
     funnel_trend_chart,
@@ -67,6 +69,7 @@ __all__ = [
     "campaign_leaderboard",
     "chart",
     "coupon_funnel_chart",
+    "coupon_funnels_chart",
     "failure_reasons",
     "funnel_chart",
     "funnel_trend_chart",

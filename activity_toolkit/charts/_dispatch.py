@@ -18,6 +18,7 @@ from activity_toolkit.charts._campaigns import (
 from activity_toolkit.charts._cohort import retention_heatmap
 from activity_toolkit.charts._funnel import (
     coupon_funnel_chart,
+    coupon_funnels_chart,
     funnel_chart,
     funnel_trend_chart,
     time_to_convert,
@@ -38,6 +39,7 @@ CHARTS: dict[str, Callable[..., Any]] = {
     "funnel_units": time_to_convert,
     "funnel_trend": funnel_trend_chart,
     "coupon_funnel": coupon_funnel_chart,
+    "coupon_funnels": coupon_funnels_chart,
     "retention": retention_heatmap,
     "retention_matrix": retention_heatmap,
     "tier_distribution": tier_distribution_chart,

@@ -28,6 +28,7 @@ from activity_toolkit.exceptions import ChartError
 __all__ = [
     "PICK",
     "coupon_funnel_chart",
+    "coupon_funnels_chart",
     "failure_reasons",
     "funnel_chart",
     "funnel_trend_chart",
@@ -46,6 +47,7 @@ _FUNNEL_COLUMNS = (
     "median_time_from_start",
     "p90_time_from_start",
     "failure_reasons",
+    "failure_reasons_text",
     "rolled_back",
     "rollback_rate",
 )
@@ -200,9 +202,9 @@ def funnel_chart(
             bars = bars.add_params(_pick())
         layers = [ghost, bars, label, count, drop]
     params = params_for(result)
-    extra = [
-        "units: distinct " + str(params.get("key", "customer_id")) if params else ""
-    ]
+    key = params.get("key", "customer_id") if params is not None else "customer_id"
+    key_text = key if isinstance(key, str) else " + ".join(key)
+    extra = [f"units: distinct {key_text}"]
     return (
         alt.layer(*layers)
         .add_params(view)
@@ -504,3 +506,20 @@ def coupon_funnel_chart(
         )
     )
     return alt.hconcat(bars, why, spacing=40)
+
+
+def coupon_funnels_chart(
+    result: pl.DataFrame,
+    *,
+    data_range: tuple[datetime, datetime] | None = None,
+) -> alt.TopLevelMixin:
+    """The coupon funnel of several campaigns side by side (the frame
+    :func:`~activity_toolkit.analysis.coupon_funnels` returned)."""
+    require(
+        result,
+        ["campaign_name", "step", "label", "count"],
+        chart="coupon_funnels_chart",
+    )
+    return funnel_chart(
+        result, data_range=data_range, title_text="Coupon funnel by campaign"
+    )

@@ -243,6 +243,12 @@ def _sections(log: ActivityLog, b: _Builder, period: an.Period) -> list[_Section
         b.run(lambda: an.coupon_funnel(log)),
         ch.coupon_funnel_chart,
     )
+    b.add(
+        funnels,
+        "Coupon funnel by campaign",
+        b.run(lambda: an.coupon_funnels(log, top=5)),
+        ch.coupon_funnels_chart,
+    )
     steps = list(FUNNEL_STEPS)
     b.add(
         funnels,

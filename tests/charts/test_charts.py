@@ -33,6 +33,7 @@ def _results(log: at.ActivityLog) -> dict[str, pl.DataFrame]:
         "funnel_units": at.funnel_units(log, STEPS, within="14d"),
         "funnel_trend": at.funnel_trend(log, STEPS, within="14d", period="month"),
         "coupon_funnel": at.coupon_funnel(log),
+        "coupon_funnels": at.analysis.coupon_funnels(log, top=3),
         "retention": at.retention(log, period="month"),
         "retention_matrix": at.retention_matrix(log, period="month"),
         "tier_distribution": at.tier_distribution(log),
@@ -318,3 +319,15 @@ def test_the_survival_chart_medians_equal_the_summary_and_the_curve_is_thinned()
     assert len(spec["datasets"]) == len(
         {json.dumps(v) for v in spec["datasets"].values()}
     )
+
+
+def test_coupon_funnels_per_campaign_add_up_to_the_whole():
+    per = RESULTS["coupon_funnels"]
+    assert per["campaign_name"].n_unique() == 3
+    for name in per["campaign_name"].unique():
+        one = at.coupon_funnel(LOG, campaign=name)
+        mine = per.filter(pl.col("campaign_name") == name)
+        assert mine["count"].to_list() == one["count"].to_list()
+    spec = json.dumps(_spec(at.chart(per)))
+    assert "Coupon funnel by campaign" in spec
+    assert "units: distinct customer_id + voucher_code" in spec
