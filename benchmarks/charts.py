@@ -103,6 +103,7 @@ def cases() -> list[Case]:
             lambda log: an.activity_timeline(log, period="week"),
         ),
         Case("coupon_funnel", "", an.coupon_funnel),
+        Case("coupon_funnels", "", lambda log: an.coupon_funnels(log, top=5)),
         Case("funnel", "", lambda log: an.funnel(log, STEPS, within="14d")),
         Case("funnel_units", "", lambda log: an.funnel_units(log, STEPS, within="14d")),
         Case(

@@ -134,12 +134,6 @@ _TABS: dict[str, list[tuple[str, View]]] = {
             ),
         ),
         (
-            "Coupon funnel by campaign",
-            lambda sc: ch.coupon_funnels_chart(
-                an.coupon_funnels(sc.events, top=5), data_range=sc.data_range
-            ),
-        ),
-        (
             "Conversion over time",
             lambda sc: ch.funnel_trend_chart(
                 an.funnel_trend(sc.events, _COUPON_STEPS, within="14d", period="month"),
