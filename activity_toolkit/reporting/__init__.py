@@ -180,8 +180,9 @@ class _Builder:
 
 def _cell(value: Any) -> dict[str, Any]:
     if isinstance(value, float):
+        # rates keep three significant digits, everything else one decimal
         return {
-            "text": f"{value:,.3f}" if abs(value) < 10 else f"{value:,.0f}",
+            "text": f"{value:.3g}" if abs(value) < 1 else f"{value:,.1f}",
             "num": True,
         }
     if isinstance(value, int) and not isinstance(value, bool):
