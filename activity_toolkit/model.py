@@ -17,11 +17,15 @@ from activity_toolkit._time import as_utc
 from activity_toolkit.events import (
     EVENT_COLUMNS,
     EVENTS_SCHEMA,
+    FAMILIES,
     REGISTRY,
+    UNKNOWN_FAMILY,
     canonical_type,
+    did_you_mean,
     empty_frame,
     frame_schema,
 )
+from activity_toolkit.exceptions import AnalysisInputError
 
 if TYPE_CHECKING:  # a type only; at run time io imports the model, not the reverse
     from activity_toolkit.io import LoadReport
@@ -34,13 +38,37 @@ _SORT = ["created_at", "id"]
 def _when(value: Any) -> str:
     """A timestamp for display; never raises (a display must not crash)."""
     try:
-        return str(value.strftime("%Y-%m-%d %H:%M:%S"))
-    except (AttributeError, OverflowError, ValueError):
+        # not strftime: on glibc ``%Y`` writes year 1 as ``1``, not ``0001``
+        return str(value.isoformat(sep=" ", timespec="seconds"))[:19]
+    except (AttributeError, OverflowError, TypeError, ValueError):
         return str(value)
 
 
 def _str_set(values: str | Iterable[str]) -> list[str]:
     return [values] if isinstance(values, str) else list(values)
+
+
+def _check_families(names: Iterable[str]) -> None:
+    for name in names:
+        if name not in FAMILIES and name != UNKNOWN_FAMILY:
+            hint = did_you_mean(name, [*FAMILIES, UNKNOWN_FAMILY])
+            msg = f"family {name!r} is not an event family{hint}"
+            raise AnalysisInputError(msg)
+
+
+def _check_campaign_names(
+    names: Iterable[str], known: Sequence[str], *, where: str
+) -> None:
+    """Refuse a campaign id or name that matches no campaign in ``known`` (the ids
+    and names in the data), with the closest ones: a typo would select nothing."""
+    present = set(known)
+    for name in names:
+        if name not in present:
+            hint = did_you_mean(name, known)
+            if not known:
+                hint = f"; {where} has no campaigns"
+            msg = f"campaign {name!r} is neither a campaign id nor a name in {where}{hint}"
+            raise AnalysisInputError(msg)
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,6 +353,12 @@ class ActivityLog:
         Events without a campaign (or channel) are left out by a campaign (or
         channel) condition.
 
+        A name that would select nothing because of a typo is refused with
+        :class:`~activity_toolkit.exceptions.AnalysisInputError` naming the closest
+        ones: a type neither registered nor in the log, a family that does not
+        exist, a campaign that is neither an id nor a name in the log. A registered
+        type the log lacks gives an empty log.
+
         Examples
         --------
         >>> from activity_toolkit import sample
@@ -346,16 +380,19 @@ class ActivityLog:
             )
         if campaigns is not None:
             names = _str_set(campaigns)
+            self._check_campaigns(names)
             conds.append(
                 pl.col("campaign_id").is_in(names)
                 | pl.col("campaign_name").is_in(names)
             )
         if types is not None:
-            conds.append(
-                pl.col("type").is_in([canonical_type(t) for t in _str_set(types)])
-            )
+            canonical = [canonical_type(t) for t in _str_set(types)]
+            self._check_types(canonical)
+            conds.append(pl.col("type").is_in(canonical))
         if families is not None:
-            conds.append(pl.col("family").is_in(_str_set(families)))
+            names = _str_set(families)
+            _check_families(names)
+            conds.append(pl.col("family").is_in(names))
         if campaign_types is not None:
             conds.append(pl.col("campaign_type").is_in(_str_set(campaign_types)))
         if channels is not None:
@@ -363,6 +400,34 @@ class ActivityLog:
         if not conds:
             return self
         return self._where(pl.all_horizontal(conds))
+
+    def _check_types(self, types: Iterable[str]) -> None:
+        """Refuse a type that is neither registered nor in this log (a typo would
+        otherwise select nothing), with the closest names."""
+        for t in types:
+            if t not in REGISTRY and t not in self.frames:
+                hint = did_you_mean(t, [*REGISTRY, *self.types])
+                msg = (
+                    f"type {t!r} is neither a Voucherify event type nor a type in "
+                    f"the log{hint}"
+                )
+                raise AnalysisInputError(msg)
+
+    def _check_campaigns(self, names: Iterable[str]) -> None:
+        """Refuse a campaign that is neither an id nor a name in this log."""
+        names = list(names)
+        known = (
+            pl.concat(
+                [
+                    self.events["campaign_id"].drop_nulls(),
+                    self.events["campaign_name"].drop_nulls(),
+                ]
+            )
+            .unique()
+            .sort()
+            .to_list()
+        )
+        _check_campaign_names(names, known, where="the log")
 
     def combine(self, *others: ActivityLog) -> ActivityLog:
         """Union of this log and ``others``, deduplicated by ``id`` (first wins).

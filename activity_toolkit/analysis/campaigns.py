@@ -23,7 +23,7 @@ from activity_toolkit.analysis._common import (
 )
 from activity_toolkit.analysis._params import AnalysisParams
 from activity_toolkit.analysis._typed import typed_input
-from activity_toolkit.model import ActivityLog
+from activity_toolkit.model import ActivityLog, _check_campaign_names
 
 __all__ = ["campaign_summary", "coupon_funnel"]
 
@@ -330,6 +330,19 @@ def _published_units(
     return pubs.group_by(_UNIT).agg(pl.col("created_at").min().alias("_t1"))
 
 
+def _check_campaigns(lf: pl.LazyFrame, names: Sequence[str]) -> None:
+    """Refuse a campaign id or name found on no event of the data (a typo would give
+    an all-zero funnel), with the closest ids and names."""
+    values = pl.concat(
+        [
+            lf.select(pl.col(c).cast(pl.String).alias("campaign"))
+            for c in ("campaign_id", "campaign_name")
+        ]
+    )
+    known = values.drop_nulls().unique().sort("campaign").collect()["campaign"]
+    _check_campaign_names(names, known.to_list(), where="the data")
+
+
 def _coded(lf: pl.LazyFrame, type_: str) -> pl.LazyFrame:
     """Events of one type that carry a voucher code."""
     return lf.filter(pl.col("voucher_code").is_not_null() & (pl.col("type") == type_))
@@ -542,7 +555,10 @@ def coupon_funnel(
         An :class:`~activity_toolkit.ActivityLog` or stacked campaign events.
     campaign
         Campaign id(s) or name(s) to keep (by the publication's campaign; a name
-        selects every campaign id that carries it).
+        selects every campaign id that carries it). One that is neither an id nor a
+        name on any event of the data raises
+        :class:`~activity_toolkit.exceptions.AnalysisInputError` with the closest
+        ids and names (a typo would otherwise give an all-zero funnel).
 
     Returns
     -------
@@ -599,6 +615,8 @@ def coupon_funnel(
     ['', 'voucher_expired 1', '', '']
     """
     lf, kind = _input(data)
+    if campaign is not None:
+        _check_campaigns(lf, [campaign] if isinstance(campaign, str) else campaign)
     units = (
         _published_units(lf, campaign)  # _t1
         .pipe(_with_progress, lf)  # _t2, _t3, _t4

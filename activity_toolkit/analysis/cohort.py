@@ -41,7 +41,7 @@ any event returns) the non-zero cells equal retentioneering 3's ``Cohorts`` tool
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 import polars as pl
@@ -51,8 +51,10 @@ from activity_toolkit.analysis._common import (
     UTC_MS,
     Step,
     StepLike,
+    absent_note,
     as_lazy,
     as_step,
+    check_step_types,
     finish,
     match_expr,
     norm_key,
@@ -100,6 +102,7 @@ class _RetentionSpec:
     keys: tuple[str, ...]
     time_col: str
     type_col: str
+    absent: tuple[str, ...] = ()  # registered step types the data lacks
 
     @classmethod
     def build(
@@ -143,6 +146,17 @@ class _RetentionSpec:
             type_col=type_col,
         )
 
+    def checked(self, data: object, lf: pl.LazyFrame) -> _RetentionSpec:
+        """The spec after checking the ``start``/``returning`` types against the
+        registry and the data: a ``customer.`` type that is neither is refused with
+        the closest names; registered types the data lacks are noted."""
+        absent: list[str] = []
+        for what, step in (("start", self.start), ("returning", self.returning)):
+            if step is not None:
+                absent += check_step_types([step], data, lf, self.type_col, what=what)
+        absent = list(dict.fromkeys(absent))
+        return replace(self, absent=tuple(absent)) if absent else self
+
     @property
     def length_ms(self) -> int:
         """Length of a rolling period."""
@@ -168,6 +182,7 @@ class _RetentionSpec:
             )
         else:
             notes.append("calendar periods counted from the cohort's period")
+        notes.extend(absent_note(self.absent))
         calendar_week = self.period == "week" and not self.rolling
         return AnalysisParams(
             analysis,
@@ -485,6 +500,7 @@ def retention(
         type_col=type_col,
     )
     lf, kind = as_lazy(data)
+    spec = spec.checked(data, lf)
     return finish(_long(lf, spec), kind, spec.params("retention"))
 
 
@@ -628,6 +644,7 @@ def retention_matrix(
         type_col=type_col,
     )
     lf, kind = as_lazy(data)
+    spec = spec.checked(data, lf)
     long = _long(lf, spec)
     params = spec.params("retention_matrix")
     if kind == "eager":

@@ -41,11 +41,15 @@ __all__ = [
     "ENVELOPE_SCHEMA",
     "EVENTS_SCHEMA",
     "POLARS_ERRORS",
+    "TIME_RANGE",
+    "blank_text",
     "empty_frame",
     "frame_schema",
+    "in_time_range",
     "normalize",
     "parse_timestamp",
     "parse_timestamps",
+    "timestamp_problem",
 ]
 
 _ORDER_ITEM = pl.Struct(
@@ -113,12 +117,30 @@ _OUTPUT_DTYPE: dict[FieldKind, pl.DataType] = {
 }
 
 
-def parse_timestamp(expr: pl.Expr) -> pl.Expr:
-    """ISO 8601 text → ``Datetime("ms", "UTC")``; null where it does not parse.
+#: The timestamps kept: ``0001-01-01T00:00:00.000Z`` to ``9999-12-31T23:59:59.999Z``
+#: (UTC, after any offset is applied; what a Python ``datetime`` can hold), the year
+#: written with four digits as the API writes it (no sign, no expanded years such as
+#: ``+10000`` or ``-0001``). A ``created_at`` outside it makes the event invalid; a
+#: payload timestamp outside it is null, like one that does not parse.
+_MIN_MS = -62_135_596_800_000
+_MAX_MS = 253_402_300_799_999
+TIME_RANGE = (
+    "0001-01-01T00:00:00.000Z to 9999-12-31T23:59:59.999Z (UTC, four-digit years)"
+)
 
-    Accepts ``…Z`` with or without fractional seconds, explicit offsets (converted to
-    UTC) and bare dates (midnight UTC).
-    """
+
+def in_time_range(ts: pl.Expr) -> pl.Expr:
+    """``ts`` (a UTC datetime), null outside :data:`TIME_RANGE`."""
+    return pl.when(ts.dt.epoch("ms").is_between(_MIN_MS, _MAX_MS)).then(ts)
+
+
+def blank_text(column: str) -> pl.Expr:
+    """Text that is empty or only whitespace (Polars' reading of whitespace, used by
+    every reader path so that they agree on what an empty ``id`` or ``type`` is)."""
+    return pl.col(column).str.strip_chars().str.len_bytes() == 0
+
+
+def _parse_any(expr: pl.Expr) -> pl.Expr:
     zulu = expr.str.to_datetime(
         "%Y-%m-%dT%H:%M:%S%.fZ", time_unit="ms", time_zone="UTC", strict=False
     )
@@ -136,6 +158,16 @@ def parse_timestamp(expr: pl.Expr) -> pl.Expr:
     return pl.coalesce(zulu, offset, naive, date)
 
 
+def parse_timestamp(expr: pl.Expr) -> pl.Expr:
+    """ISO 8601 text → ``Datetime("ms", "UTC")``; null where it does not parse or
+    falls outside :data:`TIME_RANGE` (years 1 to 9999, UTC).
+
+    Accepts ``…Z`` with or without fractional seconds, explicit offsets (converted to
+    UTC) and bare dates (midnight UTC).
+    """
+    return pl.when(expr.str.contains(r"^\d{4}-")).then(in_time_range(_parse_any(expr)))
+
+
 def parse_timestamps(text: pl.Series) -> pl.Series:
     """:func:`parse_timestamp` on a whole column, with a fast path: when every value
     is the API's own ``…T…Z`` form (the usual case) one format is tried, not four."""
@@ -143,8 +175,20 @@ def parse_timestamps(text: pl.Series) -> pl.Series:
         "%Y-%m-%dT%H:%M:%S%.fZ", time_unit="ms", time_zone="UTC", strict=False
     )
     if zulu.null_count() == text.null_count():
-        return zulu
+        four_digits = text.str.contains(r"^\d{4}-")
+        return (
+            pl.select(pl.when(four_digits).then(in_time_range(pl.lit(zulu))))
+            .to_series()
+            .alias(text.name)
+        )
     return pl.select(parse_timestamp(pl.lit(text))).to_series().alias(text.name)
+
+
+def timestamp_problem(text: str) -> str:
+    """Why ``text`` is not a timestamp :func:`parse_timestamp` keeps (for messages)."""
+    if pl.select(_parse_any(pl.lit(text, dtype=pl.String)).is_null()).item():
+        return "is not an ISO 8601 timestamp"
+    return f"is outside the supported range {TIME_RANGE}"
 
 
 def _as_text(dtype: PolarsDataType) -> Any:

@@ -11,7 +11,8 @@ Field paths are relative to the event payload (``data.data`` in API list respons
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import difflib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Literal
@@ -26,6 +27,7 @@ __all__ = [
     "Field",
     "FieldKind",
     "canonical_type",
+    "did_you_mean",
     "family_of",
 ]
 
@@ -468,3 +470,15 @@ def family_of(event_type: str) -> str:
     """
     spec = REGISTRY.get(canonical_type(event_type))
     return spec.family if spec else UNKNOWN_FAMILY
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """``"; did you mean 'a' or 'b'?"`` with the names closest to ``name``, or ``""``.
+
+    >>> did_you_mean("customer.ordr.paid", ["customer.order.paid", "x"])
+    "; did you mean 'customer.order.paid'?"
+    """
+    close = difflib.get_close_matches(
+        name, list(dict.fromkeys(candidates)), n=3, cutoff=0.6
+    )
+    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""

@@ -27,8 +27,10 @@ from activity_toolkit.events import (
     ENVELOPE_SCHEMA,
     POLARS_ERRORS,
     REGISTRY,
+    blank_text,
     normalize,
     parse_timestamps,
+    timestamp_problem,
 )
 from activity_toolkit.exceptions import InputError, InvalidEventError, InvalidJSONError
 from activity_toolkit.io._report import OnError, _Collector
@@ -132,8 +134,9 @@ def _process_chunk(data: bytes, locate: Locator, on_error: OnError) -> _ChunkRes
         .alias("channel"),
         _payloads(lines).alias("payload"),
     )
+    odd = _odd_kinds(raw, lines)
     del env, lines
-    raw = _drop_invalid(raw, locate, problem).drop("_created_at_text")
+    raw = _drop_invalid(raw, locate, problem, odd).drop("_created_at_text")
     if raw.height == 0:
         return out
     _count_unknown(raw, out.unknown)
@@ -222,6 +225,8 @@ def _drop_bad_lines(
             reason = f"data must be a JSON object, got {_json_kind(obj['data'])}"
             if isinstance(obj.get("id"), str):
                 reason += f" (id {obj['id']!r})"
+        else:
+            reason = _kind_problem(obj)
         if reason is not None:
             source, line_no, item = locate(i)
             out.records += 1
@@ -232,29 +237,84 @@ def _drop_bad_lines(
     return b"\n".join(good), (lambda j: locate(kept[j]))
 
 
+#: ``id`` and ``type`` must be JSON strings with a character other than whitespace
+#: (:func:`~activity_toolkit.events.blank_text`). The envelope readers (Polars, DuckDB) turn any JSON value
+#: into text, so a value whose text could come from a number, boolean, array or
+#: object is checked again on its line.
+_MAYBE_NOT_STRING = r"^(?:[-+0-9.\[{]|true$|false$)"
+
+
+def _kind_problem(obj: Any) -> str | None:
+    """Why a parsed envelope's ``id`` or ``type`` is not a string, or ``None`` (an
+    absent one is reported as missing; a blank one by :func:`_odd_kinds`)."""
+    for key in ("id", "type"):
+        value = obj.get(key) if isinstance(obj, dict) else None
+        if value is not None and not isinstance(value, str):
+            text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+            text = text if len(text) <= 40 else text[:39] + "…"
+            return (
+                f"{key} must be a non-empty string, got JSON {_json_kind(value)} {text}"
+            )
+    return None
+
+
+def _odd_kinds(raw: pl.DataFrame, lines: pl.Series) -> dict[int, str]:
+    """Row → reason, for the rows whose ``id`` or ``type`` is not a non-empty string."""
+    checks = raw.select(
+        blank_text("id").fill_null(False).alias("id"),
+        blank_text("type_raw").fill_null(False).alias("type"),
+        pl.any_horizontal(
+            pl.col(c).str.contains(_MAYBE_NOT_STRING) for c in ("id", "type_raw")
+        )
+        .fill_null(False)
+        .alias("suspect"),
+    ).with_row_index("_row")
+    out: dict[int, str] = {}
+    for row, blank_id, blank_type, suspect in checks.filter(
+        pl.any_horizontal("id", "type", "suspect")
+    ).iter_rows():
+        reason = _kind_problem(orjson.loads(lines[row])) if suspect else None
+        if reason is None and (blank_id or blank_type):
+            key, column = ("id", "id") if blank_id else ("type", "type_raw")
+            reason = f"{key} must be a non-empty string, got {raw[column][row]!r}"
+        if reason is not None:
+            out[row] = reason
+    return out
+
+
 def _drop_invalid(
-    raw: pl.DataFrame, locate: Locator, problem: Callable[[InputError], None]
+    raw: pl.DataFrame,
+    locate: Locator,
+    problem: Callable[[InputError], None],
+    odd: dict[int, str] | None = None,
 ) -> pl.DataFrame:
-    """Raise (or skip) events without id/type/created_at or with a bad timestamp."""
+    """Raise (or skip) events without id/type/created_at, with an id or type that is
+    not a non-empty string (``odd``), or with a timestamp that does not parse or is
+    out of range."""
+    odd = odd or {}
     indexed = raw.with_row_index("_row")
     problems = indexed.filter(
         pl.col("id").is_null()
         | pl.col("type_raw").is_null()
         | pl.col("created_at").is_null()
+        | pl.col("_row").is_in(list(odd))
     )
     if problems.height == 0:
         return raw
-    for row in problems.iter_rows(named=True):
+    for row in problems.select(
+        "_row", "id", "type_raw", "_created_at_text", pl.col("created_at").is_null()
+    ).iter_rows(named=True):
         missing = [k for k, c in (("id", "id"), ("type", "type_raw")) if row[c] is None]
         if row["_created_at_text"] is None:
             missing.append("created_at")
-        if missing:
+        if row["_row"] in odd:
+            reason = odd[row["_row"]]
+        elif missing:
             reason = f"event without {', '.join(missing)}"
         else:
-            reason = (
-                f"created_at {row['_created_at_text']!r} is not an ISO 8601 timestamp"
-            )
-        if row["id"] is not None:
+            text = row["_created_at_text"]
+            reason = f"created_at {text!r} {timestamp_problem(text)}"
+        if row["id"] is not None and not reason.startswith("id "):
             reason += f" (id {row['id']!r})"
         source, line_no, item = locate(row["_row"])
         problem(InvalidEventError(reason, source=source, line=line_no, item=item))

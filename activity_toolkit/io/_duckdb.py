@@ -9,8 +9,10 @@ again with ``data`` as JSON, unwrapped per row. DuckDB re-serialises each payloa
 correct escaping, about three times faster than Polars' JSON path matching.
 
 The fast path never reports errors itself: on any DuckDB error, or when some record
-lacks ``id``/``type``/``created_at``, has a timestamp that does not parse or a
-``data`` that is not a JSON object, the caller reads the file again through the
+lacks ``id``/``type``/``created_at``, has an ``id`` or ``type`` that is not a
+non-blank JSON string (read as JSON, so ``12345`` is not taken as ``"12345"``), a
+timestamp that does not parse or is out of range, or a ``data`` that is not a JSON
+object, the caller reads the file again through the
 chunked Polars path, which names the exact line of every bad record (and skips them
 under ``on_error="skip"``).
 """
@@ -22,7 +24,7 @@ from pathlib import Path
 import polars as pl
 
 from activity_toolkit._duck import connect
-from activity_toolkit.events import parse_timestamps
+from activity_toolkit.events import blank_text, in_time_range, parse_timestamps
 
 __all__ = ["read_envelopes"]
 
@@ -35,7 +37,9 @@ _READ = """read_json(?, format = ?, columns = {columns}, compression = 'auto_det
 #: (``_created_at_text`` holds only those).
 _SELECT = (
     r"""
-SELECT id, type AS type_raw, group_id, {channel} AS channel, {payload} AS payload,
+SELECT CASE WHEN json_type(id) = 'VARCHAR' THEN id ->> '$' END AS id,
+       CASE WHEN json_type(type) = 'VARCHAR' THEN type ->> '$' END AS type_raw,
+       group_id, {channel} AS channel, {payload} AS payload,
        CASE WHEN regexp_full_match(created_at,
                                    '\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{{1,3}})?Z')
             THEN try_strptime(created_at, ['%Y-%m-%dT%H:%M:%S.%gZ', '%Y-%m-%dT%H:%M:%SZ'])
@@ -53,7 +57,7 @@ _NESTED = _SELECT.format(
     payload="data.data",
     check="data IS NOT NULL AND (data.data IS NULL OR NOT starts_with(data.data, '{'))"
     " AS _not_nested",
-    columns="{'id': 'VARCHAR', 'type': 'VARCHAR', 'created_at': 'VARCHAR', "
+    columns="{'id': 'JSON', 'type': 'JSON', 'created_at': 'VARCHAR', "
     "'group_id': 'VARCHAR', "
     "'data': 'STRUCT(data JSON, event_source STRUCT(channel VARCHAR))'}",
 )
@@ -64,7 +68,7 @@ _ANY_SHAPE = _SELECT.format(
     payload="CASE WHEN json_type(data, '$.data') = 'OBJECT' "
     "THEN json_extract(data, '$.data') ELSE data END",
     check="NOT coalesce(json_type(data), 'NULL') IN ('OBJECT', 'NULL') AS _not_object",
-    columns="{'id': 'VARCHAR', 'type': 'VARCHAR', 'created_at': 'VARCHAR', "
+    columns="{'id': 'JSON', 'type': 'JSON', 'created_at': 'VARCHAR', "
     "'group_id': 'VARCHAR', 'data': 'JSON'}",
 )
 
@@ -93,6 +97,7 @@ def read_envelopes(path: Path, *, array: bool) -> pl.DataFrame | None:
     created_at = (
         frame["_created_at"].dt.cast_time_unit("ms").dt.replace_time_zone("UTC")
     )
+    created_at = pl.select(in_time_range(pl.lit(created_at))).to_series()  # year 0
     if frame["_created_at_text"].null_count() < frame.height:  # other ISO 8601 forms
         created_at = created_at.fill_null(parse_timestamps(frame["_created_at_text"]))
     frame = frame.with_columns(created_at.alias("created_at"))
@@ -101,6 +106,8 @@ def read_envelopes(path: Path, *, array: bool) -> pl.DataFrame | None:
             pl.col("id").is_null()
             | pl.col("type_raw").is_null()
             | pl.col("created_at").is_null()
+            | blank_text("id")
+            | blank_text("type_raw")
         ).any()
     ).item()
     if invalid:

@@ -90,8 +90,13 @@ def read_events(
     InvalidJSONError
         A line or file that is not JSON.
     InvalidEventError
-        An event without ``id``/``type``/``created_at``, or a timestamp that does
-        not parse.
+        An invalid event: without ``id``/``type``/``created_at``; an ``id`` or
+        ``type`` that is not a JSON string with a non-whitespace character
+        (``12345``, ``[1, 2]`` and ``""`` are refused, never turned into text); or a
+        ``created_at`` that is not an ISO 8601 timestamp between
+        ``0001-01-01T00:00:00.000Z`` and ``9999-12-31T23:59:59.999Z`` (UTC, four-digit
+        year; ``+10000-…``, ``0000-…`` and ``-0001-…`` are invalid). The same rule
+        holds on every path (DuckDB, chunked, bytes, dicts, pages).
 
     Examples
     --------
@@ -218,7 +223,8 @@ def read_pages(source: PageSource, *, on_error: OnError = "raise") -> ActivityLo
     InvalidPageError
         A page that is not a JSON object with a ``data`` list.
     InvalidJSONError, InvalidEventError
-        As in :func:`read_events`; the location names the page and ``data[i]``.
+        As in :func:`read_events` (the same rule for ``id``, ``type`` and
+        ``created_at``); the location names the page and ``data[i]``.
 
     Examples
     --------

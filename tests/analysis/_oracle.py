@@ -130,7 +130,9 @@ def funnel_counts(events, steps, *, within=None, mode="ordered", entry="first"):
 
 
 def r3_cohorts(events, *, unit="M"):
-    """retentioneering 3 Cohorts active-user counts, per ANALYTICS.md §3.2, with
+    """retentioneering 3 Cohorts active-user counts (``retentioneering/tooling/
+    cohorts/cohorts.py`` on its 3.x branch: a user's cohort is the period of their
+    first event; a cell counts users with any event in that later period) with
     cohort_period=(1, unit): returns {(cohort_start, period): users} for non-zero
     cells. ``events``: (user, datetime)."""
     from datetime import timedelta
