@@ -5,6 +5,7 @@ from __future__ import annotations
 from activity_toolkit.exceptions import (
     ActivityToolkitError,
     ApiError,
+    CredentialsError,
     FetchError,
     InputError,
     PaginationError,
@@ -19,6 +20,7 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "EXIT_OK",
     "EXIT_STORE",
+    "EXIT_TERMINATED",
     "EXIT_USAGE",
     "exit_code",
 ]
@@ -30,10 +32,14 @@ EXIT_INPUT = 3
 EXIT_STORE = 4
 EXIT_API = 5
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM
 
 
 def exit_code(error: ActivityToolkitError) -> int:
-    """3 bad input data, 4 store problem, 5 API or network problem, 1 otherwise."""
+    """2 unusable credentials or API URL, 3 bad input data, 4 store problem, 5 API or
+    network problem, 1 otherwise."""
+    if isinstance(error, CredentialsError):
+        return EXIT_USAGE
     if isinstance(error, InputError):
         return EXIT_INPUT
     if isinstance(error, StoreError):

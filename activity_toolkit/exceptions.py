@@ -10,6 +10,7 @@ Every exception the toolkit raises on purpose derives from
     │   ├── InvalidPageError                  an API page without its envelope
     │   └── InvalidEventError                 an event without id/type/created_at, bad timestamp
     ├── StoreError                            a Parquet store that is missing or damaged
+    ├── CredentialsError(ValueError)          credentials or API URL that cannot be sent
     ├── ApiError                              the API answered with an error body
     │   ├── AuthenticationError               401 / 403
     │   ├── NotFoundError                     404
@@ -47,6 +48,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "ChartError",
+    "CredentialsError",
     "EmptyFrameError",
     "FetchError",
     "IncompleteFetchWarning",
@@ -126,6 +128,15 @@ class InvalidEventError(InputError):
 
 class StoreError(ActivityToolkitError):
     """A Parquet store that is missing, half-written or not written by this toolkit."""
+
+
+class CredentialsError(ActivityToolkitError, ValueError):
+    """Credentials or an API URL the client refuses before sending anything: a key
+    with surrounding whitespace or control characters (a ``.env`` file with Windows
+    line endings), non-ASCII characters, or ``user:password@`` in the API URL.
+
+    The message names the setting and the problem, never the value.
+    """
 
 
 class ApiError(ActivityToolkitError):

@@ -27,8 +27,11 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import logging
 import time
+import warnings
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -42,6 +45,7 @@ from activity_toolkit.client import (
     ActivityQuery,
     Endpoint,
     FetchProgress,
+    RetryPolicy,
     VoucherifyClient,
     VoucherifySession,
     run_sync,
@@ -50,9 +54,12 @@ from activity_toolkit.exceptions import (
     ActivityToolkitError,
     AuthenticationError,
     FetchError,
+    SkippedRecordsWarning,
     StoreError,
+    UnknownEventTypeWarning,
 )
 from activity_toolkit.io import (
+    LoadReport,
     StoreWriter,
     read_pages,
     read_parquet,
@@ -80,6 +87,8 @@ def fetch(
     query: ActivityQuery | None = None,
     progress: bool | None = None,
     checkpoint_every: float = 30.0,
+    max_retries: int | None = None,
+    retry_for: float | None = None,
 ) -> ActivityLog:
     """Fetch customer activity from the API.
 
@@ -113,6 +122,13 @@ def fetch(
     checkpoint_every
         Seconds between checkpoints of the store while fetching (``0``: only at
         the end).
+    max_retries
+        Retries allowed in this whole fetch (429, 5xx, timeouts, dropped
+        connections), replacing the client's ``RetryPolicy.budget`` (2000); ``0``
+        fails at the first error. ``None``: the client's policy.
+    retry_for
+        Seconds one request may keep retrying before it fails (``None``: the
+        client's ``RetryPolicy.retry_for``, no limit by default but 8 attempts).
 
     Returns
     -------
@@ -137,6 +153,12 @@ def fetch(
     IncompleteFetchWarning
         On the deprecated endpoint, when the events collected for a customer still
         differ from the API's ``total``.
+    UnknownEventTypeWarning
+        Once per unknown type, with the number of such events fetched.
+    UserWarning
+        Events whose payload names another customer than the one they were fetched
+        for, or none: they are attributed to the customer they were fetched for,
+        and ``log.report.attribution`` lists them by (fetched for, payload customer).
 
     Examples
     --------
@@ -168,6 +190,7 @@ def fetch(
             query=query,
             progress=bar,
             checkpoint_every=checkpoint_every,
+            retry=_retry_policy(client, max_retries, retry_for),
         ).run()
 
     try:
@@ -187,6 +210,8 @@ async def afetch(
     query: ActivityQuery | None = None,
     progress: bool | None = None,
     checkpoint_every: float = 30.0,
+    max_retries: int | None = None,
+    retry_for: float | None = None,
 ) -> ActivityLog:
     """The coroutine behind :func:`fetch` (same parameters), for async code."""
     client = client or VoucherifyClient.from_env()
@@ -202,9 +227,24 @@ async def afetch(
             query=query,
             progress=bar,
             checkpoint_every=checkpoint_every,
+            retry=_retry_policy(client, max_retries, retry_for),
         ).run()
     finally:
         bar.close()
+
+
+def _retry_policy(
+    client: VoucherifyClient, max_retries: int | None, retry_for: float | None
+) -> RetryPolicy:
+    policy = client.retry
+    if max_retries is not None:
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int):
+            msg = f"max_retries must be an int (0 or more), got {max_retries!r}"
+            raise ValueError(msg)
+        policy = dataclasses.replace(policy, budget=max_retries)
+    if retry_for is not None:
+        policy = dataclasses.replace(policy, retry_for=float(retry_for))
+    return policy
 
 
 def _time(value: TimeLike | None, name: str) -> str | None:
@@ -258,6 +298,7 @@ class _FetchRun:
         query: ActivityQuery | None,
         progress: FetchProgress,
         checkpoint_every: float,
+        retry: RetryPolicy | None = None,
     ) -> None:
         if endpoint not in ENDPOINTS:
             msg = f"endpoint must be one of {list(ENDPOINTS)}, got {endpoint!r}"
@@ -275,6 +316,13 @@ class _FetchRun:
         self.store = Path(store) if store is not None else None
         self.progress = progress
         self.checkpoint_every = checkpoint_every
+        self.retry = retry or client.retry
+        # event id -> the customer (as asked) it was fetched for, until committed
+        self.fetched_for: dict[str, str] = {}
+        # event id -> what the reader saw of it, idempotent if a commit is retried
+        self.unknown: dict[str, str] = {}
+        self.skipped: dict[str, int] = {}
+        self.misattributed: dict[str, tuple[str, str | None]] = {}
         self.failures: dict[str, ActivityToolkitError] = {}
         self.pending: list[dict[str, Any]] = []
         self.fetched = 0
@@ -361,7 +409,9 @@ class _FetchRun:
         last: str | None = entry.get("last_created_at")
         return entry, last if last is not None else entry.get("since")
 
-    def _accept(self, entry: dict[str, Any], events: list[dict[str, Any]]) -> int:
+    def _accept(
+        self, entry: dict[str, Any], events: list[dict[str, Any]], customer: str
+    ) -> int:
         """Keep the events of one page that are new and in range; move the position."""
         last: str | None = entry.get("last_created_at")
         last_ids: list[str] = list(entry.get("last_ids", []))
@@ -371,6 +421,8 @@ class _FetchRun:
             stamp = _stamp(event.get("created_at"))
             if stamp is None:
                 self.pending.append(event)  # the reader will report it
+                if isinstance(event.get("id"), str):
+                    self.fetched_for[event["id"]] = customer
                 kept += 1
                 continue
             if self.until and stamp >= self.until:
@@ -379,6 +431,8 @@ class _FetchRun:
                 continue  # already stored (the overlap of the last millisecond)
             self.pending.append(event)
             kept += 1
+            if isinstance(event.get("id"), str):
+                self.fetched_for[event["id"]] = customer
             if last is None or stamp > last:
                 last, last_ids, known_at_last = stamp, [], set()
             if stamp == last and isinstance(event.get("id"), str):
@@ -396,20 +450,24 @@ class _FetchRun:
         progress = self.progress
         started = time.monotonic()
         ticker: asyncio.Task[None] | None = None
+        refresher = asyncio.create_task(self._refresh())
         fatal: BaseException | None = None
         try:
             if self.store is not None and self.checkpoint_every > 0:
                 ticker = asyncio.create_task(self._tick())
-            async with self.client.session() as session:
+            async with self.client.session(retry=self.retry) as session:
                 await self._run_workers(session, progress)
         except BaseException as exc:
             fatal = exc
             raise
         finally:
             self._stop.set()
+            refresher.cancel()
+            await asyncio.gather(refresher, return_exceptions=True)
             if ticker is not None:
                 await asyncio.gather(ticker, return_exceptions=True)
-            result = await self._finish()
+            result = self._with_report(await self._finish())
+            self._warn()
             logger.info(
                 "fetched %d new events in %.1f s (%d requests, %d 429s, %.1f s waiting "
                 "on the rate limit)%s",
@@ -498,7 +556,8 @@ class _FetchRun:
             except AuthenticationError:
                 raise
             except ActivityToolkitError as exc:
-                logger.warning("customer %s: %s", customer, exc)
+                # FetchError reports it at the end: logged here, not printed twice
+                logger.info("customer %s: %s", customer, exc)
                 self.failures[customer] = exc
                 progress.customer_done()
 
@@ -510,13 +569,19 @@ class _FetchRun:
         async for events in session.iter_activity(
             customer, endpoint=self.endpoint, query=query
         ):
-            progress.add_events(self._accept(entry, events))
+            progress.add_events(self._accept(entry, events, customer))
         entry["complete"] = True
         entry["synced_at"] = format_time(datetime.now().astimezone())
         self._dirty = True
         progress.customer_done()
 
     # -- commits -----------------------------------------------------------------------
+    async def _refresh(self) -> None:
+        """Redraw the bar every second, so retries show while nothing arrives."""
+        while True:
+            await asyncio.sleep(1.0)
+            self.progress.refresh()
+
     async def _tick(self) -> None:
         while not self._stop.is_set():
             try:
@@ -548,7 +613,7 @@ class _FetchRun:
                 await asyncio.wait([self._writing])
             if not self._dirty and not (final and self._parts_written):
                 return
-            new = _to_log(self.pending)  # first: if this raises, nothing was let go
+            new = self._to_log(self.pending)  # first: if it raises, nothing was let go
             events, self.pending = self.pending, []
             state = copy.deepcopy(self.state)
             self._dirty = False
@@ -559,6 +624,8 @@ class _FetchRun:
                     self._dirty = True
                 else:
                     self.log = task.result()
+                    for e in events:
+                        self.fetched_for.pop(e.get("id"), None)  # type: ignore[arg-type]
 
             self._writing = asyncio.ensure_future(
                 asyncio.to_thread(
@@ -571,11 +638,162 @@ class _FetchRun:
 
     async def _finish(self) -> ActivityLog:
         if self.store is None:
-            self.log = ActivityLog.concat([self.log, _to_log(self.pending)])
+            self.log = ActivityLog.concat([self.log, self._to_log(self.pending)])
             self.pending = []
             return self.log
         await self._commit(final=True)
         return self.log
+
+    # -- what the reader saw, once per fetch -----------------------------------------
+    def _to_log(self, events: list[dict[str, Any]]) -> ActivityLog:
+        """The events as a log (reader warnings held back: :meth:`_warn` gives each
+        once, with this fetch's final counts), attributed to the customer each was
+        fetched for."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UnknownEventTypeWarning)
+            warnings.simplefilter("ignore", SkippedRecordsWarning)
+            log = _to_log(events)
+        if not len(log):
+            return log
+        unknown = log.events.filter(pl.col("family") == "unknown")
+        self.unknown.update(zip(unknown["id"], unknown["type_raw"], strict=True))
+        report = log.report
+        if report is not None:
+            for s in report.skipped:
+                self.skipped[f"{s.location}: {s.reason}"] = 1
+        return self._attribute(log)
+
+    def _attribute(self, log: ActivityLog) -> ActivityLog:
+        """``customer_id`` is the customer an event was fetched for.
+
+        Where the payload names that customer (by id or source id) nothing changes.
+        Where it names none, the fetched-for customer fills ``customer_id`` (or
+        ``customer_source_id`` when it was asked for by source id). Where it names
+        another one, the event still goes to the customer it was fetched for (the
+        raw ``payload`` keeps what it said) and the disagreement is counted for the
+        warning and ``log.report.attribution``.
+        """
+        ids = log.events["id"].to_list()
+        pairs = [(i, self.fetched_for[i]) for i in ids if i in self.fetched_for]
+        if not pairs:
+            return log
+        tags = pl.DataFrame(
+            {"id": [p[0] for p in pairs], "_for": [p[1] for p in pairs]},
+            schema={"id": pl.String, "_for": pl.String},
+        )
+        ev = log.events.join(tags, on="id", how="left", maintain_order="left")
+        cid, src, fetched = (
+            pl.col("customer_id"),
+            pl.col("customer_source_id"),
+            pl.col("_for"),
+        )
+        by_id = fetched.str.starts_with("cust_")
+        agree = (
+            fetched.is_null()
+            | (cid == fetched).fill_null(False)
+            | (src == fetched).fill_null(False)
+        )
+        none = cid.is_null() & src.is_null()
+        ev = ev.with_columns(
+            pl.when(agree)
+            .then(pl.lit("ok"))
+            .when(none)
+            .then(pl.lit("none"))
+            .otherwise(pl.lit("other"))
+            .alias("_status")
+        )
+        bad = ev.filter(pl.col("_status") == "other")
+        for i, f, c, sid in bad.select(
+            "id", "_for", "customer_id", "customer_source_id"
+        ).iter_rows():
+            self.misattributed[i] = (f, c if c is not None else sid)
+        for i, f in (
+            ev.filter(pl.col("_status") == "none").select("id", "_for").iter_rows()
+        ):
+            self.misattributed[i] = (f, None)
+        if (
+            bad.height == 0
+            and not ev.select((pl.col("_status") == "none").any()).item()
+        ):
+            return log
+        fix = pl.col("_status") != "ok"
+        ev = ev.with_columns(
+            pl.when(fix & by_id)
+            .then(fetched)
+            .when(fix & ~by_id & (pl.col("_status") == "other"))
+            .then(pl.lit(None))
+            .otherwise(cid)
+            .alias("customer_id"),
+            pl.when(fix & ~by_id)
+            .then(fetched)
+            .when(fix & by_id & (pl.col("_status") == "other"))
+            .then(pl.lit(None))
+            .otherwise(src)
+            .alias("customer_source_id"),
+        )
+        new_cols = ev.select("id", "customer_id", "customer_source_id")
+        events = ev.select(log.events.columns)
+        frames: dict[str, pl.DataFrame] = {}
+        for t, f in log.frames.items():
+            cols = [c for c in ("customer_id", "customer_source_id") if c in f.columns]
+            if not cols:
+                frames[t] = f
+                continue
+            joined = f.drop(cols).join(
+                new_cols.select("id", *cols), on="id", how="left", maintain_order="left"
+            )
+            frames[t] = joined.select(f.columns)
+        return ActivityLog(events, frames, report=log.report)
+
+    def _with_report(self, result: ActivityLog) -> ActivityLog:
+        pairs = Counter(self.misattributed.values())
+        attribution = tuple(
+            sorted(
+                ((f, c, n) for (f, c), n in pairs.items()),
+                key=lambda r: (-r[2], r[0], r[1] or ""),
+            )
+        )
+        unknown = tuple(sorted(Counter(self.unknown.values()).items()))
+        base = result.report or LoadReport()
+        report = dataclasses.replace(
+            base,
+            records=self.fetched,
+            unknown_types=unknown,
+            attribution=attribution,
+        )
+        return ActivityLog(result.events, result.frames, report=report)
+
+    def _warn(self) -> None:
+        """Each reader warning once per fetch, with the final counts."""
+        for t, n in sorted(Counter(self.unknown.values()).items()):
+            warnings.warn(
+                f"unknown event type {t!r} ({n:,} events fetched): kept with the common "
+                "columns and the raw payload under family 'unknown'",
+                UnknownEventTypeWarning,
+                stacklevel=4,
+            )
+        if self.skipped:
+            first = next(iter(self.skipped))
+            warnings.warn(
+                f"skipped {len(self.skipped):,} bad record(s) fetched; first: {first}",
+                SkippedRecordsWarning,
+                stacklevel=4,
+            )
+        if self.misattributed:
+            values = list(self.misattributed.values())
+            other = [v for v in values if v[1] is not None]
+            none = len(values) - len(other)
+            customers = len({v[0] for v in values})
+            named = len({v[1] for v in other})
+            warnings.warn(
+                f"{len(values):,} fetched event(s) of {customers:,} customer(s) do not "
+                f"name that customer in their payload ({len(other):,} name another "
+                f"customer, {named:,} distinct; {none:,} name none): they are kept "
+                "under the customer they were fetched for; log.report.attribution "
+                "lists them by (fetched for, payload customer)",
+                UserWarning,
+                stacklevel=4,
+            )
 
     def _failure(self, result: ActivityLog) -> FetchError:
         n = len(self.failures)

@@ -131,11 +131,11 @@ def test_missing_store_exit_code(tmp_path, capsys):
     assert "no such store" in capsys.readouterr().err
 
 
-def test_debug_shows_the_traceback(tmp_path):
-    from activity_toolkit.exceptions import StoreError
-
-    with pytest.raises(StoreError):
-        main(["--debug", "summary", str(tmp_path / "nothing")])
+def test_debug_shows_the_traceback(tmp_path, capsys):
+    assert main(["--debug", "summary", str(tmp_path / "nothing")]) == 4
+    err = capsys.readouterr().err
+    assert "Traceback" in err
+    assert "StoreError" in err
 
 
 def test_usage_error_exit_code():

@@ -61,10 +61,10 @@ def test_rewrite_replaces_atomically_and_cleans_old_versions(tmp_path):
     write_store(log2, store, state={"cursor": 2})
     assert len(read_parquet(store)) == 2
     assert read_state(store) == {"cursor": 2}
-    # the superseded version stays a while for readers that resolved CURRENT before
+    # superseded versions stay a while for readers that resolved CURRENT before
     assert len(list(store.glob("v-*"))) == 2
     write_store(log1, store)
-    assert len(list(store.glob("v-*"))) == 2  # but only the newest previous one
+    assert len(list(store.glob("v-*"))) == 3  # every one of them (a lazy scan's too)
 
 
 def test_old_versions_go_after_the_grace_period(tmp_path, monkeypatch):
@@ -396,6 +396,12 @@ def test_store_layout_is_the_documented_one(tmp_path):
     )
     store = log.write_parquet(tmp_path / "s")
     live = _live(store)
+    assert sorted(p.name for p in store.iterdir()) == [
+        ".lock",
+        "CURRENT",
+        "store.json",
+        live.name,
+    ]
     assert sorted(p.name for p in live.iterdir()) == [
         "events",
         "frames",
@@ -410,8 +416,12 @@ def test_store_layout_is_the_documented_one(tmp_path):
         "part-0.parquet"
     ]
     meta = json.loads((live / "manifest.json").read_text())
-    assert (meta["format"], meta["version"]) == ("activity_toolkit.store", 2)
-    assert FORMAT_VERSION == 2
+    assert (meta["format"], meta["version"]) == ("activity_toolkit.store", 3)
+    assert meta["dirs"] == {
+        "customer.order.paid": "t=customer.order.paid",
+        "customer.segment.left": "t=customer.segment.left",
+    }
+    assert FORMAT_VERSION == 3
     # the docs: every version listed in the module, the current one in the README
     doc = _store.__doc__ or ""
     for version in range(1, FORMAT_VERSION + 1):
@@ -421,6 +431,7 @@ def test_store_layout_is_the_documented_one(tmp_path):
     section = readme.split("### The Parquet store", 1)[1].split("\n## ", 1)[0]
     assert f"format version {FORMAT_VERSION}" in section
     assert "frames/t=<type>/part-k.parquet" in section
+    assert "STORE/store.json" in section
     assert "frames/<type>/" not in section
 
 
@@ -441,7 +452,7 @@ def test_an_older_store_version_is_refused_clearly(tmp_path, read):
         read(store)
     message = str(caught.value)
     assert message.startswith(f"{store}: store format version 1,")
-    assert "reads format version 2" in message
+    assert "reads format version 3" in message
     assert "older activity_toolkit" in message
     assert "write the data again" in message
 
@@ -452,7 +463,7 @@ def test_an_older_store_version_is_not_extended_but_can_be_replaced(tmp_path):
     log = read_events([make_event("a")])
     store = log.write_parquet(tmp_path / "s")
     _as_version_1(store)
-    with pytest.raises(StoreError, match=r"store format version 1, .* version 2"):
+    with pytest.raises(StoreError, match=r"store format version 1, .* version 3"):
         StoreWriter(store, extend=True)
     assert not list(store.glob(".tmp-*"))
     # writing the log again (not extending) makes a current store in its place

@@ -1,13 +1,15 @@
 """The parser, ``main`` and the local commands (demo, report, sample, load, summary).
 
 Exit codes: 0 success; 2 usage error; 3 bad input data; 4 store problem; 5 API or
-network problem; 1 any other toolkit error; 130 interrupted. Errors go to stderr as
-one line, without a traceback unless ``--debug`` is given.
+network problem; 1 any other toolkit error; 130 interrupted (Ctrl-C); 143 terminated
+(SIGTERM; ``fetch`` and ``sandbox`` stop as on Ctrl-C). Errors go to stderr as one
+line; ``--debug`` prints the traceback before it, and the exit code stays the same.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 import time
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import polars as pl
 
 from activity_toolkit._exit import (
     EXIT_ERROR,
@@ -26,13 +29,16 @@ from activity_toolkit._exit import (
     exit_code,
 )
 from activity_toolkit.cli._remote import register
-from activity_toolkit.exceptions import ActivityToolkitError
+from activity_toolkit.exceptions import ActivityToolkitError, StoreError
 from activity_toolkit.io import (
+    StoreWriter,
     expand_paths,
     open_bytes,
     read_events,
     read_pages,
     read_parquet,
+    read_state,
+    scan_events,
 )
 from activity_toolkit.sample import expected_unknown_type, sample, sample_world
 
@@ -112,11 +118,39 @@ def _cmd_load(args: argparse.Namespace) -> int:
         log = _read_sources(args.sources, kind, args.on_error)
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
-    if args.append and Path(args.store, "CURRENT").exists():
-        log = read_parquet(args.store).combine(log)
-    log.write_parquet(args.store)
-    print(f"loaded {len(log):,} events ({kind}) into {args.store}")
+    if args.replace and args.append:
+        msg = "give --replace or --append, not both (--append is the default)"
+        raise ValueError(msg)
+    store = Path(args.store)
+    if args.replace or not (store / "CURRENT").exists():
+        had_state = args.replace and _has_sync_state(store)
+        log.write_parquet(store)
+        done = "replaced the store with" if args.replace else "loaded"
+        print(f"{done} {len(log):,} events ({kind}) into {store}")
+        if had_state:
+            print("the store's fetch sync state was dropped with its data")
+        return EXIT_OK
+    # add to the store: only events it lacks (by id), in a new version built from
+    # the live one, whose sync state (a fetch's) is kept
+    with StoreWriter(store, extend=True) as writer:
+        stored = scan_events(store).select("id").collect()["id"]
+        new = log._where(~pl.col("id").is_in(stored.implode()))
+        if len(new):  # else nothing changes: no new version
+            writer.add(new)
+            writer.commit()
+    total = scan_events(store).select(pl.len()).collect().item()
+    print(
+        f"loaded {len(log):,} events ({kind}): {len(new):,} new added to {store}, "
+        f"{len(log) - len(new):,} already there; the store holds {total:,}"
+    )
     return EXIT_OK
+
+
+def _has_sync_state(store: Path) -> bool:
+    try:
+        return read_state(store) is not None
+    except StoreError:  # a damaged store: --replace is how it is written again
+        return False
 
 
 def _guess_kind(paths: Sequence[Path]) -> str:
@@ -263,7 +297,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--debug", action="store_true", help="show tracebacks on errors"
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # not required=True: "--bogus" alone must say "unrecognized arguments", not
+    # "COMMAND is required"; main() asks for the missing command itself
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser(
         "demo", help="the main job on the built-in sample: analyses and the HTML report"
@@ -340,7 +376,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_workers(p)
     p.set_defaults(func=_cmd_sample)
 
-    p = sub.add_parser("load", help="read pages or event files into a Parquet store")
+    p = sub.add_parser(
+        "load",
+        help="read pages or event files into a Parquet store (added to an existing "
+        "one unless --replace)",
+    )
     p.add_argument("sources", nargs="+", help="files, directories or globs")
     p.add_argument("--store", required=True, help="store directory")
     p.add_argument("--kind", choices=("auto", "pages", "events"), default="auto")
@@ -351,9 +391,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop at the first bad record (raise) or skip and report them",
     )
     p.add_argument(
+        "--replace",
+        action="store_true",
+        help="replace what an existing store holds (and its fetch sync state) "
+        "instead of adding to it",
+    )
+    p.add_argument(
         "--append",
         action="store_true",
-        help="combine with what the store holds instead of replacing it",
+        help="deprecated, the default: add to an existing store (events it already "
+        "holds, by id, are not added again)",
     )
     p.set_defaults(func=_cmd_load)
 
@@ -368,27 +415,62 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit code."""
+    """Run the CLI; returns the exit code (the same with ``--debug``, which only adds
+    the traceback)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        parser.print_usage(sys.stderr)
+        print(
+            "activity-toolkit: error: give a COMMAND (demo, report, sample, load, "
+            "summary, fetch, sandbox); --help lists them",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     handler: Handler = args.func
     try:
         return handler(args)
-    except ActivityToolkitError as error:
-        if args.debug:
-            raise
-        print(f"error: {error}", file=sys.stderr)
-        return exit_code(error)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except ActivityToolkitError as error:
+        return _report_error(error, args, exit_code(error))
     except ValueError as error:  # a parameter the command could not use
-        if args.debug:
-            raise
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        return _report_error(error, args, EXIT_USAGE)
     except OSError as error:
-        if args.debug:
-            raise
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_ERROR
+        return _report_error(error, args, EXIT_ERROR, _describe_os_error(error))
+
+
+def _report_error(
+    error: BaseException, args: argparse.Namespace, code: int, text: str | None = None
+) -> int:
+    """One line on stderr (after the traceback with ``--debug``); returns ``code``."""
+    if getattr(args, "debug", False):
+        import traceback
+
+        traceback.print_exception(error, file=sys.stderr)
+    print(f"error: {text if text is not None else error}", file=sys.stderr)
+    return code
+
+
+_OS_HINTS = {
+    errno.ENOENT: "no such file or directory",
+    errno.ENOTDIR: "a part of the path is a file, not a directory",
+    errno.EEXIST: "a file is in the way where a directory is needed",
+    errno.EISDIR: "it is a directory, a file is needed",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.ENOSPC: "no space left on the device",
+    errno.EROFS: "the file system is read-only",
+}
+
+
+def _describe_os_error(error: OSError) -> str:
+    """``PATH: what is wrong`` in words, not ``[Errno 20] …``."""
+    reason = _OS_HINTS.get(error.errno or 0) or error.strerror or str(error)
+    name = error.filename
+    if name is None:
+        return reason
+    if error.filename2 is not None:
+        return f"{name} -> {error.filename2}: {reason}"
+    return f"{name}: {reason}"

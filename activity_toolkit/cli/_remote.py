@@ -14,6 +14,7 @@ start without loading it.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import re
 import signal
 import sys
@@ -24,6 +25,7 @@ from activity_toolkit._exit import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_TERMINATED,
     EXIT_USAGE,
     exit_code,
 )
@@ -79,6 +81,22 @@ def register(subparsers: Any) -> None:
         default=30.0,
         metavar="SECONDS",
         help="seconds between store checkpoints (30)",
+    )
+    p.add_argument(
+        "--retries",
+        type=_count,
+        default=None,
+        metavar="N",
+        help="retries allowed in the whole fetch (429, 5xx, timeouts, dropped "
+        "connections; default 2000, 0: fail at the first error)",
+    )
+    p.add_argument(
+        "--retry-for",
+        type=_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="seconds one request may keep retrying before it fails "
+        "(default: up to 8 attempts, about a minute)",
     )
     p.add_argument(
         "--progress",
@@ -162,13 +180,67 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=cmd_sandbox)
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        msg = f"expected a whole number, 0 or more, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        msg = f"expected seconds, 0 or more, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
 def _fail(error: BaseException, args: argparse.Namespace) -> int:
     if getattr(args, "debug", False):
-        raise error
+        import traceback
+
+        traceback.print_exception(error, file=sys.stderr)
     print(f"error: {error}", file=sys.stderr)
     if isinstance(error, ActivityToolkitError):
         return exit_code(error)
+    if isinstance(error, ValueError):
+        return EXIT_USAGE
     return EXIT_ERROR
+
+
+class _Terminated:
+    """SIGTERM handled like Ctrl-C: the SIGINT handler in place runs (asyncio's
+    cancels the fetch, which commits a checkpoint), and ``hit`` remembers it."""
+
+    def __init__(self) -> None:
+        self.hit = False
+        self.previous: Any = None
+
+    def __enter__(self) -> _Terminated:
+        try:
+            self.previous = signal.signal(signal.SIGTERM, self._handle)
+        except ValueError:  # not the main thread
+            self.previous = None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGTERM, self.previous)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.hit = True
+        handler = signal.getsignal(signal.SIGINT)
+        if callable(handler):
+            handler(signal.SIGINT, frame)
+        else:
+            raise KeyboardInterrupt
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
@@ -186,14 +258,12 @@ def cmd_fetch(args: argparse.Namespace) -> int:
         if args.api_url:
             options["base_url"] = args.api_url
         client = VoucherifyClient.from_env(**options)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    except ActivityToolkitError as error:
+    except (ActivityToolkitError, ValueError) as error:
         return _fail(error, args)
     before = client.stats
+    terminated = _Terminated()
     try:
-        with warnings.catch_warnings(record=True) as caught:
+        with terminated, warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             log = fetch(
                 client,
@@ -204,19 +274,21 @@ def cmd_fetch(args: argparse.Namespace) -> int:
                 endpoint=args.endpoint,
                 progress=args.progress,
                 checkpoint_every=args.checkpoint_every,
+                max_retries=args.retries,
+                retry_for=args.retry_for,
             )
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_USAGE
     except ActivityToolkitError as error:
         return _fail(error, args)
-    except KeyboardInterrupt:
+    except ValueError as error:
+        return _fail(error, args)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        what = "terminated (SIGTERM)" if terminated.hit else "interrupted"
         print(
-            f"interrupted: {args.store} keeps everything up to the last checkpoint; "
+            f"{what}: {args.store} keeps everything up to the last checkpoint; "
             "run the same command again to resume",
             file=sys.stderr,
         )
-        return EXIT_INTERRUPTED
+        return EXIT_TERMINATED if terminated.hit else EXIT_INTERRUPTED
     finally:
         for w in locals().get("caught") or ():
             print(f"warning: {w.message}", file=sys.stderr)
@@ -265,10 +337,6 @@ def _sandbox_config(args: argparse.Namespace) -> Any:
     )
 
 
-def _on_sigterm(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
 def cmd_sandbox(args: argparse.Namespace) -> int:
     """``activity-toolkit sandbox``: serve the synthetic project on 127.0.0.1."""
     from pathlib import Path
@@ -295,6 +363,23 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
             f"error: cannot listen on 127.0.0.1:{args.port}: {error}", file=sys.stderr
         )
         return EXIT_ERROR
+    terminated = _Terminated()
+    try:
+        with terminated:  # from before the URL is printed: a SIGTERM may follow it
+            _announce(server, box, config, what)
+            server.serve_forever()
+    except KeyboardInterrupt:
+        print(
+            "sandbox stopped" + (" (SIGTERM)" if terminated.hit else ""),
+            file=sys.stderr,
+        )
+        return EXIT_TERMINATED if terminated.hit else EXIT_INTERRUPTED
+    finally:
+        server.close()
+    return EXIT_OK
+
+
+def _announce(server: Any, box: Any, config: Any, what: str) -> None:
     limit = config.rate_limit
     faults = config.faults
     print(
@@ -316,17 +401,3 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         "then: activity-toolkit fetch --store out/store    (Ctrl-C stops the sandbox)",
         flush=True,
     )
-    previous = None
-    try:
-        previous = signal.signal(signal.SIGTERM, _on_sigterm)
-    except ValueError:  # not the main thread
-        previous = None
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.close()
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-    return EXIT_OK

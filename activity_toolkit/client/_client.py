@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -22,7 +23,7 @@ from activity_toolkit.client._query import ActivityQuery, Endpoint
 from activity_toolkit.client._secret import Secret
 from activity_toolkit.client._session import VoucherifySession
 from activity_toolkit.client._sync import run_sync
-from activity_toolkit.exceptions import AuthenticationError
+from activity_toolkit.exceptions import AuthenticationError, CredentialsError
 
 __all__ = ["CLUSTERS", "Cluster", "VoucherifyClient"]
 
@@ -43,8 +44,59 @@ ENV_API_URL = "VOUCHERIFY_API_URL"
 _VERSION = __version__
 
 
-def _resolve_base_url(cluster: str | None, base_url: str | None) -> str:
+_WHAT = {
+    "\r": "a carriage return (\\r; a .env file with Windows line endings?)",
+    "\n": "a line feed (\\n)",
+    "\t": "a tab",
+    " ": "a space",
+}
+
+
+def _check_credential(value: str | Secret | None, name: str) -> None:
+    """Refuse a credential that cannot be sent as an HTTP header value, naming the
+    setting and the problem, never the value (``from None``: nothing chained)."""
+    if value is None:
+        return
+    text = value.reveal() if isinstance(value, Secret) else value
+    if not isinstance(text, str):
+        msg = f"{name} must be a str, got {type(text).__name__}"
+        raise CredentialsError(msg) from None
+    problem = None
+    if text != text.strip():
+        end = text[-1] if text[-1].isspace() else text[0]
+        where = "ends with" if text[-1].isspace() else "starts with"
+        problem = f"{where} {_WHAT.get(end, 'whitespace')}; remove it"
+    elif not text.isascii():
+        problem = "contains non-ASCII characters (HTTP headers are ASCII); check it"
+    elif any(not 32 <= ord(c) < 127 for c in text):
+        problem = "contains control characters (\\r, \\n, \\t…); check it"
+    if problem:
+        msg = f"{name} {problem}. The value is not shown."
+        raise CredentialsError(msg) from None
+
+
+def _check_url(base_url: str, name: str) -> None:
+    """Refuse ``user:password@`` in the API URL (never echoing it)."""
+    try:
+        parts = urlsplit(base_url.strip())
+        userinfo = "@" in parts.netloc
+    except ValueError:
+        msg = f"{name} is not a valid URL"
+        raise CredentialsError(msg) from None
+    if userinfo:
+        msg = (
+            f"{name} contains credentials (user:password@host); give only the URL "
+            f"and put the credentials in {ENV_APP_ID} and {ENV_SECRET_KEY}. "
+            "The URL is not shown."
+        )
+        raise CredentialsError(msg) from None
+
+
+def _resolve_base_url(
+    cluster: str | None, base_url: str | None, name: str = "base_url"
+) -> str:
     if base_url:
+        _check_url(base_url, name)
         key = base_url.strip().lower()
         key = _CLUSTER_ALIASES.get(key, key)
         if key in CLUSTERS:
@@ -101,6 +153,15 @@ class VoucherifyClient:
     seed
         Seed of the retry jitter (for reproducible tests).
 
+    Raises
+    ------
+    AuthenticationError
+        No credentials.
+    CredentialsError
+        A credential with whitespace, control or non-ASCII characters, or
+        ``user:password@`` in ``base_url``: refused before anything is sent, and the
+        message never shows the value.
+
     Examples
     --------
     >>> client = VoucherifyClient("my-app-id", "my-secret", cluster="us")
@@ -123,6 +184,7 @@ class VoucherifyClient:
         page_size: int = 100,
         transport: httpx.AsyncBaseTransport | None = None,
         seed: int | None = None,
+        _names: Mapping[str, str] | None = None,
     ) -> None:
         if secret_key is not None and not app_id:
             msg = "secret_key needs its app_id (X-App-Id)"
@@ -133,6 +195,10 @@ class VoucherifyClient:
                 f"VoucherifyClient.from_env() with {ENV_APP_ID} and {ENV_SECRET_KEY} set"
             )
             raise AuthenticationError(msg)
+        names = _names or {}
+        _check_credential(app_id, names.get("app_id", "app_id"))
+        _check_credential(secret_key, names.get("secret_key", "secret_key"))
+        _check_credential(bearer_token, names.get("bearer_token", "bearer_token"))
         if concurrency < 1:
             msg = f"concurrency must be at least 1, got {concurrency}"
             raise ValueError(msg)
@@ -142,7 +208,9 @@ class VoucherifyClient:
         self._app_id = app_id
         self._secret_key = Secret(secret_key) if secret_key is not None else None
         self._bearer = Secret(bearer_token) if bearer_token is not None else None
-        self._base_url = _resolve_base_url(cluster, base_url)
+        self._base_url = _resolve_base_url(
+            cluster, base_url, names.get("base_url", "base_url")
+        )
         self._timeout = (
             timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
         )
@@ -169,6 +237,10 @@ class VoucherifyClient:
         ------
         AuthenticationError
             The id or the secret key is not set.
+        CredentialsError
+            A value cannot be sent: whitespace or control characters around the key
+            (a ``.env`` file with Windows line endings), non-ASCII characters, or
+            ``user:password@`` in the URL. The message never shows the value.
         """
         env = os.environ if env is None else env
         app_id = env.get(ENV_APP_ID) or None
@@ -183,8 +255,13 @@ class VoucherifyClient:
                 "sandbox's URL)"
             )
             raise AuthenticationError(msg)
-        options.setdefault("base_url", env.get(ENV_API_URL) or None)
-        return cls(app_id, secret, **options)
+        names = {"app_id": ENV_APP_ID, "secret_key": ENV_SECRET_KEY}
+        if "base_url" not in options:
+            options["base_url"] = env.get(ENV_API_URL) or None
+            names["base_url"] = ENV_API_URL
+        else:
+            names["base_url"] = "the API URL"
+        return cls(app_id, secret, _names=names, **options)
 
     # -- configuration -----------------------------------------------------------------
     @property
@@ -251,11 +328,15 @@ class VoucherifyClient:
 
     # -- sessions ----------------------------------------------------------------------
     @asynccontextmanager
-    async def session(self) -> AsyncIterator[VoucherifySession]:
+    async def session(
+        self, *, retry: RetryPolicy | None = None
+    ) -> AsyncIterator[VoucherifySession]:
         """Open a connection pool for many async calls::
 
         async with client.session() as s:
             events = await s.customer_activity("cust_123")
+
+        ``retry`` replaces the client's retry policy for this session.
         """
         limits = httpx.Limits(
             max_connections=self._concurrency + 2,
@@ -272,7 +353,7 @@ class VoucherifyClient:
             yield VoucherifySession(
                 http,
                 limiter=self._limiter,
-                retry=self._retry,
+                retry=retry or self._retry,
                 secrets=(self._secret_key, self._bearer),
                 page_size=self._page_size,
                 seed=self._seed,

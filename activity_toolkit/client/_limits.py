@@ -110,6 +110,10 @@ class RetryPolicy:
     max_wait
         The longest wait a 429 may ask for that is honoured; a longer one ends the
         request with :class:`~activity_toolkit.exceptions.RateLimitError`.
+    retry_for
+        Seconds one request may keep retrying, counted from its first attempt
+        (``None``: no limit but ``attempts``). A retry whose backoff would end later
+        is not made, so a dead API fails within about this time.
     """
 
     attempts: int = 8
@@ -117,10 +121,17 @@ class RetryPolicy:
     backoff: float = 0.5
     max_backoff: float = 30.0
     max_wait: float = 3900.0
+    retry_for: float | None = None
 
     def __post_init__(self) -> None:
         if self.attempts < 1:
             msg = f"attempts must be at least 1, got {self.attempts}"
+            raise ValueError(msg)
+        if self.budget is not None and self.budget < 0:
+            msg = f"budget must be 0 or more (or None), got {self.budget}"
+            raise ValueError(msg)
+        if self.retry_for is not None and not self.retry_for >= 0:
+            msg = f"retry_for must be 0 or more seconds (or None), got {self.retry_for}"
             raise ValueError(msg)
 
     def delay(self, attempt: int, rng: random.Random) -> float:

@@ -1,7 +1,8 @@
 """A progress bar for fetches (``tqdm.auto``: a widget in notebooks, text in terminals).
 
 It shows customers done of those known, and as a postfix the events received, the
-requests sent, the 429s received and the seconds spent waiting on the rate limit.
+requests sent, the retries made, the 429s received and the seconds spent waiting on
+the rate limit.
 Nothing in it comes from the request headers, so no credential can show.
 """
 
@@ -39,6 +40,7 @@ class FetchProgress:
         start = limiter.counters.snapshot()
         self._requests0 = start.requests
         self._limited0 = start.rate_limited
+        self._retries0 = start.retries
         self._wait0 = start.rate_limit_wait
         self.events = 0
         self.customers = 0
@@ -69,16 +71,26 @@ class FetchProgress:
         return self._limiter.counters.rate_limited - self._limited0
 
     @property
+    def retries(self) -> int:
+        """Retries made during this fetch (429s, 5xx, timeouts, dropped connections)."""
+        return self._limiter.counters.retries - self._retries0
+
+    @property
     def waited(self) -> float:
         """Seconds spent waiting on the rate limit during this fetch."""
         return self._limiter.counters.rate_limit_wait - self._wait0
 
     def postfix(self) -> str:
-        """``events=… requests=… 429s=… waited=…s``."""
+        """``events=… requests=… retries=… 429s=… waited=…s``."""
         return (
             f"events={self.events:,} requests={self.requests:,} "
-            f"429s={self.rate_limited:,} waited={self.waited:.1f}s"
+            f"retries={self.retries:,} 429s={self.rate_limited:,} "
+            f"waited={self.waited:.1f}s"
         )
+
+    def refresh(self) -> None:
+        """Redraw the postfix (retries and waits show while no event arrives)."""
+        self._tick(0)
 
     def add_total(self, n: int) -> None:
         """``n`` more customers to fetch are known."""

@@ -79,6 +79,10 @@ def redact(text: str, secrets: Iterable[Secret | str | None]) -> str:
         if secret is None:
             continue
         value = secret.reveal() if isinstance(secret, Secret) else secret
-        if len(value) >= 4 and value in text:
-            text = text.replace(value, MASK)
+        # the value as given, without surrounding whitespace, and as repr() or
+        # bytes-repr escape it (``b'sk_…\\r'`` in an httpx message)
+        forms = {value, value.strip(), repr(value)[1:-1], repr(value.strip())[1:-1]}
+        for form in sorted(forms, key=len, reverse=True):
+            if len(form) >= 4 and form in text:
+                text = text.replace(form, MASK)
     return text

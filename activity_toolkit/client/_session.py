@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 import warnings
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -126,6 +127,7 @@ class VoucherifySession:
         secrets = self._secrets
         shown = redact(path, secrets)
         attempt = 0
+        started = time.monotonic()
         while True:
             attempt += 1
             ticket = await limiter.acquire()
@@ -163,12 +165,32 @@ class VoucherifySession:
                 isinstance(error, RateLimitError) and (wait or 0) > policy.max_wait
             )
             budget_left = self._budget is None or self._budget > 0
-            retryable = is_retryable(error)
+            # a request httpx cannot even build (bad header value, URL) fails the same
+            # way every time: not retried, and nothing of httpx's message (which
+            # may quote a header) is chained
+            local = isinstance(
+                failure,
+                httpx.LocalProtocolError | httpx.UnsupportedProtocol | httpx.InvalidURL,
+            )
+            retryable = is_retryable(error) and not local
+            delay = 0.0 if isinstance(error, RateLimitError) else None
+            if delay is None:
+                delay = policy.delay(attempt, self._rng)
+            elapsed = time.monotonic() - started
+            out_of_time = policy.retry_for is not None and (
+                elapsed + max(delay, limiter.blocked_for()) > policy.retry_for
+            )
             retry = (
-                retryable and attempt < policy.attempts and budget_left and not too_long
+                retryable
+                and attempt < policy.attempts
+                and budget_left
+                and not too_long
+                and not out_of_time
             )
             limiter.record_failure(kind, retry=retry)
             if not retry:
+                if local:
+                    raise error from None
                 if not retryable:
                     raise error from failure
                 if too_long:
@@ -181,12 +203,18 @@ class VoucherifySession:
                         f"gave up after {attempt} attempt(s): the retry budget of "
                         f"{policy.budget} is spent"
                     )
+                elif out_of_time:
+                    reason = (
+                        f"gave up after {attempt} attempt(s) in {elapsed:.0f} s "
+                        f"(retry_for={policy.retry_for:g} s)"
+                    )
                 else:
                     reason = f"gave up after {attempt} attempts"
                 final = self._error(
                     method, path, response, failure, malformed, note=reason
                 )
-                logger.warning("%s %s failed: %s", method, shown, final)
+                # raised, and reported once by whoever catches it: not logged as well
+                logger.info("%s %s failed: %s", method, shown, final)
                 raise final from failure
             if self._budget is not None:
                 self._budget -= 1
@@ -200,7 +228,6 @@ class VoucherifySession:
                     policy.attempts - 1,
                 )
                 continue  # the limiter holds every request until the pause is over
-            delay = policy.delay(attempt, self._rng)
             logger.info(
                 "%s %s: %s; retry %d of %d in %.2f s",
                 method,

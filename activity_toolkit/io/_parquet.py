@@ -20,15 +20,16 @@ def read_parquet(path: str | Path) -> ActivityLog:
     """Read a store written by :meth:`ActivityLog.write_parquet` (or by ``fetch``).
 
     The result equals the log that was written, frame for frame. Events written in
-    several parts are kept once (first part wins). If a writer replaces the store
-    while it is being read, the read starts again on the new version.
+    several parts are kept once (first part wins). The read is of the version live
+    when it starts: a writer that replaces the store meanwhile keeps that version
+    for 10 minutes (``KEEP_OLD_VERSIONS_SECONDS``).
 
     Raises
     ------
     StoreError
         ``path`` is not a store, it has another store format version (the message
         names the version found and the one expected), or its live version is
-        damaged.
+        damaged (the message names the store, the damaged file and the problem).
     """
     events, frames = read_frames(path)
     return ActivityLog(events, frames)

@@ -44,6 +44,10 @@ class LoadReport:
     unknown_types
         Type strings not in the registry, with their event counts (kept, family
         ``unknown``).
+    attribution
+        From :func:`~activity_toolkit.fetch`: ``(fetched for, customer the payload
+        names or None, events)`` for events whose payload names another customer
+        or none; they are attributed to the customer they were fetched for.
     """
 
     records: int = 0
@@ -51,6 +55,7 @@ class LoadReport:
     skipped: tuple[Skipped, ...] = ()
     unknown_types: tuple[tuple[str, int], ...] = ()
     sources: tuple[str, ...] = field(default=())
+    attribution: tuple[tuple[str, str | None, int], ...] = field(default=())
 
     @property
     def skipped_by_reason(self) -> dict[str, int]:
