@@ -86,6 +86,7 @@ __all__ = [
     "FORMAT_VERSION",
     "Frames",
     "StoreWriter",
+    "prepare_store_dir",
     "read_frames",
     "read_state",
     "scan_events",
@@ -485,6 +486,12 @@ def _is_store(path: Path) -> bool:
     return any(
         (path / n).exists() or (path / n).is_symlink() for n in ("CURRENT", _RECORD)
     )
+
+
+def prepare_store_dir(path: str | Path) -> None:
+    """Check, before any work, that ``path`` can hold a store (a store, an empty or
+    new directory); create it. Raises :class:`StoreError` otherwise."""
+    _prepare_store_dir(Path(path))
 
 
 def _prepare_store_dir(path: Path) -> None:

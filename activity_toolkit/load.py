@@ -39,6 +39,7 @@ from typing import Any
 
 import polars as pl
 
+from activity_toolkit._store import prepare_store_dir
 from activity_toolkit._time import TimeLike, before_ms, format_time
 from activity_toolkit.client import (
     ENDPOINTS,
@@ -333,6 +334,9 @@ class _FetchRun:
         self._stop = asyncio.Event()
         self.log = ActivityLog.empty()
         raw_state: dict[str, Any] | None = None
+        if self.store is not None:
+            # refuse a file or a folder of other things now, not after the network
+            prepare_store_dir(self.store)
         if self.store is not None and (self.store / "CURRENT").exists():
             self.log = read_parquet(self.store)
             raw_state = read_state(self.store)

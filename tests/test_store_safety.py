@@ -482,3 +482,17 @@ def test_a_damaged_record_is_a_store_error_for_writers(tmp_path):
     with pytest.raises(StoreError, match=r"store\.json: is not valid JSON"):
         write_store(read_events([make_event("b")]), store)
     assert read_parquet(store).events["id"].to_list() == ["a"]
+
+
+def test_fetch_refuses_a_folder_that_is_not_a_store_before_any_request(tmp_path):
+    import activity_toolkit as at
+
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "todo.txt").write_text("keep me")
+    box = at.Sandbox.from_sample(customers=3, seed=1)
+    box.reset_stats()
+    with pytest.raises(StoreError, match="not an activity_toolkit store"):
+        at.fetch(box.client(), store=folder, progress=False)
+    assert box.stats()["requests"] == 0
+    assert (folder / "todo.txt").read_text() == "keep me"
