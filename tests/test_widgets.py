@@ -183,3 +183,19 @@ def test_a_channel_change_leaves_the_ledger_tabs_alone():
     assert board.charts("Points")[0].chart is spec  # not recomputed
     board.filters["campaign_type"].value = "LOYALTY_PROGRAM"
     assert board.charts("Points")[0].chart is not spec  # the ledger changed
+
+
+def test_presets_set_the_steps_and_the_coupon_funnel_comes_first():
+    ex = at.funnel_explorer(LOG)
+    assert ex.preset.value.startswith("coupon funnel")
+    assert list(ex.steps.value) == [
+        "customer.publication.succeeded",
+        "customer.validation.succeeded",
+        "customer.redemption.succeeded",
+        "customer.order.paid",
+    ]
+    ex.preset.value = "validation → redemption"
+    assert ex.result["label"].to_list() == [
+        "customer.validation.succeeded",
+        "customer.redemption.succeeded",
+    ]

@@ -33,6 +33,12 @@ __all__ = ["Dashboard", "FunnelExplorer", "Scope", "dashboard", "funnel_explorer
 
 _ALL = "(all)"
 _PRESETS: dict[str, tuple[str, ...]] = {
+    "coupon funnel: publication → validation → redemption → paid order": (
+        "customer.publication.succeeded",
+        "customer.validation.succeeded",
+        "customer.redemption.succeeded",
+        "customer.order.paid",
+    ),
     "publication → redemption → paid order": (
         "customer.publication.succeeded",
         "customer.redemption.succeeded",
@@ -115,7 +121,7 @@ def _flows(sc: Scope) -> Any:
     return ch.points_flows_chart(flows, data_range=sc.data_range)
 
 
-_COUPON_STEPS = list(next(iter(_PRESETS.values())))
+_COUPON_STEPS = list(_PRESETS["publication → redemption → paid order"])
 _TABS: dict[str, list[tuple[str, View]]] = {
     "Overview": [
         ("Key numbers", _kpis),
