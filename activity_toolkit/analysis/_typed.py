@@ -15,7 +15,13 @@ from collections.abc import Iterable, Mapping, Sequence
 import polars as pl
 
 from activity_toolkit.analysis._common import Kind, as_lazy, require_columns, utc_ms
-from activity_toolkit.events import FAMILIES, REGISTRY, canonical_type, frame_schema
+from activity_toolkit.events import (
+    EVENT_COLUMNS,
+    FAMILIES,
+    REGISTRY,
+    canonical_type,
+    frame_schema,
+)
 from activity_toolkit.exceptions import AnalysisInputError, MissingColumnsError
 from activity_toolkit.model import ActivityLog
 
@@ -46,6 +52,7 @@ def typed_events(
     *,
     families: str | Sequence[str] | None = None,
     types: str | Sequence[str] | None = None,
+    columns: Sequence[str] | None = None,
 ) -> pl.DataFrame:
     """The typed frames of some families or types stacked into one frame.
 
@@ -60,6 +67,9 @@ def typed_events(
         Event families, e.g. ``"tier"`` or ``["points", "pending_points"]``.
     types
         Event types (aliases accepted). Combined with ``families`` as a union.
+    columns
+        Keep only these columns (those the types have); default: all. Stacking
+        fewer columns is much cheaper (list and struct fields are the costly ones).
 
     Examples
     --------
@@ -84,7 +94,14 @@ def typed_events(
         msg = f"unknown event type(s) {unknown}"
         raise AnalysisInputError(msg)
     schema = _schema_for(wanted)
-    frames = [log[t] for t in wanted if t in log.frames]
+    if columns is not None:
+        keep = set(columns) | {"created_at", "id"}
+        schema = {c: d for c, d in schema.items() if c in keep}
+    frames = [
+        log[t].select([c for c in log[t].columns if c in schema])
+        for t in wanted
+        if t in log.frames
+    ]
     if not frames:
         return pl.DataFrame(schema=schema)
     stacked = pl.concat(frames, how="diagonal_relaxed")
@@ -114,7 +131,12 @@ def typed_input(
     types = family_types(families)
     schema = _schema_for(types)
     if isinstance(data, ActivityLog):
-        lf: pl.LazyFrame = typed_events(data, families=list(families)).lazy()
+        # the common columns (not the raw payload text) and the typed ones this
+        # analysis reads, nothing else
+        common = [c for c in EVENT_COLUMNS if c != "payload"]
+        lf: pl.LazyFrame = typed_events(
+            data, families=list(families), columns=[*common, *typed]
+        ).lazy()
         kind: Kind = "eager"
     else:
         lf, kind = as_lazy(data, what=what)
