@@ -22,13 +22,9 @@ True
 
 from __future__ import annotations
 
-from activity_toolkit.sandbox._app import (
-    DEFAULT_FAULT_KINDS,
-    FaultKind,
-    Faults,
-    Sandbox,
-    SandboxConfig,
-)
+from activity_toolkit.sandbox._app import Sandbox
+from activity_toolkit.sandbox._config import SandboxConfig
+from activity_toolkit.sandbox._faults import DEFAULT_FAULT_KINDS, FaultKind, Faults
 from activity_toolkit.sandbox._messages import (
     RequestHandler,
     SandboxRequest,

@@ -13,7 +13,7 @@ import orjson
 from activity_toolkit._time import from_ms as _iso
 from activity_toolkit._time import to_ms
 
-__all__ = ["CustomerIndex", "EventRow", "World", "WorldLike"]
+__all__ = ["CustomerIndex", "EventRow", "World", "WorldLike", "WorldView"]
 
 
 class WorldLike(Protocol):
@@ -260,3 +260,19 @@ class CustomerIndex:
     def all_events(self) -> Iterable[EventRow]:
         for rows in self.events.values():
             yield from rows
+
+
+class WorldView:
+    """The index as the API shows it: with ``until`` (epoch ms) set, the events and
+    customers created after it are hidden ("new activity since the last sync")."""
+
+    def __init__(self, index: CustomerIndex) -> None:
+        self.index = index
+        self.until: int | None = None
+
+    def visible(self, rows: Sequence[EventRow]) -> list[EventRow]:
+        """The rows created up to ``until``."""
+        if self.until is None:
+            return list(rows)
+        until = self.until
+        return [r for r in rows if r.ms <= until]
