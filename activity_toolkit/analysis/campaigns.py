@@ -286,11 +286,11 @@ def _first_after(
         .select(*_UNIT, *[c for c in on if c not in _UNIT], prev)
         .join(events, on=on, how="inner")
         .filter(pl.col("created_at") >= pl.col(prev))
-        .sort(["created_at", "id"])
         .group_by(_UNIT)
         .agg(
-            pl.col("created_at").first().alias(name),
-            *[pl.col(c).first().alias(c) for c in carry],
+            pl.col("created_at").min().alias(name),
+            # the carried fields of that first event, ties broken by id
+            *[pl.col(c).sort_by(["created_at", "id"]).first().alias(c) for c in carry],
         )
     )
     return cur.join(hit, on=_UNIT, how="left")
