@@ -294,7 +294,9 @@ def main(argv: list[str] | None = None) -> int:
         "baseline s = bare analyses + chart specs of the tab on the same filtered "
         "data. A chart equal to the one shown is not re-serialised by JupyterChart\n"
         "(traitlets skips equal values), so a change that leaves a chart unchanged "
-        "can beat the baseline.\n"
+        "can beat the baseline.\nA tab keeps the charts of its last 8 filter states: "
+        "a change back to a state seen before (a filter reset to '(all)') is served "
+        "from that memo, which is why those rows cost almost nothing.\n"
     )
     print(header)
     print("-" * len(header))

@@ -199,3 +199,15 @@ def test_presets_set_the_steps_and_the_coupon_funnel_comes_first():
         "customer.validation.succeeded",
         "customer.redemption.succeeded",
     ]
+
+
+def test_going_back_to_a_filter_state_reuses_its_charts():
+    board = at.dashboard(LOG)
+    first = board.charts("Overview")[0].chart
+    board.filters["channel"].value = "API"
+    api = board.charts("Overview")[0].chart
+    assert api is not first
+    board.filters["channel"].value = "(all)"
+    assert board.charts("Overview")[0].chart is first  # from the memo, not recomputed
+    board.filters["channel"].value = "API"
+    assert board.charts("Overview")[0].chart is api

@@ -14,8 +14,9 @@ is appended below the cell. Errors are shown in the widget's status line.
 from __future__ import annotations
 
 import html
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -218,8 +219,16 @@ class _Panel:
     box: w.VBox
     charts: list[alt.JupyterChart | w.HTML] | None = None
     shown_for: tuple[Any, ...] | None = None  # the filter values the charts show
+    #: the charts (or problems) of the last filter states, newest last: going back
+    #: to a state (a filter reset to "(all)") costs nothing
+    memo: OrderedDict[tuple[Any, ...], list[tuple[Any, str | None]]] = field(
+        default_factory=OrderedDict
+    )
     errors: tuple[str, ...] = ()
 
+
+#: Filter states whose charts a tab keeps.
+_MEMO = 8
 
 #: Tabs whose views read only ``Scope.ledger`` and the window: a channel change
 #: leaves them as they are.
@@ -377,14 +386,19 @@ class Dashboard(w.VBox):  # type: ignore[misc]
             return
         fresh = panel.charts is None
         widgets: list[alt.JupyterChart | w.HTML] = panel.charts or []
-        errors = []
-        for i, (title, view) in enumerate(panel.views):
-            try:
-                chart: Any = view(scope)
-                problem = None
-            except (ActivityToolkitError, ValueError) as exc:
-                chart, problem = None, f"{title}: {_message(exc)}"
-                errors.append(problem)
+        drawn = panel.memo.pop(key, None)
+        if drawn is None:
+            drawn = []
+            for title, view in panel.views:
+                try:
+                    drawn.append((view(scope), None))
+                except (ActivityToolkitError, ValueError) as exc:
+                    drawn.append((None, f"{title}: {_message(exc)}"))
+        panel.memo[key] = drawn
+        while len(panel.memo) > _MEMO:
+            panel.memo.popitem(last=False)
+        errors = [problem for _, problem in drawn if problem is not None]
+        for i, (chart, problem) in enumerate(drawn):
             if fresh:
                 widgets.append(
                     alt.JupyterChart(chart)
