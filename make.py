@@ -84,7 +84,7 @@ def main(argv: list[str]) -> int:
         elif task == "check":
             check()
         else:
-            for script in sorted((ROOT / "benchmarks").glob("*.py")):
+            for script in sorted((ROOT / "benchmarks").glob("[!_]*.py")):
                 run(PY, script, *extra)
     except subprocess.CalledProcessError as exc:
         return exc.returncode or 1

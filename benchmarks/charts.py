@@ -41,36 +41,14 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent
 DEFAULT_DATA = ROOT / "_data"
-EVENTS_PER_CUSTOMER = 107  # measured on sample(); only used to size the sample
+from _sample_cache import load_log  # noqa: E402  (benchmarks/ is on sys.path)
+
 STEPS = [  # reporting.FUNNEL_STEPS
     "customer.publication.succeeded",
     "customer.redemption.succeeded",
     "customer.order.paid",
 ]
 PERIOD = "month"  # the report's default period
-
-
-def load_log(events: int, seed: int, data_dir: Path, workers: int) -> Any:
-    """The sample log of about ``events`` events (generated once, then read back)."""
-    import activity_toolkit as at
-
-    customers = max(1, round(events / EVENTS_PER_CUSTOMER))
-    path = data_dir / f"log-{customers}c-seed{seed}"
-    if path.exists():  # written atomically: a store there is complete
-        try:
-            return at.read_parquet(path)
-        except at.exceptions.ActivityToolkitError as exc:
-            print(f"  cached {path.name} unreadable ({exc}); rebuilding", flush=True)
-    t0 = time.perf_counter()
-    log = at.sample(customers=customers, seed=seed, workers=workers)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    log.write_parquet(path)
-    print(
-        f"  generated {path.name}: {len(log):,} events in "
-        f"{time.perf_counter() - t0:.0f} s (cached for later runs)",
-        flush=True,
-    )
-    return log
 
 
 @dataclass(frozen=True)

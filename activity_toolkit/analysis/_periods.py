@@ -18,6 +18,7 @@ from activity_toolkit.exceptions import AnalysisInputError
 
 __all__ = [
     "bucket",
+    "every_period",
     "floor",
     "index",
     "interval",
@@ -29,6 +30,18 @@ _INTERVAL = {"day": "1d", "week": "1w", "month": "1mo", "quarter": "1q", "year":
 #: The ``every=`` strings the analyses took before ``period=``; nothing else was
 #: documented, so nothing else is translated.
 _EVERY = {v: k for k, v in _INTERVAL.items()}
+
+
+def every_period(
+    frame: pl.LazyFrame, period: str, column: str = "period"
+) -> pl.LazyFrame:
+    """One row per period from the first to the last period start in ``column``
+    (zeros are filled by joining results onto this grid)."""
+    return frame.select(
+        pl.datetime_ranges(
+            pl.col(column).min(), pl.col(column).max(), interval(period), time_unit="ms"
+        ).alias(column)
+    ).explode(column)
 
 
 def interval(period: str) -> str:

@@ -87,7 +87,7 @@ from activity_toolkit.analysis._options import (
     check,
 )
 from activity_toolkit.analysis._params import AnalysisParams
-from activity_toolkit.analysis._periods import bucket, interval, weekday
+from activity_toolkit.analysis._periods import bucket, every_period, interval, weekday
 from activity_toolkit.exceptions import AnalysisInputError
 from activity_toolkit.model import ActivityLog
 
@@ -962,14 +962,7 @@ def _trend(
             .alias("median_time_to_convert"),
         )
     )
-    periods = counts.select(
-        pl.datetime_ranges(
-            pl.col("period").min(),
-            pl.col("period").max(),
-            interval(period),
-            time_unit="ms",
-        ).alias("period")
-    ).explode("period")
+    periods = every_period(counts, period)
     # the last moment a unit that entered in the period can still convert
     closes = pl.col("period").dt.offset_by(interval(period)).dt.convert_time_zone("UTC")
     if spec.within_ms is not None and spec.mode != "reached":

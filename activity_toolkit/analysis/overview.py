@@ -23,7 +23,7 @@ from activity_toolkit.analysis._common import (
 )
 from activity_toolkit.analysis._options import Period, WeekStart, check
 from activity_toolkit.analysis._params import AnalysisParams, params_of, with_params
-from activity_toolkit.analysis._periods import bucket, interval, weekday
+from activity_toolkit.analysis._periods import bucket, every_period, interval, weekday
 from activity_toolkit.analysis._typed import typed_events
 from activity_toolkit.analysis.campaigns import coupon_funnel
 from activity_toolkit.analysis.points import _input as _points_input
@@ -305,18 +305,7 @@ def activity_timeline(
         pl.len().cast(pl.Int64).alias("events"),
         pl.col("customer_id").drop_nulls().n_unique().cast(pl.Int64).alias("customers"),
     )
-    grid = (
-        ev.select(
-            pl.datetime_ranges(
-                pl.col("period").min(),
-                pl.col("period").max(),
-                interval(period),
-                time_unit="ms",
-            ).alias("period")
-        )
-        .explode("period")
-        .join(ev.select("family").unique(), how="cross")
-    )
+    grid = every_period(ev, period).join(ev.select("family").unique(), how="cross")
     out = (
         grid.join(counts, on=["period", "family"], how="left")
         .filter(pl.col("period").is_not_null())

@@ -40,7 +40,12 @@ from activity_toolkit._time import as_utc
 from activity_toolkit.analysis._common import Kind, finish, norm_by, same_kind
 from activity_toolkit.analysis._options import Period, WeekStart
 from activity_toolkit.analysis._params import AnalysisParams
-from activity_toolkit.analysis._periods import bucket, interval, resolve_period, weekday
+from activity_toolkit.analysis._periods import (
+    bucket,
+    every_period,
+    resolve_period,
+    weekday,
+)
 from activity_toolkit.analysis._typed import typed_input
 from activity_toolkit.exceptions import AnalysisInputError
 from activity_toolkit.model import ActivityLog
@@ -277,14 +282,7 @@ def points_flows(
     sums = led.group_by(["period", *bys]).agg(
         pl.col("_amount").filter(pl.col("_kind") == k).sum().alias(k) for k in raw
     )
-    periods = led.select(
-        pl.datetime_ranges(
-            pl.col("period").min(),
-            pl.col("period").max(),
-            interval(period),
-            time_unit="ms",
-        ).alias("period")
-    ).explode("period")
+    periods = every_period(led, period)
     grid = periods.join(sums.select(bys).unique(), how="cross") if bys else periods
     out = (
         grid.join(sums, on=["period", *bys], how="left", nulls_equal=True)
