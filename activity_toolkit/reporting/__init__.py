@@ -238,12 +238,8 @@ def _sections(log: ActivityLog, b: _Builder, period: an.Period) -> list[_Section
         "Which published codes turn into redemptions and paid orders, how long it "
         "takes, and why customers stop.",
     )
-    b.add(
-        funnels,
-        "Coupon funnel",
-        b.run(lambda: an.coupon_funnel(log)),
-        ch.coupon_funnel_chart,
-    )
+    coupon = b.run(lambda: an.coupon_funnel(log))
+    b.add(funnels, "Coupon funnel", coupon, ch.coupon_funnel_chart)
     b.add(
         funnels,
         "Coupon funnel by campaign",
@@ -269,7 +265,6 @@ def _sections(log: ActivityLog, b: _Builder, period: an.Period) -> list[_Section
         b.run(lambda: an.funnel_trend(log, steps, within="14d", period=period)),
         ch.funnel_trend_chart,
     )
-    coupon = b.run(lambda: an.coupon_funnel(log))
     if not isinstance(coupon, str):
         reasons = ch.failure_reasons(coupon, top=5)
         funnels.tables.append(
