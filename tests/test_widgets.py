@@ -211,3 +211,17 @@ def test_going_back_to_a_filter_state_reuses_its_charts():
     assert board.charts("Overview")[0].chart is first  # from the memo, not recomputed
     board.filters["channel"].value = "API"
     assert board.charts("Overview")[0].chart is api
+
+
+def test_two_charts_of_one_analysis_share_one_run(monkeypatch):
+    from activity_toolkit.widgets import _TABS, Scope
+
+    calls = []
+    real = at.analysis.retention
+    monkeypatch.setattr(
+        at.analysis, "retention", lambda *a, **k: calls.append(1) or real(*a, **k)
+    )
+    scope = Scope(LOG, LOG, None)
+    for _, view in _TABS["Cohorts"]:
+        view(scope)
+    assert len(calls) == 1

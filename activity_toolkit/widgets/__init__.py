@@ -68,6 +68,15 @@ class Scope:
     events: ActivityLog
     ledger: ActivityLog
     window: tuple[datetime, datetime] | None
+    _results: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def once(self, name: str, compute: Callable[[], Any]) -> Any:
+        """``compute()`` the first time ``name`` is asked for in this scope, then the
+        same result: two charts of one analysis (retention heatmap and curves)
+        share one run."""
+        if name not in self._results:
+            self._results[name] = compute()
+        return self._results[name]
 
     @property
     def data_range(self) -> tuple[datetime, datetime] | None:
@@ -117,8 +126,16 @@ def _kpis(sc: Scope) -> Any:
     )
 
 
+def _retention(sc: Scope) -> Any:
+    return sc.once("retention", lambda: an.retention(sc.events, period="month"))
+
+
+def _points_flows(sc: Scope) -> Any:
+    return sc.once("points_flows", lambda: an.points_flows(sc.ledger))
+
+
 def _flows(sc: Scope) -> Any:
-    flows = sc.crop(an.points_flows(sc.ledger))
+    flows = sc.crop(_points_flows(sc))
     return ch.points_flows_chart(flows, data_range=sc.data_range)
 
 
@@ -151,15 +168,11 @@ _TABS: dict[str, list[tuple[str, View]]] = {
     "Cohorts": [
         (
             "Retention",
-            lambda sc: ch.retention_heatmap(
-                an.retention(sc.events, period="month"), data_range=sc.data_range
-            ),
+            lambda sc: ch.retention_heatmap(_retention(sc), data_range=sc.data_range),
         ),
         (
             "Curves",
-            lambda sc: ch.retention_curves(
-                an.retention(sc.events, period="month"), data_range=sc.data_range
-            ),
+            lambda sc: ch.retention_curves(_retention(sc), data_range=sc.data_range),
         ),
     ],
     "Loyalty": [
@@ -190,7 +203,7 @@ _TABS: dict[str, list[tuple[str, View]]] = {
         (
             "Liability",
             lambda sc: ch.liability_waterfall(
-                an.points_flows(sc.ledger), data_range=sc.data_range
+                _points_flows(sc), data_range=sc.data_range
             ),
         ),
         (
