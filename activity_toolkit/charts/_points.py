@@ -33,6 +33,10 @@ _FLOW_SIGNS = (
 )
 
 
+#: What the flow charts read of a points_flows result.
+_FLOWS_COLUMNS = ("period", *(name for name, _, _ in _FLOW_SIGNS), "net")
+
+
 def _by_period(df: pl.DataFrame) -> pl.DataFrame:
     """Flows summed over any breakdown columns."""
     flows = [name for name, _, _ in _FLOW_SIGNS] + ["net"]
@@ -48,15 +52,7 @@ def points_flows_chart(
     out (down) per period, with the net change as a line."""
     df = require(
         result,
-        [
-            "period",
-            "earned",
-            "spent",
-            "expired",
-            "transferred_in",
-            "transferred_out",
-            "net",
-        ],
+        _FLOWS_COLUMNS,
         chart="points_flows_chart",
     )
     params = params_for(result)
@@ -143,15 +139,7 @@ def liability_waterfall(
     - expired, - transferred out = outstanding, over the whole result."""
     df = require(
         result,
-        [
-            "period",
-            "earned",
-            "spent",
-            "expired",
-            "transferred_in",
-            "transferred_out",
-            "net",
-        ],
+        _FLOWS_COLUMNS,
         chart="liability_waterfall",
     )
     totals = _by_period(df).select(pl.exclude("period").sum()).row(0, named=True)
