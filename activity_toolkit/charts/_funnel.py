@@ -216,7 +216,7 @@ def funnel_chart(
                 result,
                 data_range=data_range,
                 skip=_SKIP,
-                extra=[e for e in extra if e],
+                extra=extra,
             ),
         )
     )

@@ -31,8 +31,6 @@ __all__ = [
     "time_in_tier_chart",
 ]
 
-_OUT = ("left", "(joined)", "(none)", "joined")
-
 
 def _tier_order(names: list[str]) -> list[str]:
     return sorted(dict.fromkeys(n for n in names if n is not None))
