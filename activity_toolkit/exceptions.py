@@ -8,6 +8,7 @@ Every exception the toolkit raises on purpose derives from
     ├── InputError(ValueError)                bad input handed to a reader
     │   ├── InvalidJSONError                  text that is not JSON
     │   ├── InvalidPageError                  an API page without its envelope
+    │   ├── UnreadableFileError               a truncated or corrupt gzip, an I/O error
     │   └── InvalidEventError                 an event without id/type/created_at, bad timestamp
     ├── StoreError                            a Parquet store that is missing or damaged
     ├── CredentialsError(ValueError)          credentials or API URL that cannot be sent
@@ -66,6 +67,7 @@ __all__ = [
     "StoreError",
     "TransportError",
     "UnknownEventTypeWarning",
+    "UnreadableFileError",
 ]
 
 
@@ -116,6 +118,11 @@ class InputError(ActivityToolkitError, ValueError):
 
 class InvalidJSONError(InputError):
     """A line, file or page that does not parse as JSON."""
+
+
+class UnreadableFileError(InputError):
+    """A file that cannot be read to its end: a truncated or corrupt gzip stream, or
+    an I/O error. Records read before the damage are kept."""
 
 
 class InvalidPageError(InputError):

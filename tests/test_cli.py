@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import warnings
 
 import orjson
 import pytest
@@ -219,3 +220,41 @@ def test_sample_page_limit_is_checked(tmp_path, capsys):
         )
     assert info.value.code == 2
     assert "must be from 1 to 100" in capsys.readouterr().err
+
+
+def test_load_streams_parts_into_the_store_and_keeps_each_event_once(tmp_path, capsys):
+    """``load --part-mb`` writes the input part by part; an event repeated in a later
+    part (or already in the store) is stored once, and the store equals reading the
+    whole input at once."""
+    from activity_toolkit import read_events
+    from activity_toolkit.io import read_parts
+    from activity_toolkit.sample import sample_world
+
+    world = sample_world(customers=60, seed=4)
+    first = world.write_ndjson(tmp_path / "a.ndjson")
+    again = tmp_path / "b.ndjson"  # the first 200 events again, then a new one
+    head = first.read_bytes().splitlines(keepends=True)[:200]
+    again.write_bytes(b"".join(head) + orjson.dumps(make_event("new-1")) + b"\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        whole = read_events([first, again])
+        parts = list(read_parts([first, again], part_bytes=1 << 20))
+    assert len(parts) > 2  # the input really went through in parts
+    store = tmp_path / "s"
+    args = ["load", str(first), str(again), "--store", str(store), "--part-mb", "1"]
+    assert main(args) == 0
+    stored = read_parquet(store)
+    assert stored.events.sort("id").equals(whole.events.sort("id"))
+    out = capsys.readouterr().out
+    assert f"loaded {len(whole):,} events" in out
+    assert "200 duplicate(s) kept once" in out  # the repeats of the second file
+    # loading the same input again adds nothing
+    assert main(args) == 0
+    assert "0 new added" in capsys.readouterr().out
+    assert len(read_parquet(store)) == len(whole)
+
+
+def test_load_part_mb_must_be_positive(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["load", "x.ndjson", "--store", str(tmp_path / "s"), "--part-mb", "0"])
+    assert "must be at least 1" in capsys.readouterr().err

@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 
 from activity_toolkit import read_events, read_pages
 from activity_toolkit.events import ALIASES, REGISTRY, canonical_type
-from activity_toolkit.io._duckdb import read_envelopes
 
 TYPES = sorted(REGISTRY) + sorted(ALIASES) + ["customer.future.type"]
 
@@ -164,10 +163,10 @@ timestamps = st.builds(
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(evs=events(), stamps=st.lists(timestamps, min_size=30, max_size=30))
-def test_event_files_load_the_same_on_the_fast_and_the_chunked_path(evs, stamps):
-    """DuckDB's reader (with its own timestamp parsing) and the chunked Polars reader
-    build equal logs from any valid file."""
-    from activity_toolkit.io import _readers
+def test_event_files_load_the_same_with_either_query_and_any_chunk_size(evs, stamps):
+    """The nested-first and flat-first envelope queries, in one chunk or one line per
+    chunk, build equal logs from any valid file."""
+    from activity_toolkit.io import _builder
 
     for event, stamp in zip(evs, stamps, strict=False):
         event["created_at"] = stamp
@@ -175,11 +174,9 @@ def test_event_files_load_the_same_on_the_fast_and_the_chunked_path(evs, stamps)
         warnings.simplefilter("ignore")
         path = Path(tmp) / "events.ndjson"
         path.write_bytes(b"\n".join(orjson.dumps(e) for e in evs) + b"\n")
-        if evs:  # DuckDB takes the file itself, not the chunked reader
-            assert read_envelopes(path, array=False) is not None
         fast = read_events(path)
-        with mock.patch.object(_readers, "use_fast_path", False):
-            chunked = read_events(path)
+        with mock.patch.object(_builder, "looks_flat", lambda texts: True):
+            chunked = read_events(path, chunk_bytes=1)
     # payloads are equal as JSON; escapes may be spelled differently (\u001F, \u001f)
     without = [log.events.drop("payload") for log in (fast, chunked)]
     assert without[0].equals(without[1])

@@ -13,6 +13,7 @@ import pytest
 from conftest import make_event, seed_000_event, seed_004_page
 
 from activity_toolkit import EVENT_COLUMNS, read_events, read_pages
+from activity_toolkit.io import _builder
 from activity_toolkit.exceptions import (
     InputError,
     InvalidEventError,
@@ -21,7 +22,6 @@ from activity_toolkit.exceptions import (
     SkippedRecordsWarning,
     UnknownEventTypeWarning,
 )
-from activity_toolkit.io._duckdb import read_envelopes
 
 
 def write_ndjson(path, events):
@@ -383,8 +383,8 @@ def test_json_fields_keep_objects_as_json_text():
     assert frame["customer_metadata"].to_list() == ['{"k":"v\\n"}', "plain", None]
 
 
-@pytest.mark.parametrize("path_kind", ["fast", "chunked"])
-def test_timestamps_in_every_iso_form_from_a_file(tmp_path, monkeypatch, path_kind):
+@pytest.mark.parametrize("flat_first", [False, True])
+def test_timestamps_in_every_iso_form_from_a_file(tmp_path, monkeypatch, flat_first):
     from activity_toolkit.io import _readers
 
     forms = {
@@ -409,9 +409,7 @@ def test_timestamps_in_every_iso_form_from_a_file(tmp_path, monkeypatch, path_ki
         tmp_path / "t.ndjson",
         [make_event(k, created_at=v[0]) for k, v in forms.items()],
     )
-    monkeypatch.setattr(_readers, "use_fast_path", path_kind == "fast")
-    if path_kind == "fast":  # DuckDB takes the file itself, not the chunked reader
-        assert read_envelopes(path, array=False) is not None
+    monkeypatch.setattr(_builder, "looks_flat", lambda texts: flat_first)
     log = read_events(path)
     got = dict(zip(log.events["id"], log.events["created_at"], strict=True))
     assert got == {k: v[1] for k, v in forms.items()}
@@ -424,7 +422,6 @@ def test_timestamps_with_trailing_whitespace_are_refused_on_every_path(tmp_path,
     path = write_ndjson(
         tmp_path / "t.ndjson", [make_event("a"), make_event("b", created_at=stamp)]
     )
-    assert read_envelopes(path, array=False) is None  # handed to the precise reader
     for source in (path, path.read_bytes()):
         with pytest.raises(
             InvalidEventError, match="not an ISO 8601 timestamp"
@@ -552,45 +549,47 @@ def test_loaded_types_are_typed_frames(small_log):
     assert (expired["expired_points"] > 0).all()
 
 
-# -- the DuckDB fast path for event files ------------------------------------------------
-def test_fast_path_and_chunked_path_give_the_same_log(
+# -- one parser, two queries (nested-first and flat-first), any chunk size --------------
+def test_both_queries_and_any_chunk_size_give_the_same_log(
     small_world, tmp_path, monkeypatch
 ):
-    from activity_toolkit.io import _readers
-
     nested = small_world.write_ndjson(tmp_path / "n.ndjson.gz")
     flat = small_world.write_ndjson(tmp_path / "f.ndjson", shape="flat")
     array = tmp_path / "a.json"
     array.write_bytes(orjson.dumps(small_world.events[:300]))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UnknownEventTypeWarning)
-        fast = [read_events(p) for p in (nested, flat, array)]
-        monkeypatch.setattr(_readers, "use_fast_path", False)
-        slow = [read_events(p) for p in (nested, flat, array)]
-    for a, b in zip(fast, slow, strict=True):
+        usual = [read_events(p) for p in (nested, flat, array)]
+        small = [read_events(p, chunk_bytes=64 * 1024) for p in (nested, flat)]
+        for flat_first in (False, True):
+            monkeypatch.setattr(_builder, "looks_flat", lambda t, f=flat_first: f)
+            forced = [read_events(p) for p in (nested, flat, array)]
+            for a, b in zip(usual, forced, strict=True):
+                assert a.equals(b)
+    for a, b in zip(usual, small, strict=False):
         assert a.equals(b)
 
 
-def test_fast_path_hands_invalid_files_to_the_precise_path(tmp_path):
+def test_envelope_queries_take_the_payload_of_either_shape():
+    from activity_toolkit.io._duckdb import connect, envelopes
 
-    good = tmp_path / "good.ndjson"
-    write_ndjson(good, [make_event("a"), make_event("b", nested=False)])
-    raw = read_envelopes(good, array=False)
-    assert raw is not None
-    assert raw["payload"].to_list() == [
-        orjson.dumps(make_event("a")["data"]["data"]).decode(),
-        orjson.dumps(make_event("b", nested=False)["data"]).decode(),
-    ]
-    missing = write_ndjson(
-        tmp_path / "m.ndjson", [make_event("a"), {"id": "x", "type": "t"}]
+    texts = pl.Series(
+        [
+            orjson.dumps(make_event("a")).decode(),
+            orjson.dumps(make_event("b", nested=False)).decode(),
+        ]
     )
-    assert read_envelopes(missing, array=False) is None
-    broken = tmp_path / "broken.ndjson"
-    broken.write_text('{"id": "a",\n')
-    assert read_envelopes(broken, array=False) is None
+    for flat in (False, True):
+        with connect() as con:
+            env = envelopes(con, texts, flat=flat)
+        assert env["payload"].to_list() == [
+            orjson.dumps(make_event("a")["data"]["data"]).decode(),
+            orjson.dumps(make_event("b", nested=False)["data"]).decode(),
+        ]
+        assert not env["_unparsed"].any()
 
 
-def test_fast_path_prints_nothing(small_world, tmp_path, capfd):
+def test_reading_prints_nothing(small_world, tmp_path, capfd):
     path = small_world.write_ndjson(tmp_path / "w.ndjson")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UnknownEventTypeWarning)

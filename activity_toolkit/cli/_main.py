@@ -37,6 +37,7 @@ from activity_toolkit.io import (
     read_events,
     read_pages,
     read_parquet,
+    read_parts,
     read_state,
     scan_events,
 )
@@ -110,40 +111,77 @@ def _read_sources(sources: Sequence[str], kind: str, on_error: str) -> Any:
 
 
 def _cmd_load(args: argparse.Namespace) -> int:
-    kind = args.kind
-    if kind == "auto":
-        kind = _guess_kind(expand_paths(args.sources))
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        log = _read_sources(args.sources, kind, args.on_error)
-    for w in caught:
-        print(f"warning: {w.message}", file=sys.stderr)
+    """Stream the sources into the store part by part (``read_parts``): each part is
+    written as it comes, so memory follows the part size, not the input's."""
     if args.replace and args.append:
         msg = "give --replace or --append, not both (--append is the default)"
         raise ValueError(msg)
+    kind = args.kind
+    if kind == "auto":
+        kind = _guess_kind(expand_paths(args.sources))
     store = Path(args.store)
-    if args.replace or not (store / "CURRENT").exists():
-        had_state = args.replace and _has_sync_state(store)
-        log.write_parquet(store)
+    extend = not args.replace and (store / "CURRENT").exists()
+    had_state = args.replace and _has_sync_state(store)
+    read = new = 0
+    counts = {"records": 0, "duplicates": 0, "skipped": 0}
+    with (
+        warnings.catch_warnings(record=True) as caught,
+        StoreWriter(store, extend=extend) as writer,
+    ):
+        warnings.simplefilter("always")
+        seen = (
+            scan_events(store).select("id").collect()["id"]
+            if extend
+            else pl.Series("id", [], dtype=pl.String)
+        )
+        for part in read_parts(
+            args.sources,
+            kind=kind,
+            on_error=args.on_error,
+            part_bytes=args.part_mb << 20,
+        ):
+            report = part.report
+            if report is not None:
+                counts["records"] += report.records
+                counts["duplicates"] += report.duplicates
+                counts["skipped"] += len(report.skipped)
+            fresh = part._where(~pl.col("id").is_in(seen.implode()))
+            read += len(part)
+            if len(fresh):
+                writer.add(fresh)
+                seen = pl.concat([seen, fresh.events["id"]])
+                new += len(fresh)
+            del part, fresh
+        if new or not extend:  # else nothing changes: no new version
+            writer.commit()
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
+    duplicates = (
+        counts["duplicates"] + read - new if not extend else counts["duplicates"]
+    )
+    if not extend:
         done = "replaced the store with" if args.replace else "loaded"
-        print(f"{done} {len(log):,} events ({kind}) into {store}")
+        print(
+            f"{done} {new:,} events ({kind}) into {store}"
+            + (f"; {duplicates:,} duplicate(s) kept once" if duplicates else "")
+        )
         if had_state:
             print("the store's fetch sync state was dropped with its data")
         return EXIT_OK
-    # add to the store: only events it lacks (by id), in a new version built from
-    # the live one, whose sync state (a fetch's) is kept
-    with StoreWriter(store, extend=True) as writer:
-        stored = scan_events(store).select("id").collect()["id"]
-        new = log._where(~pl.col("id").is_in(stored.implode()))
-        if len(new):  # else nothing changes: no new version
-            writer.add(new)
-            writer.commit()
     total = scan_events(store).select(pl.len()).collect().item()
     print(
-        f"loaded {len(log):,} events ({kind}): {len(new):,} new added to {store}, "
-        f"{len(log) - len(new):,} already there; the store holds {total:,}"
+        f"loaded {read:,} events ({kind}): {new:,} new added to {store}, "
+        f"{read - new:,} already there; the store holds {total:,}"
     )
     return EXIT_OK
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        msg = f"must be at least 1, got {value}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
 
 
 def _has_sync_state(store: Path) -> bool:
@@ -395,6 +433,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="replace what an existing store holds (and its fetch sync state) "
         "instead of adding to it",
+    )
+    p.add_argument(
+        "--part-mb",
+        type=_positive_int,
+        default=256,
+        metavar="MB",
+        help="read and write the sources in parts of about this many MB of JSON, so "
+        "memory stays bounded whatever the input size (default: 256)",
     )
     p.add_argument(
         "--append",

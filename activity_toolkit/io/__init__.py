@@ -16,7 +16,12 @@ from activity_toolkit._store import (
     write_store,
 )
 from activity_toolkit.io._parquet import read_parquet
-from activity_toolkit.io._readers import read_events, read_ndjson_chunks, read_pages
+from activity_toolkit.io._readers import (
+    read_events,
+    read_ndjson_chunks,
+    read_pages,
+    read_parts,
+)
 from activity_toolkit.io._report import LoadReport, Skipped
 from activity_toolkit.io._sources import expand_paths, open_bytes
 
@@ -31,6 +36,7 @@ __all__ = [
     "read_ndjson_chunks",
     "read_pages",
     "read_parquet",
+    "read_parts",
     "read_state",
     "scan_events",
     "scan_frame",

@@ -1,117 +1,290 @@
-"""Fast path for event files: DuckDB's JSON reader takes the envelope and payload text.
+"""The one JSON parser of every reader: DuckDB's (yyjson), over texts held by Polars.
 
-DuckDB (multi-threaded, yyjson) reads NDJSON or JSON-array files, plain or gzipped, and
-hands the envelope columns and each payload's JSON text to Polars through the Arrow
-C stream interface (no pyarrow); :mod:`activity_toolkit._duck` opens it offline.
-Files of list-endpoint envelopes are parsed once (``data`` read as a struct whose
-``data`` member stays JSON text); a file with any webhook-style (flat) event is read
-again with ``data`` as JSON, unwrapped per row. DuckDB re-serialises each payload with
-correct escaping, about three times faster than Polars' JSON path matching.
+Every source is cut into texts first (NDJSON lines, page files, JSON-array files,
+serialised dicts); DuckDB reads them straight from Polars' memory through the Arrow
+C stream interface (no pyarrow) with ``from_json`` against a declared structure, so
+each event's envelope is parsed once and its payload comes back as JSON text
+(re-serialised by DuckDB with correct escaping). The same queries serve files, bytes,
+dicts and fetched pages, so every container follows the same JSON rules:
 
-The fast path never reports errors itself: on any DuckDB error, or when some record
-lacks ``id``/``type``/``created_at``, has an ``id`` or ``type`` that is not a
-non-blank JSON string (read as JSON, so ``12345`` is not taken as ``"12345"``), a
-timestamp that does not parse or is out of range, or a ``data`` that is not a JSON
-object, the caller reads the file again through the
-chunked Polars path, which names the exact line of every bad record (and skips them
-under ``on_error="skip"``).
+* **Duplicate keys**: the first occurrence wins (in the envelope and in the payload's
+  typed columns; ``payload`` keeps the text as written).
+* **NaN, Infinity, -Infinity** are not JSON: such a record is invalid
+  (:func:`non_finite` finds them outside strings).
+* **Numbers beyond the double range** (``1e999``) and integers beyond 64 bits are JSON:
+  kept with their digits in ``payload``.
+* **Depth**: any nesting DuckDB parses (thousands of levels) is accepted.
+* **Trailing commas** (``[1,]``) are accepted, as DuckDB's JSON reader does.
+
+Queries never raise on bad input: ``try(from_json(...))`` yields NULL for a text that
+is not JSON, and the caller finds out why (with its location) only for those rows.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from activity_toolkit._duck import connect
-from activity_toolkit.events import blank_text, in_time_range, parse_timestamps
+from activity_toolkit.events import POLARS_ERRORS
 
-__all__ = ["read_envelopes"]
+if TYPE_CHECKING:
+    import duckdb
 
-_READ = """read_json(?, format = ?, columns = {columns}, compression = 'auto_detect',
-                     maximum_object_size = 268435456)"""
+__all__ = [
+    "connect",
+    "envelopes",
+    "non_finite",
+    "page_envelopes",
+    "page_items",
+    "read_file",
+    "split_arrays",
+]
 
-#: The envelope columns, given how to take the channel and the payload. The API's own
-#: timestamp forms (exactly: strptime alone would also take surrounding whitespace) are
-#: parsed here, in DuckDB's parallel scan; any other text is left to Polars
-#: (``_created_at_text`` holds only those).
-_SELECT = (
-    r"""
-SELECT CASE WHEN json_type(id) = 'VARCHAR' THEN id ->> '$' END AS id,
-       CASE WHEN json_type(type) = 'VARCHAR' THEN type ->> '$' END AS type_raw,
-       group_id, {channel} AS channel, {payload} AS payload,
-       CASE WHEN regexp_full_match(created_at,
+_EVENT = (
+    '{"id":"JSON","type":"JSON","created_at":"VARCHAR","group_id":"JSON",'
+    '"data":{"data":"JSON","event_source":{"channel":"JSON"}}}'
+)
+_FLAT = (
+    '{"id":"JSON","type":"JSON","created_at":"VARCHAR","group_id":"JSON","data":"JSON"}'
+)
+#: The same structures as ``read_json`` column types, for whole files.
+_EVENT_COLUMNS = (
+    "{'id': 'JSON', 'type': 'JSON', 'created_at': 'VARCHAR', 'group_id': 'JSON', "
+    "'data': 'STRUCT(data JSON, event_source STRUCT(channel JSON))'}"
+)
+_FLAT_COLUMNS = (
+    "{'id': 'JSON', 'type': 'JSON', 'created_at': 'VARCHAR', 'group_id': 'JSON', "
+    "'data': 'JSON'}"
+)
+_NON_FINITE_TEXT = "('NaN', 'Infinity', '-Infinity')"
+
+
+def _text(column: str) -> str:
+    """A JSON value as text: a string unquoted, anything else as its JSON."""
+    return (
+        f"CASE WHEN json_type({column}) = 'VARCHAR' THEN {column} ->> '$' "
+        f"ELSE CAST({column} AS VARCHAR) END"
+    )
+
+
+#: Common columns of both envelope queries. The API's own timestamp forms are parsed
+#: here (exactly: strptime alone would also take surrounding whitespace); any other
+#: text is left to Polars (``_created_at_text`` always holds the text).
+_COMMON = r"""
+       _row,
+       r IS NULL OR NOT starts_with(ltrim(text), '{{') AS _unparsed,
+       CASE WHEN json_type(r.id) = 'VARCHAR' THEN r.id ->> '$' END AS id,
+       CASE WHEN json_type(r.type) = 'VARCHAR' THEN r.type ->> '$' END AS type_raw,
+       CASE WHEN json_type(r.id) NOT IN ('VARCHAR', 'NULL') THEN r.id END AS _id_json,
+       CASE WHEN json_type(r.type) NOT IN ('VARCHAR', 'NULL') THEN r.type END
+         AS _type_json,
+       r.created_at AS _created_at_text,
+       CASE WHEN regexp_full_match(r.created_at,
                                    '\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{{1,3}})?Z')
-            THEN try_strptime(created_at, ['%Y-%m-%dT%H:%M:%S.%gZ', '%Y-%m-%dT%H:%M:%SZ'])
+            THEN try_strptime(r.created_at,
+                              ['%Y-%m-%dT%H:%M:%S.%gZ', '%Y-%m-%dT%H:%M:%SZ'])
        END AS _created_at,
-       CASE WHEN _created_at IS NULL THEN created_at END AS _created_at_text,
-       {check}
-FROM """
-    + _READ
+       {group_id} AS group_id,
+"""
+
+#: The last columns of both envelope queries (``_channel`` and ``payload`` are theirs):
+#: NaN/Infinity as ``group_id`` or ``channel``, and payloads to check for them.
+_TAIL = """,
+       coalesce(CAST(r.group_id AS VARCHAR) IN {non_finite}
+                OR CAST(_channel AS VARCHAR) IN {non_finite}, false) AS _nan_field,
+       coalesce(contains(payload, 'NaN') OR contains(payload, 'Infinity'), false)
+         AS _maybe_nan
+FROM (SELECT _row, text, try(from_json(text, '{structure}')) AS r FROM src)
+"""
+_PARTS = {
+    "group_id": _text("r.group_id"),
+    "channel": _text("_channel"),
+    "non_finite": _NON_FINITE_TEXT,
+}
+
+#: List-endpoint envelopes first: ``data`` read as a struct whose ``data`` member is
+#: the payload's text, one parse per line. A row whose ``data`` has no object under
+#: ``data`` (webhook style, or not an object at all) takes ``data`` itself, read again.
+_NESTED = (
+    "SELECT"
+    + _COMMON
+    + """
+       r.data.event_source.channel AS _channel,
+       {channel} AS channel,
+       CASE WHEN r IS NULL OR r.data IS NULL THEN NULL
+            WHEN starts_with(r.data.data, '{{') THEN r.data.data
+            ELSE json_extract(text, '$.data') END AS _data,
+       _data AS payload,
+       coalesce(r.data IS NOT NULL
+                AND NOT coalesce(starts_with(r.data.data, '{{'), false), false)
+         AS _unwrapped
+"""
+    + _TAIL
+).format(structure=_EVENT, **_PARTS)
+
+#: Webhook-style (flat) envelopes first: ``data`` is the payload; a row whose ``data``
+#: wraps an object under ``data`` (list endpoints) is unwrapped, read again.
+_FLAT_FIRST = (
+    "SELECT"
+    + _COMMON
+    + """
+       CASE WHEN contains(r.data, '"event_source"')
+            THEN json_extract(r.data, '$.event_source.channel') END AS _channel,
+       {channel} AS channel,
+       r.data AS _data,
+       CASE WHEN contains(r.data, '"data":{{')
+                 AND json_type(r.data, '$.data') = 'OBJECT'
+            THEN json_extract(r.data, '$.data') ELSE r.data END AS payload,
+       false AS _unwrapped
+"""
+    + _TAIL
+).format(structure=_FLAT, **_PARTS)
+
+#: ``data`` must be an object (or absent/null); DuckDB re-serialises JSON compactly,
+#: so the first character tells its kind.
+_DATA_CHECK = """
+SELECT * EXCLUDE (_data, _channel),
+       coalesce(NOT (starts_with(_data, '{') OR _data = 'null'), false) AS _data_not_object
+FROM ({query})
+"""
+
+
+def _errors() -> tuple[type[BaseException], ...]:
+    import duckdb
+
+    return (duckdb.Error, *POLARS_ERRORS)
+
+
+_ERRORS = _errors()
+_FROM_TEXTS = (
+    "FROM (SELECT _row, text, try(from_json(text, '{structure}')) AS r FROM src)"
 )
-
-#: The usual case, list-endpoint envelopes: ``data`` is read as a struct whose ``data``
-#: member is kept as JSON text, so each line is parsed once.
-_NESTED = _SELECT.format(
-    channel="data.event_source.channel",
-    payload="data.data",
-    check="data IS NOT NULL AND (data.data IS NULL OR NOT starts_with(data.data, '{'))"
-    " AS _not_nested",
-    columns="{'id': 'JSON', 'type': 'JSON', 'created_at': 'VARCHAR', "
-    "'group_id': 'VARCHAR', "
-    "'data': 'STRUCT(data JSON, event_source STRUCT(channel VARCHAR))'}",
-)
-
-#: Webhook-style (flat) or mixed files: ``data`` as JSON text, unwrapped per row.
-_ANY_SHAPE = _SELECT.format(
-    channel="json_extract_string(data, '$.event_source.channel')",
-    payload="CASE WHEN json_type(data, '$.data') = 'OBJECT' "
-    "THEN json_extract(data, '$.data') ELSE data END",
-    check="NOT coalesce(json_type(data), 'NULL') IN ('OBJECT', 'NULL') AS _not_object",
-    columns="{'id': 'JSON', 'type': 'JSON', 'created_at': 'VARCHAR', "
-    "'group_id': 'VARCHAR', 'data': 'JSON'}",
-)
+_FROM_FILE = """FROM (SELECT NULL::BIGINT AS _row, '{{}}' AS text,
+             struct_pack(id := id, type := type, created_at := created_at,
+                         group_id := group_id, data := data) AS r
+      FROM read_json(?, format = ?, columns = {columns}, compression = 'auto_detect',
+                     maximum_object_size = 1073741824))"""
 
 
-def read_envelopes(path: Path, *, array: bool) -> pl.DataFrame | None:
-    """Validated envelopes of one event file, or ``None`` when the fast path cannot
-    vouch for the file (DuckDB missing or refusing it, or some record invalid)."""
-    try:
-        import duckdb
-    except ImportError:  # pragma: no cover - duckdb is a dependency
-        return None
-    params = [str(path), "array" if array else "newline_delimited"]
-    try:
-        with connect() as con:
-            try:
-                frame = pl.DataFrame(con.sql(_NESTED, params=params))
-                nested = not frame["_not_nested"].any()
-            except duckdb.Error:  # some data is not an object: let the next query say
-                nested = False
-            if not nested:
-                frame = pl.DataFrame(con.sql(_ANY_SHAPE, params=params))
-                if frame["_not_object"].any():
-                    return None
-    except duckdb.Error:
-        return None
-    created_at = (
-        frame["_created_at"].dt.cast_time_unit("ms").dt.replace_time_zone("UTC")
+def read_file(
+    con: duckdb.DuckDBPyConnection, path: str, *, array: bool, flat: bool
+) -> pl.DataFrame | None:
+    """The envelopes of a whole event file (NDJSON or a JSON array, plain or gzip)
+    read by DuckDB's parallel file reader, as :func:`envelopes` gives them (``_row``
+    null), or ``None`` when DuckDB refuses the file (a record that is not JSON, a
+    duplicate key in the envelope, a damaged gzip): the caller then reads it text by
+    text, which names every bad record. A nested-first read that meets webhook-style
+    rows is done again flat-first (they need their ``data`` whole)."""
+    for flat_first in (flat, True) if not flat else (True,):
+        query = _FLAT_FIRST if flat_first else _NESTED
+        query = query.replace(
+            _FROM_TEXTS.format(structure=_FLAT if flat_first else _EVENT),
+            _FROM_FILE.format(columns=_FLAT_COLUMNS if flat_first else _EVENT_COLUMNS),
+        )
+        params = [path, "array" if array else "newline_delimited"]
+        try:
+            frame = pl.DataFrame(
+                con.sql(_DATA_CHECK.replace("{query}", query), params=params)
+            )
+        except _ERRORS:
+            return None
+        if not frame["_unwrapped"].any():
+            return frame
+    return None  # pragma: no cover - the flat-first query unwraps every row
+
+
+_FROM_PAGES = """FROM (SELECT (CAST(_doc AS BIGINT) << 32) + coalesce(_item, 4294967295) AS _row,
+             '{{}}' AS text, r
+      FROM (SELECT _doc,
+                   unnest(CASE WHEN ok THEN data ELSE [NULL] END) AS r,
+                   unnest(CASE WHEN ok THEN range(len(data)) ELSE [NULL] END) AS _item
+            FROM (SELECT _doc, pg.data AS data,
+                         coalesce(starts_with(ltrim(doc), '{{')
+                                  AND pg.data IS NOT NULL, false) AS ok
+                  FROM (SELECT _doc, doc,
+                               try(from_json(doc, '{{"data":[{structure}]}}')) AS pg
+                        FROM src))))"""
+
+
+def page_envelopes(con: duckdb.DuckDBPyConnection, pages: pl.Series) -> pl.DataFrame:
+    """The envelopes of API list pages' events, each page and its events parsed
+    once, as :func:`envelopes` gives them, with ``_row`` = page index * 2**32 + item
+    index. A page that is not a JSON object with a ``data`` list has one row, with
+    item 2**32 - 1 and ``_unparsed``; an event that needs its ``data`` read again
+    (webhook style) has ``_unwrapped``: the caller reads such pages item by item."""
+    frame = pages.alias("doc").to_frame().with_row_index("_doc")
+    _source(con, frame)
+    query = _NESTED.replace(
+        _FROM_TEXTS.format(structure=_EVENT), _FROM_PAGES.format(structure=_EVENT)
     )
-    created_at = pl.select(in_time_range(pl.lit(created_at))).to_series()  # year 0
-    if frame["_created_at_text"].null_count() < frame.height:  # other ISO 8601 forms
-        created_at = created_at.fill_null(parse_timestamps(frame["_created_at_text"]))
-    frame = frame.with_columns(created_at.alias("created_at"))
-    invalid = frame.select(
-        (
-            pl.col("id").is_null()
-            | pl.col("type_raw").is_null()
-            | pl.col("created_at").is_null()
-            | blank_text("id")
-            | blank_text("type_raw")
-        ).any()
-    ).item()
-    if invalid:
-        return None
-    return frame.select(
-        "id", "type_raw", "created_at", "group_id", "channel", "payload"
+    return pl.DataFrame(con.sql(_DATA_CHECK.replace("{query}", query)))
+
+
+def _source(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> None:
+    con.register("src", con.from_arrow(frame.__arrow_c_stream__()))
+
+
+def envelopes(
+    con: duckdb.DuckDBPyConnection, texts: pl.Series, *, flat: bool
+) -> pl.DataFrame:
+    """One row per text: ``_row`` (its index), the envelope columns (``id``,
+    ``type_raw``, ``_created_at`` parsed where it has the API's form,
+    ``_created_at_text``, ``group_id``, ``channel``, ``payload``) and the checks:
+    ``_unparsed`` (not JSON, or not an object), ``_id_json``/``_type_json`` (the
+    JSON text of an ``id``/``type`` that is not a string), ``_data_not_object``, ``_nan_field`` (NaN or Infinity as ``group_id`` or
+    ``channel``) and ``_maybe_nan`` (a payload to check with :func:`non_finite`). ``flat`` picks the query that reads webhook-style envelopes
+    in one parse (the other one reads list-endpoint envelopes in one parse)."""
+    frame = texts.alias("text").to_frame().with_row_index("_row")
+    _source(con, frame)
+    query = _DATA_CHECK.replace("{query}", _FLAT_FIRST if flat else _NESTED)
+    return pl.DataFrame(con.sql(query))
+
+
+def split_arrays(con: duckdb.DuckDBPyConnection, docs: pl.Series) -> pl.DataFrame:
+    """Texts of JSON arrays → their elements' texts: ``_doc`` (index of the text),
+    ``_item`` (index in it) and ``text``; a text that is not a JSON array has one row
+    with a null ``text``."""
+    frame = docs.alias("doc").to_frame().with_row_index("_doc")
+    _source(con, frame)
+    return pl.DataFrame(
+        con.sql(
+            """
+SELECT _doc,
+       unnest(CASE WHEN r IS NULL THEN [NULL] ELSE r END) AS text,
+       unnest(CASE WHEN r IS NULL THEN [NULL] ELSE range(len(r)) END) AS _item
+FROM (SELECT _doc, try(from_json(doc, '["JSON"]')) AS r FROM src)
+"""
+        )
     )
+
+
+def page_items(con: duckdb.DuckDBPyConnection, pages: pl.Series) -> pl.DataFrame:
+    """Texts of API list pages → their events' texts: ``_doc``, ``_item``, ``text``;
+    a page that is not a JSON object with a ``data`` list has one row with a null
+    ``_item`` (an empty ``data`` list has none)."""
+    frame = pages.alias("doc").to_frame().with_row_index("_doc")
+    _source(con, frame)
+    return pl.DataFrame(
+        con.sql(
+            """
+SELECT _doc,
+       unnest(CASE WHEN ok THEN data ELSE [NULL] END) AS text,
+       unnest(CASE WHEN ok THEN range(len(data)) ELSE [NULL] END) AS _item
+FROM (SELECT _doc, r.data AS data,
+             coalesce(starts_with(ltrim(doc), '{') AND r.data IS NOT NULL, false) AS ok
+      FROM (SELECT _doc, doc, try(from_json(doc, '{"data":["JSON"]}')) AS r FROM src))
+"""
+        )
+    )
+
+
+#: ``NaN``/``Infinity`` as a value: after any number of whole strings and other
+#: characters from the start, a value position (after ``:``, ``[`` or ``,``).
+_NON_FINITE = r'^(?:[^"]|"(?:[^"\\]|\\.)*")*?[:\[,]\s*-?(?:NaN|Infinity)'
+
+
+def non_finite(texts: pl.Series) -> pl.Series:
+    """Whether each JSON text holds ``NaN``/``Infinity`` as a value (not in a string)."""
+    return texts.str.contains(_NON_FINITE).fill_null(False)

@@ -2,31 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import functools
+import io
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Literal
 
 import orjson
 
-from activity_toolkit.exceptions import (
-    InvalidEventError,
-    InvalidJSONError,
-    InvalidPageError,
-)
+from activity_toolkit.exceptions import InputError, UnreadableFileError
 from activity_toolkit.io._builder import (
     DEFAULT_CHUNK_BYTES,
     Builder,
+    Docs,
     add_problem,
     dump_event,
+    flag_invalid,
     iter_line_chunks,
+    looks_flat,
     ndjson_locator,
+    texts_of,
 )
-from activity_toolkit.io._duckdb import read_envelopes
+from activity_toolkit.io._duckdb import connect, read_file
 from activity_toolkit.io._report import OnError
 from activity_toolkit.io._sources import (
     PathLike,
     expand_paths,
-    first_significant_byte,
     is_path_source,
     open_bytes,
 )
@@ -38,6 +40,7 @@ __all__ = [
     "read_events",
     "read_ndjson_chunks",
     "read_pages",
+    "read_parts",
 ]
 
 EventSource = PathLike | Iterable[PathLike] | Iterable[Mapping[str, Any]] | bytes
@@ -110,19 +113,134 @@ def read_events(
     ('cust_1', 'ord_1', 1250)
     """
     with Builder(on_error) as builder:
-        if isinstance(source, bytes):
-            builder.collector.sources.append("<bytes>")
-            for chunk, first in iter_line_chunks(_BytesReader(source), chunk_bytes):
-                builder.add_ndjson(chunk, ndjson_locator(chunk, "<bytes>", first))
-        elif is_path_source(source) or (
-            _is_dict_iterable(source) and _looks_like_paths(source)
-        ):
-            for path in expand_paths(source):  # type: ignore[arg-type]
-                _read_event_file(builder, path, chunk_bytes)
-        else:
-            builder.collector.sources.append("<events>")
-            builder.add_dicts(source, source="<events>")  # type: ignore[arg-type]
+        for _ in _feed_events(builder, source, chunk_bytes):
+            pass
         return builder.build()
+
+
+def _feed_events(
+    builder: Builder, source: EventSource, chunk_bytes: int
+) -> Iterator[None]:
+    """Feed ``source`` to ``builder``, yielding after each chunk (see
+    :func:`read_parts`)."""
+    if isinstance(source, bytes):
+        builder.collector.sources.append("<bytes>")
+        batch = _DocBatcher(builder, "events", chunk_bytes)
+        yield from _feed_text(
+            builder, batch, "<bytes>", lambda: io.BytesIO(source), chunk_bytes
+        )
+        batch.flush()
+    elif is_path_source(source) or (
+        _is_dict_iterable(source) and _looks_like_paths(source)
+    ):
+        paths = expand_paths(source)  # type: ignore[arg-type]
+        yield from _feed_files(builder, paths, "events", chunk_bytes, whole=True)
+    else:
+        builder.collector.sources.append("<events>")
+        builder.add_dicts(source, source="<events>")  # type: ignore[arg-type]
+    yield
+
+
+def _feed_files(
+    builder: Builder,
+    paths: list[Path],
+    kind: str,
+    chunk_bytes: int,
+    *,
+    whole: bool = False,
+) -> Iterator[None]:
+    """Feed files; event files whole through DuckDB's file reader if ``whole``."""
+    batch = _DocBatcher(builder, kind, chunk_bytes)
+    for path in paths:
+        builder.collector.sources.append(str(path))
+        yield from _feed_text(
+            builder,
+            batch,
+            str(path),
+            functools.partial(open_bytes, path),
+            chunk_bytes,
+            path if whole and kind == "events" else None,
+        )
+    batch.flush()
+    yield
+
+
+def read_parts(
+    source: PathLike | Iterable[PathLike],
+    *,
+    kind: Literal["events", "pages"] = "events",
+    on_error: OnError = "raise",
+    part_bytes: int = 256 * 1024 * 1024,
+) -> Iterator[ActivityLog]:
+    """Read files of events (or pages) as a sequence of logs, one per about
+    ``part_bytes`` of JSON read, so that sources larger than memory stream through
+    (``activity-toolkit load --store`` writes each part to the store as it comes).
+
+    Each part is deduplicated and sorted on its own and carries its own
+    ``report``; an event repeated in a later part is in both (the store keeps the
+    first). Peak memory follows ``part_bytes``, not the size of the input.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from activity_toolkit.sample import sample_world
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "events.ndjson"
+    >>> _ = sample_world(customers=20, seed=1).write_ndjson(path)
+    >>> parts = list(read_parts(path, part_bytes=200_000))
+    >>> len(parts) > 1, sum(len(p) for p in parts) == len(read_events(path))
+    (True, True)
+    """
+    chunk_bytes = max(1, min(DEFAULT_CHUNK_BYTES, part_bytes // 4))
+    with Builder(on_error) as builder:
+        for _ in _feed_files(builder, expand_paths(source), kind, chunk_bytes):
+            if builder.fed >= part_bytes:
+                yield builder.flush()
+        last = builder.build()
+        if len(last) or (last.report is not None and last.report.records):
+            yield last
+
+
+def _read_whole(builder: Builder, path: Path, layout: Layout, first: bytes) -> bool:
+    """Feed an event file read whole by DuckDB; ``False`` if it must be read text by
+    text (DuckDB refused it, or some record is invalid)."""
+    array = layout == "document" and first.lstrip().startswith(b"[")
+    if layout == "document" and not array:
+        return False  # one pretty-printed event: nothing to gain
+    flat = looks_flat(texts_of([first])) if not array else False
+    with connect() as con:
+        env = read_file(con, str(path), array=array, flat=flat)
+    if env is None:
+        return False
+    if env.height == 0:
+        return True
+    env, bad = flag_invalid(env)
+    if bad.height:
+        return False
+    builder.add_raw(env)
+    return True
+
+
+class _DocBatcher:
+    """Collects whole documents (small page files, NDJSON lines of pages) of many
+    files into jobs of about ``chunk_bytes``."""
+
+    def __init__(self, builder: Builder, kind: str, chunk_bytes: int) -> None:
+        self.builder, self.kind, self.chunk_bytes = builder, kind, chunk_bytes
+        self.texts: list[bytes] = []
+        self.labels: list[tuple[str, int | None, int | None]] = []
+        self.size = 0
+
+    def add(self, text: bytes, label: tuple[str, int | None, int | None]) -> None:
+        self.texts.append(text)
+        self.labels.append(label)
+        self.size += len(text)
+        if self.size >= self.chunk_bytes:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.texts:
+            self.builder.add_docs(Docs(self.texts, self.labels, self.kind))
+        self.texts, self.labels, self.size = [], [], 0
 
 
 def read_ndjson_chunks(
@@ -153,51 +271,108 @@ def read_ndjson_chunks(
         return builder.build()
 
 
-class _BytesReader:
-    def __init__(self, data: bytes) -> None:
-        self._data, self._pos = data, 0
-
-    def read(self, n: int) -> bytes:
-        out = self._data[self._pos : self._pos + n]
-        self._pos += n
-        return out
-
-
 def _looks_like_paths(source: Any) -> bool:
     if isinstance(source, list | tuple):
         return bool(source) and all(isinstance(s, str | Path) for s in source)
     return False
 
 
-#: Event files go through DuckDB first (see ``_duckdb.py``); tests switch it off to
-#: exercise the chunked Polars path on files too.
-use_fast_path = True
+Layout = Literal["empty", "ndjson", "document"]
 
 
-def _read_event_file(builder: Builder, path: Path, chunk_bytes: int) -> None:
-    label = str(path)
-    builder.collector.sources.append(label)
-    with open_bytes(path) as stream:
-        array = first_significant_byte(stream) == b"["
-    if use_fast_path:
-        raw = read_envelopes(path, array=array)
-        if raw is not None:
-            builder.add_raw(raw)
+def _layout(first_line: bytes, *, more: bool) -> Layout:
+    """How a file (or bytes) holds its records, from its first non-blank line.
+
+    NDJSON when that line is a complete JSON value followed by more lines (so a first
+    line ``[]`` is one bad record, not an empty array); one whole JSON document (an
+    array, or an object, pretty-printed or not) when the line is all there is, or the
+    start of a document: a text that ends before its value does. A line that goes
+    wrong before its end is a bad NDJSON record.
+    """
+    line = first_line.strip()
+    if not line:
+        return "empty"
+    try:
+        orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        return "document" if exc.pos >= len(line) else "ndjson"
+    return "ndjson" if more else "document"
+
+
+_BOM = b"\xef\xbb\xbf"
+#: The longest first line looked at to tell NDJSON from a document.
+_SNIFF_BYTES = 16 * 1024 * 1024
+
+
+def _sniff(stream: IO[bytes]) -> tuple[Layout, bytes]:
+    """The layout of a stream, and its first non-blank line."""
+    first = b""
+    while not first.strip():
+        first = stream.readline(_SNIFF_BYTES)
+        if not first:
+            return "empty", b""
+        first = first.removeprefix(_BOM) if first.startswith(_BOM) else first
+    rest = stream.readline(_SNIFF_BYTES) if first.endswith(b"\n") else b""
+    while rest and not rest.strip():
+        rest = stream.readline(_SNIFF_BYTES)
+    return _layout(first, more=bool(rest.strip())), first
+
+
+def _feed_text(
+    builder: Builder,
+    batch: _DocBatcher,
+    label: str,
+    open_: Callable[[], IO[bytes]],
+    chunk_bytes: int,
+    whole_file: Path | None = None,
+) -> Iterator[None]:
+    """Feed one file (or bytes) of events or pages (``batch.kind``): NDJSON events in
+    chunks of whole lines, a document or NDJSON lines of pages to ``batch``. An
+    event file given as ``whole_file`` is first read whole by DuckDB's parallel
+    reader; only a file with a bad record is read again text by text, which
+    locates every one. A file
+    that cannot be read to its end (a truncated or corrupt gzip) is reported with the
+    line it stopped at; what was read before is kept."""
+    line = 1
+    try:
+        with open_() as stream:
+            layout, first_line = _sniff(stream)
+        if layout == "empty":
             return
-    with open_bytes(path) as stream:
-        if array:
-            try:
-                records = orjson.loads(stream.read())
-            except orjson.JSONDecodeError as exc:
-                add_problem(
-                    builder.collector,
-                    InvalidJSONError(f"invalid JSON array: {exc}", source=label),
-                )
+        if whole_file is not None and _read_whole(
+            builder, whole_file, layout, first_line
+        ):
+            yield
+            return
+        with open_() as stream:
+            if layout == "document":
+                batch.add(stream.read().removeprefix(_BOM), (label, None, None))
+                yield
                 return
-            builder.add_dicts(records, source=label)
-            return
-        for chunk, first in iter_line_chunks(stream, chunk_bytes):
-            builder.add_ndjson(chunk, ndjson_locator(chunk, label, first))
+            for chunk, first in iter_line_chunks(stream, chunk_bytes):
+                if first == 1:
+                    chunk = chunk.removeprefix(_BOM)
+                line = first
+                if batch.kind == "events":
+                    builder.add_ndjson(chunk, ndjson_locator(chunk, label, first))
+                else:
+                    for n, text in enumerate(chunk.split(b"\n"), start=first):
+                        if text.strip():
+                            batch.add(text, (label, n, None))
+                line = first + chunk.count(b"\n")
+                yield
+    except (EOFError, OSError, zlib.error) as exc:
+        if isinstance(exc, FileNotFoundError | PermissionError | IsADirectoryError):
+            msg = f"cannot open: {exc.strerror}"
+            raise InputError(msg, source=label) from None
+        reason = (
+            "the gzip stream ends early (truncated file)"
+            if isinstance(exc, EOFError)
+            else f"cannot be read: {exc}"
+        )
+        add_problem(
+            builder.collector, UnreadableFileError(reason, source=label, line=line)
+        )
 
 
 def read_pages(source: PageSource, *, on_error: OnError = "raise") -> ActivityLog:
@@ -240,104 +415,37 @@ def read_pages(source: PageSource, *, on_error: OnError = "raise") -> ActivityLo
     ('customer.segment.entered', 'customer.segment_entered', 'API')
     """
     with Builder(on_error) as builder:
-        batcher = _PageBatcher(builder)
         if isinstance(source, Mapping):
             builder.collector.sources.append("<page>")
-            batcher.add([source], "<page>")
+            _add_page_dicts(builder, [source], "<page>")
         elif is_path_source(source) or _looks_like_paths(source):
-            for path in expand_paths(source):  # type: ignore[arg-type]
-                label = str(path)
-                builder.collector.sources.append(label)
-                with open_bytes(path) as stream:
-                    raw = stream.read()
-                batcher.add(_parse_pages(builder, raw, label), label)
+            paths = expand_paths(source)  # type: ignore[arg-type]
+            for _ in _feed_files(builder, paths, "pages", DEFAULT_CHUNK_BYTES):
+                pass
         else:
             builder.collector.sources.append("<pages>")
-            batcher.add(list(source), "<pages>")  # type: ignore[arg-type]
-        batcher.flush()
+            _add_page_dicts(builder, list(source), "<pages>")  # type: ignore[arg-type]
         return builder.build()
 
 
-def _parse_pages(builder: Builder, raw: bytes, label: str) -> list[Any]:
-    try:
-        obj = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        lines = [ln for ln in raw.split(b"\n") if ln.strip()]
-        if len(lines) < 2:
-            add_problem(
-                builder.collector,
-                InvalidJSONError(f"invalid JSON: {exc}", source=label),
-            )
-            return []
-        pages: list[Any] = []
-        for n, line in enumerate(raw.split(b"\n"), start=1):
-            if not line.strip():
-                continue
-            try:
-                pages.append(orjson.loads(line))
-            except orjson.JSONDecodeError as line_exc:
-                add_problem(
-                    builder.collector,
-                    InvalidJSONError(f"invalid JSON: {line_exc}", source=label, line=n),
-                )
-        return pages
-    return obj if isinstance(obj, list) else [obj]
-
-
-class _PageBatcher:
-    """Collects the events of many small pages into chunks of bounded size."""
-
-    def __init__(
-        self, builder: Builder, chunk_bytes: int = DEFAULT_CHUNK_BYTES
-    ) -> None:
-        self.builder = builder
-        self.chunk_bytes = chunk_bytes
-        self.lines: list[bytes] = []
-        self.locs: list[tuple[str, int | None, int | None]] = []
-        self.size = 0
-
-    def add(self, pages: list[Any], label: str) -> None:
-        collector = self.builder.collector
-        for p, page in enumerate(pages):
-            page_label = label if len(pages) == 1 else f"{label} page {p}"
-            data = page.get("data") if isinstance(page, Mapping) else None
-            if not isinstance(data, list):
-                what = (
-                    f"keys {sorted(page)}"
-                    if isinstance(page, Mapping)
-                    else type(page).__name__
-                )
-                add_problem(
-                    collector,
-                    InvalidPageError(
-                        "not an API list page: expected an object with a 'data' list, "
-                        f"got {what}",
-                        source=page_label,
-                    ),
-                )
-                continue
-            for i, event in enumerate(data):
-                if not isinstance(event, Mapping):
-                    add_problem(
-                        collector,
-                        InvalidEventError(
-                            f"expected an event object, got {type(event).__name__}",
-                            source=page_label,
-                            item=i,
-                        ),
-                    )
-                    continue
-                line = dump_event(event, source=page_label, item=i, collector=collector)
-                if line is None:
-                    continue
-                self.lines.append(line)
-                self.locs.append((page_label, None, i))
-                self.size += len(line)
-            if self.size >= self.chunk_bytes:
-                self.flush()
-
-    def flush(self) -> None:
-        if self.lines:
-            locs = self.locs
-            self.builder.add_ndjson(b"\n".join(self.lines), locs.__getitem__)
-        self.lines, self.locs, self.size = [], [], 0
+def _add_page_dicts(builder: Builder, pages: list[Any], label: str) -> None:
+    """Parsed pages (``fetch``'s, or a user's) through the same pipeline as page
+    files: serialised once, in batches of bounded size."""
+    texts: list[bytes] = []
+    labels: list[tuple[str, int | None, int | None]] = []
+    size = 0
+    for p, page in enumerate(pages):
+        page_label = label if len(pages) == 1 else f"{label} page {p}"
+        text = dump_event(
+            page, source=page_label, item=None, collector=builder.collector
+        )
+        if text is None:
+            continue
+        texts.append(text)
+        labels.append((page_label, None, None))
+        size += len(text)
+        if size >= DEFAULT_CHUNK_BYTES:
+            builder.add_docs(Docs(texts, labels, "pages"))
+            texts, labels, size = [], [], 0
+    if texts:
+        builder.add_docs(Docs(texts, labels, "pages"))
