@@ -20,7 +20,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from activity_toolkit import read_events, read_pages
-from activity_toolkit.io import read_ndjson_chunks
 from activity_toolkit.exceptions import (
     InputError,
     InvalidEventError,
@@ -28,6 +27,7 @@ from activity_toolkit.exceptions import (
     SkippedRecordsWarning,
     UnreadableFileError,
 )
+from activity_toolkit.io import read_ndjson_chunks
 from tests.test_properties import events as event_lists
 
 BOM = b"\xef\xbb\xbf"

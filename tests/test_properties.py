@@ -175,7 +175,7 @@ def test_event_files_load_the_same_with_either_query_and_any_chunk_size(evs, sta
         path = Path(tmp) / "events.ndjson"
         path.write_bytes(b"\n".join(orjson.dumps(e) for e in evs) + b"\n")
         fast = read_events(path)
-        with mock.patch.object(_builder, "looks_flat", lambda texts: True):
+        with mock.patch.object(_builder, "looks_flat", return_value=True):
             chunked = read_events(path, chunk_bytes=1)
     # payloads are equal as JSON; escapes may be spelled differently (\u001F, \u001f)
     without = [log.events.drop("payload") for log in (fast, chunked)]

@@ -170,5 +170,3 @@ def test_string_ids_that_look_like_numbers_are_kept(tmp_path, monkeypatch, conta
         log, _ = _read(container, events, tmp_path, monkeypatch)
     assert log.events["id"].to_list() == ["12345", "[1, 2]", "true"]
     assert log.events["id"].dtype == pl.String
-
-

@@ -13,7 +13,6 @@ import pytest
 from conftest import make_event, seed_000_event, seed_004_page
 
 from activity_toolkit import EVENT_COLUMNS, read_events, read_pages
-from activity_toolkit.io import _builder
 from activity_toolkit.exceptions import (
     InputError,
     InvalidEventError,
@@ -22,6 +21,7 @@ from activity_toolkit.exceptions import (
     SkippedRecordsWarning,
     UnknownEventTypeWarning,
 )
+from activity_toolkit.io import _builder
 
 
 def write_ndjson(path, events):
@@ -385,7 +385,6 @@ def test_json_fields_keep_objects_as_json_text():
 
 @pytest.mark.parametrize("flat_first", [False, True])
 def test_timestamps_in_every_iso_form_from_a_file(tmp_path, monkeypatch, flat_first):
-    from activity_toolkit.io import _readers
 
     forms = {
         "ms": (
