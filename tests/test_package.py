@@ -95,6 +95,10 @@ EXTERNAL_HOMES: dict[str, set[str]] = {
     "ipywidgets": {"widgets"},
     "anywidget": {"widgets"},
     "jinja2": {"reporting"},
+    # the portable analyses and the engines they run on (analysis/_engine.py)
+    "narwhals": {"analysis"},
+    "ibis": {"analysis"},
+    "pyspark": {"analysis"},
     "pandas": set(),
 }
 

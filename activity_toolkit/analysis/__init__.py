@@ -25,6 +25,12 @@ Option types               ``FunnelMode``, ``FunnelEntry``, ``Period``,
                            all in :mod:`._options`)
 =========================  ==========================================================
 
+**Other engines.** :func:`funnel`, :func:`funnel_units`, :func:`coupon_funnel` and
+:func:`campaign_summary` also take a DuckDB relation, an Ibis table or a PySpark
+DataFrame and return a frame of that kind, computed by that engine from one portable
+definition (narwhals; see :mod:`activity_toolkit.analysis._engine`). Install the
+``scale`` extra for Ibis and PySpark.
+
 **Event order.** Everywhere, events are ordered by ``created_at`` and then by ``id``;
 same-timestamp events are therefore not interchangeable (see :mod:`.funnel`). The
 coupon funnel is the one documented exception: one API call emits several of its

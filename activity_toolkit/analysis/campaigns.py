@@ -7,19 +7,36 @@ linked to redemptions by ``order_id``.
 Inputs are an :class:`~activity_toolkit.ActivityLog` or a frame of stacked events of
 the publication, validation, redemption and order families (see
 :func:`~activity_toolkit.analysis.typed_events`).
+
+**Engines.** Given a DuckDB relation, an Ibis table or a PySpark DataFrame of those
+stacked rows (with an ``id`` column), both functions run their portable definition
+(:mod:`._portable_campaigns`): the engine computes every count, amount and duration
+and the small per-campaign / per-step aggregates are collected; the list columns
+(``top_failure_codes``, ``failure_reasons``) and their text are then built locally and
+the result is handed back as a frame of the same engine. Durations are ``Int64``
+milliseconds there. ``tests/scale/`` checks both paths give the same rows.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import polars as pl
 
+from activity_toolkit.analysis import _portable_campaigns
 from activity_toolkit.analysis._common import (
     Kind,
     conversion_columns,
     finish,
-    same_kind,
+)
+from activity_toolkit.analysis._engine import (
+    EngineFrame,
+    finish_native,
+    from_polars,
+    is_local,
+    portable,
+    wrap,
 )
 from activity_toolkit.analysis._params import AnalysisParams
 from activity_toolkit.analysis._typed import typed_input
@@ -112,10 +129,10 @@ def _as_text(column: str, name: str, count: str) -> pl.Expr:
     )
 
 
-@same_kind
+@portable
 def campaign_summary(
-    data: ActivityLog | pl.DataFrame | pl.LazyFrame, *, top: int = 3
-) -> pl.DataFrame | pl.LazyFrame:
+    data: ActivityLog | pl.DataFrame | pl.LazyFrame | EngineFrame, *, top: int = 3
+) -> pl.DataFrame | pl.LazyFrame | EngineFrame:
     """One row per campaign: publications, validations, redemptions, money.
 
     Parameters
@@ -177,6 +194,8 @@ def campaign_summary(
     │ 2            ┆ 1                     ┆ 100            ┆ 900           ┆ 0.5             │
     └──────────────┴───────────────────────┴────────────────┴───────────────┴─────────────────┘
     """
+    if not is_local(data):
+        return _summary_on_engine(data, top=top)
     lf, kind = _input(data)
     ev = _with_campaign(lf).filter(pl.col("campaign_id").is_not_null())
     t = pl.col("type")
@@ -249,7 +268,11 @@ def campaign_summary(
         )
         .sort("campaign_id")
     )
-    params = AnalysisParams(
+    return finish(out, kind, _summary_params(top))
+
+
+def _summary_params(top: int) -> AnalysisParams:
+    return AnalysisParams(
         "campaign_summary",
         (("top", top),),
         (
@@ -258,7 +281,61 @@ def campaign_summary(
             "discount net of rolled back redemptions; revenue of paid orders a redemption applied to",
         ),
     )
-    return finish(out, kind, params)
+
+
+_SUMMARY_COLUMNS = (
+    "campaign_id",
+    "campaign_name",
+    "publications",
+    "publications_failed",
+    "validations_valid",
+    "validations_invalid",
+    "redemptions_succeeded",
+    "redemptions_failed",
+    "top_failure_codes",
+    "top_failure_codes_text",
+    "rollbacks",
+    "customers",
+    "discount_given",
+    "order_revenue",
+    "redemption_rate",
+)
+
+
+def _engine_frame(data: EngineFrame) -> Any:
+    """An engine frame of stacked campaign events, checked and prepared."""
+    lf = wrap(data, what="campaign events")
+    return _portable_campaigns.typed_frame(
+        lf, families=_FAMILIES, typed=_TYPED, what="campaign events"
+    )
+
+
+def _summary_on_engine(data: EngineFrame, *, top: int) -> Any:
+    """``campaign_summary`` of an engine frame: the engine's aggregates, the list
+    column built locally, handed back in the engine's kind."""
+    lf = _engine_frame(data)
+    counts, codes = _portable_campaigns.campaign_parts(lf, top=top)
+    top_codes = (
+        codes.sort("campaign_id", "_rank")
+        .group_by("campaign_id", maintain_order=True)
+        .agg(pl.struct("code", "count").alias("top_failure_codes"))
+    )
+    empty_codes = pl.lit(
+        [], dtype=pl.List(pl.Struct({"code": pl.String, "count": pl.Int64}))
+    )
+    out = (
+        counts.join(top_codes, on="campaign_id", how="left")
+        .with_columns(
+            pl.col("top_failure_codes").fill_null(empty_codes),
+            pl.when(pl.col("publications") > 0)
+            .then(pl.col("redemptions_succeeded") / pl.col("publications"))
+            .alias("redemption_rate"),
+        )
+        .with_columns(_as_text("top_failure_codes", "code", "count"))
+        .select(_SUMMARY_COLUMNS)
+        .sort("campaign_id")
+    )
+    return finish_native(from_polars(out, lf), _summary_params(top), given=data)
 
 
 _STEPS = ("published", "validated", "redeemed", "paid")
@@ -526,12 +603,12 @@ def _coupon_params(campaign: str | Sequence[str] | None) -> AnalysisParams:
     )
 
 
-@same_kind
+@portable
 def coupon_funnel(
-    data: ActivityLog | pl.DataFrame | pl.LazyFrame,
+    data: ActivityLog | pl.DataFrame | pl.LazyFrame | EngineFrame,
     *,
     campaign: str | Sequence[str] | None = None,
-) -> pl.DataFrame | pl.LazyFrame:
+) -> pl.DataFrame | pl.LazyFrame | EngineFrame:
     """Publication → validation → redemption → paid order, per voucher code and customer.
 
     The unit is a (customer, voucher code) pair with a succeeded publication, so two
@@ -614,6 +691,8 @@ def coupon_funnel(
     >>> out["failure_reasons_text"].to_list()
     ['', 'voucher_expired 1', '', '']
     """
+    if not is_local(data):
+        return _coupon_on_engine(data, campaign)
     lf, kind = _input(data)
     if campaign is not None:
         _check_campaigns(lf, [campaign] if isinstance(campaign, str) else campaign)
@@ -655,3 +734,73 @@ def coupon_funnel(
         )
     )
     return finish(out, kind, _coupon_params(campaign))
+
+
+def _coupon_on_engine(data: EngineFrame, campaign: str | Sequence[str] | None) -> Any:
+    """``coupon_funnel`` of an engine frame: the engine's step counts, durations
+    and drop-out reasons, the four rows built locally, handed back in the engine's
+    kind."""
+    lf = _engine_frame(data)
+    if campaign is not None:
+        names = [campaign] if isinstance(campaign, str) else list(campaign)
+        known = _portable_campaigns.known_campaigns(lf)
+        _check_campaign_names(names, known, where="the data")
+    reasons, medians = _portable_campaigns.coupon_parts(lf, campaign)
+    sums = reasons.select(pl.col("_h1", "_h2", "_h3", "_h4", "_rolled").sum())
+    c = sums.row(0, named=True)
+    median = dict(zip(medians["_metric"], medians["median"], strict=True))
+    steps = pl.DataFrame(
+        {
+            "step": [1, 2, 3, 4],
+            "label": list(_STEPS),
+            "count": [c[f"_h{k}"] for k in range(1, 5)],
+            "median_time_from_previous": [
+                None,
+                *[median.get(f"_d{k}") for k in range(2, 5)],
+            ],
+            "rolled_back": [None, None, c["_rolled"], None],
+        },
+        schema={
+            "step": pl.Int64,
+            "label": pl.String,
+            "count": pl.Int64,
+            "median_time_from_previous": pl.Int64,
+            "rolled_back": pl.Int64,
+        },
+    )
+    reasons = reasons.filter(pl.col("step").is_not_null()).select(
+        "step", "reason", "units"
+    )
+    listed = (
+        reasons.sort(["step", "units", "reason"], descending=[False, True, False])
+        .group_by("step", maintain_order=True)
+        .agg(pl.struct("reason", "units").alias("failure_reasons"))
+    )
+    empty = pl.lit(
+        [], dtype=pl.List(pl.Struct({"reason": pl.String, "units": pl.Int64}))
+    )
+    out = (
+        steps.join(listed, on="step", how="left")
+        .sort("step")
+        .with_columns(
+            *conversion_columns(),
+            pl.col("failure_reasons").fill_null(empty),
+            pl.when(pl.col("count") > 0)
+            .then(pl.col("rolled_back") / pl.col("count"))
+            .alias("rollback_rate"),
+        )
+        .select(
+            "step",
+            "label",
+            "count",
+            "conversion",
+            "step_conversion",
+            "dropped",
+            "median_time_from_previous",
+            "failure_reasons",
+            _as_text("failure_reasons", "reason", "units"),
+            "rolled_back",
+            "rollback_rate",
+        )
+    )
+    return finish_native(from_polars(out, lf), _coupon_params(campaign), given=data)

@@ -49,6 +49,16 @@ window in unordered mode). In ``reached`` mode every event counts under its own 
 so a unit may appear under several values.
 
 Rows with a null key or a null timestamp are ignored.
+
+**Engines.** :func:`funnel` and :func:`funnel_units` also take a DuckDB relation, an
+Ibis table or a PySpark DataFrame (any frame narwhals treats as lazy, or a narwhals
+LazyFrame) with the same columns, and return a frame of that kind computed by that
+engine: the portable definition of :mod:`._portable_funnel`, which gives the rows of
+the Polars code here (checked unit by unit in ``tests/scale/``). There an ``id``
+column is required (engines have no row order), steps are event types (a Polars
+expression only runs on Polars), times keep the input's type and precision, and
+``funnel``'s durations are ``Int64`` milliseconds. The Polars code here stays the
+local path because it is faster on one machine (about 3x on 1M events).
 """
 
 from __future__ import annotations
@@ -56,10 +66,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
+from typing import Any
 
+import narwhals as nw
 import polars as pl
 
 from activity_toolkit._time import as_utc
+from activity_toolkit.analysis import _portable_funnel
 from activity_toolkit.analysis._common import (
     UTC_MS,
     Step,
@@ -79,6 +92,14 @@ from activity_toolkit.analysis._common import (
     to_timedelta,
     utc_ms,
 )
+from activity_toolkit.analysis._engine import (
+    EngineFrame,
+    finish_native,
+    is_local,
+    portable,
+    to_polars,
+    wrap,
+)
 from activity_toolkit.analysis._options import (
     FunnelEntry,
     FunnelMode,
@@ -88,6 +109,7 @@ from activity_toolkit.analysis._options import (
 )
 from activity_toolkit.analysis._params import AnalysisParams
 from activity_toolkit.analysis._periods import bucket, every_period, interval, weekday
+from activity_toolkit.events import REGISTRY
 from activity_toolkit.exceptions import AnalysisInputError
 from activity_toolkit.model import ActivityLog
 
@@ -195,6 +217,37 @@ def _checked(spec: _Spec, data: object, lf: pl.LazyFrame) -> _Spec:
     steps = [*spec.steps, *(s for s, _, _ in spec.exclusions)]
     absent = check_step_types(steps, data, lf, spec.type_col)
     return replace(spec, absent=absent) if absent else spec
+
+
+def _checked_on_engine(spec: _Spec, lf: nw.LazyFrame[Any]) -> _Spec:
+    """:func:`_checked` for an engine frame: the engine is asked for its distinct
+    event types only when a step names an unregistered ``customer.`` type."""
+    steps = [*spec.steps, *(s for s, _, _ in spec.exclusions)]
+    unknown = any(
+        t.startswith("customer.") and t not in REGISTRY
+        for s in steps
+        for t in (s.types or ())
+    )
+    present = None
+    if unknown and spec.type_col in lf.collect_schema():
+        present = to_polars(lf.select(nw.col(spec.type_col)).unique())
+    lazy = present.lazy() if present is not None else pl.LazyFrame()
+    absent = check_step_types(steps, present, lazy, spec.type_col)
+    return replace(spec, absent=absent) if absent else spec
+
+
+def _on_engine(data: EngineFrame, spec: _Spec, *, analysis: str) -> Any:
+    """``funnel_units`` / ``funnel`` on a non-Polars frame: the portable definition
+    (:mod:`._portable_funnel`), computed by the frame's engine."""
+    lf = wrap(data)
+    spec = _checked_on_engine(spec, lf)
+    defs, groups = _step_groups(spec) if spec.mode == "unordered" else ([], [])
+    units = _portable_funnel.units(lf, spec, defs, groups)
+    if analysis == "funnel":
+        out = _portable_funnel.summary(units, spec)
+    else:
+        out = _portable_funnel.public_units(units, spec)
+    return finish_native(out, spec.params(analysis), given=data)
 
 
 def _norm_exclusions(
@@ -684,10 +737,13 @@ _DOC_PARAMS = """
     ----------
     data
         An :class:`~activity_toolkit.ActivityLog`, or a DataFrame / LazyFrame with at
-        least the key, time and type columns (plus any column a step expression uses).
+        least the key, time and type columns (plus any column a step expression uses),
+        or the same columns plus ``id`` as a DuckDB relation, Ibis table or PySpark
+        DataFrame (computed by that engine; see the module documentation).
     steps
         The funnel steps in order. Each is an event type, a sequence of types (any of
-        them), a boolean Polars expression, or a :class:`Step` with a label.
+        them), a boolean Polars expression (Polars input only), or a :class:`Step`
+        with a label.
     within
         Conversion window (``timedelta`` or text such as ``"7d"``), inclusive, measured
         from the step-1 event (ordered, strict) or from the earliest step event
@@ -711,9 +767,9 @@ _DOC_PARAMS = """
 """
 
 
-@same_kind
+@portable
 def funnel_units(
-    data: ActivityLog | pl.DataFrame | pl.LazyFrame,
+    data: ActivityLog | pl.DataFrame | pl.LazyFrame | EngineFrame,
     steps: Sequence[StepLike],
     *,
     within: timedelta | str | None = None,
@@ -725,7 +781,7 @@ def funnel_units(
     time_col: str = "created_at",
     type_col: str = "type",
     id_col: str | None = "id",
-) -> pl.DataFrame | pl.LazyFrame:
+) -> pl.DataFrame | pl.LazyFrame | EngineFrame:
     """Per unit: how far it got in the funnel, and when.
 
     One row per unit that did a step-1 event (any step event for ``"unordered"`` and
@@ -733,7 +789,7 @@ def funnel_units(
     {params}
     Returns
     -------
-    DataFrame or LazyFrame
+    DataFrame, LazyFrame or the engine's frame
         The key column(s), the ``by`` column(s), ``furthest_step`` (1…n; null in
         ``reached`` mode), ``excluded``, ``entered_at`` (the entry event's time) and
         ``step_1_at`` … ``step_n_at``: the times of the step events of the credited
@@ -783,14 +839,16 @@ def funnel_units(
         type_col=type_col,
         id_col=id_col,
     )
+    if not is_local(data):
+        return _on_engine(data, spec, analysis="funnel_units")
     lf, kind = as_lazy(data)
     spec = _checked(spec, data, lf)
     return finish(_units(lf, spec), kind, spec.params("funnel_units"))
 
 
-@same_kind
+@portable
 def funnel(
-    data: ActivityLog | pl.DataFrame | pl.LazyFrame,
+    data: ActivityLog | pl.DataFrame | pl.LazyFrame | EngineFrame,
     steps: Sequence[StepLike],
     *,
     within: timedelta | str | None = None,
@@ -802,12 +860,12 @@ def funnel(
     time_col: str = "created_at",
     type_col: str = "type",
     id_col: str | None = "id",
-) -> pl.DataFrame | pl.LazyFrame:
+) -> pl.DataFrame | pl.LazyFrame | EngineFrame:
     """Step counts, conversion and time to convert of a funnel.
     {params}
     Returns
     -------
-    DataFrame or LazyFrame
+    DataFrame, LazyFrame or the engine's frame
         One row per step (per ``by`` group): ``step`` (1-based), ``label``, ``count``
         (units credited with at least that step; excluded units left out),
         ``conversion`` (÷ step 1), ``step_conversion`` (÷ previous step; step 1 is
@@ -815,8 +873,9 @@ def funnel(
         ``median_time_from_previous``, ``p90_time_from_previous``,
         ``median_time_from_start``, ``p90_time_from_start`` (durations over the units
         that reached the step, linear interpolation; null at step 1 and in
-        ``unordered`` / ``reached`` modes). A ratio with a zero denominator is null.
-        Without ``by``, every step has a row even when nobody entered.
+        ``unordered`` / ``reached`` modes; ``Int64`` milliseconds on an engine). A
+        ratio with a zero denominator is null. Without ``by``, every step has a row
+        even when nobody entered.
 
     Raises
     ------
@@ -862,6 +921,8 @@ def funnel(
         type_col=type_col,
         id_col=id_col,
     )
+    if not is_local(data):
+        return _on_engine(data, spec, analysis="funnel")
     lf, kind = as_lazy(data)
     spec = _checked(spec, data, lf)
     return finish(_summary(_units(lf, spec), spec), kind, spec.params("funnel"))

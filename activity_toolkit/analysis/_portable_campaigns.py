@@ -1,0 +1,399 @@
+"""The portable campaign analyses: the engine part of
+:func:`~activity_toolkit.analysis.coupon_funnel` and
+:func:`~activity_toolkit.analysis.campaign_summary`, written once in narwhals.
+
+Input: the stacked typed rows of the publication, validation, redemption and order
+families (the columns :func:`~activity_toolkit.analysis.typed_events` gives), as any
+engine frame of :mod:`._engine`. Each function returns small aggregates, computed by
+the engine; :mod:`.campaigns` collects them and builds the result's list columns
+locally (narwhals cannot build list columns on an engine).
+
+Where the local code takes "the first" or "the last" row of a group in frame order
+(a voucher code's campaign, a campaign's name, a paid order's amount), the portable
+definition takes the first or last by ``(created_at, id)``: the same rows when the
+input is in that order, as an :class:`~activity_toolkit.ActivityLog`'s typed frames
+are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import narwhals as nw
+import polars as pl
+
+from activity_toolkit.analysis._engine import (
+    polars_quantiles,
+    require,
+    row_number,
+    to_polars,
+    unpivot,
+    with_epoch_ms,
+)
+from activity_toolkit.analysis._typed import family_types, typed_schema
+from activity_toolkit.exceptions import MissingColumnsError
+
+__all__ = ["campaign_parts", "coupon_parts", "known_campaigns", "typed_frame"]
+
+Frame = nw.LazyFrame[Any]
+UNIT = ["customer_id", "voucher_code"]
+ORDER = ["_ms", "id"]
+
+_PUB = "customer.publication.succeeded"
+_PUB_FAIL = "customer.publication.failed"
+_VAL = "customer.validation.succeeded"
+_VAL_FAIL = "customer.validation.failed"
+_RED = "customer.redemption.succeeded"
+_RED_FAIL = "customer.redemption.failed"
+_ROLLBACK = "customer.redemption.rollback.succeeded"
+_PAID = "customer.order.paid"
+_CANCELED = "customer.order.canceled"
+
+
+def _nw_dtype(dtype: pl.DataType) -> Any:
+    """The narwhals dtype of a Polars dtype."""
+    return nw.from_native(pl.DataFrame(schema={"c": dtype})).schema["c"]
+
+
+def typed_frame(
+    lf: Frame, *, families: Sequence[str], typed: Sequence[str], what: str
+) -> Frame:
+    """:func:`~activity_toolkit.analysis._typed.typed_input` for an engine frame:
+    the needed columns (an ``id`` is required: engines have no row order), missing
+    typed columns as nulls, ``_ms`` (epoch ms of ``created_at``) and only the rows of
+    ``families``."""
+    have = require(lf, ["customer_id", "type", "created_at", "id"], what=what)
+    if typed and not any(c in have for c in typed):
+        raise MissingColumnsError(typed, list(have), what=f"{what} (typed columns)")
+    schema = typed_schema(families)
+    cols = ["customer_id", "type", "created_at", "id", *[c for c in typed if c in have]]
+    lf = lf.select(
+        *cols,
+        *[
+            nw.lit(None).cast(_nw_dtype(schema[c])).alias(c)
+            for c in typed
+            if c not in have
+        ],
+    )
+    return with_epoch_ms(lf, "created_at", "_ms").filter(
+        nw.col("type").is_in(family_types(families))
+    )
+
+
+def _first_by_time(lf: Frame, over: Sequence[str], *, last: bool = False) -> Frame:
+    """The first (or last) row of each ``over`` group in ``(created_at, id)``
+    order."""
+    rank = nw.col("_ms").cum_count(reverse=last).over(*over, order_by=ORDER)
+    return (
+        lf.with_columns(rank.alias("_rank")).filter(nw.col("_rank") == 1).drop("_rank")
+    )
+
+
+def _with_campaign(lf: Frame) -> Frame:
+    """Campaign id and name of events that only carry a voucher code, from the
+    first event of the same code that has them."""
+    coded = lf.filter(
+        ~nw.col("voucher_code").is_null() & ~nw.col("campaign_id").is_null()
+    )
+    cid = _first_by_time(coded, ["voucher_code"]).select(
+        "voucher_code", nw.col("campaign_id").alias("_cid")
+    )
+    cname = _first_by_time(
+        coded.filter(~nw.col("campaign_name").is_null()), ["voucher_code"]
+    ).select("voucher_code", nw.col("campaign_name").alias("_cname"))
+    return (
+        lf.join(cid, on="voucher_code", how="left")
+        .join(cname, on="voucher_code", how="left")
+        .with_columns(
+            nw.coalesce("campaign_id", "_cid").alias("campaign_id"),
+            nw.coalesce("campaign_name", "_cname").alias("campaign_name"),
+        )
+        .drop("_cid", "_cname")
+    )
+
+
+def campaign_parts(lf: Frame, *, top: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """``campaign_summary`` on the engine: one row per campaign with every count
+    and amount (no list columns), and the top ``top`` redemption failure codes per
+    campaign (``campaign_id``, ``code``, ``count``, ``_rank``), both collected."""
+    ev = _with_campaign(lf).filter(~nw.col("campaign_id").is_null())
+    t = nw.col("type")
+
+    def n(*types: str) -> nw.Expr:
+        return t.is_in(list(types)).cast(nw.Int64).sum().cast(nw.Int64)
+
+    disc = nw.col("order_total_discount_amount").fill_null(0)
+    counts = (
+        ev.with_columns(
+            nw.when(t == _RED).then(disc).otherwise(0).alias("_dr"),
+            nw.when(t == _ROLLBACK).then(disc).otherwise(0).alias("_db"),
+        )
+        .group_by("campaign_id")
+        .agg(
+            n(_PUB).alias("publications"),
+            n(_PUB_FAIL).alias("publications_failed"),
+            n(_VAL).alias("validations_valid"),
+            n(_VAL_FAIL).alias("validations_invalid"),
+            n(_RED).alias("redemptions_succeeded"),
+            n(_RED_FAIL).alias("redemptions_failed"),
+            n(_ROLLBACK).alias("rollbacks"),
+            (nw.col("_dr").sum() - nw.col("_db").sum())
+            .cast(nw.Int64)
+            .alias("discount_given"),
+        )
+    )
+    names = _first_by_time(
+        ev.filter(~nw.col("campaign_name").is_null()), ["campaign_id"]
+    ).select("campaign_id", "campaign_name")
+    customers = (
+        ev.filter(~nw.col("customer_id").is_null())
+        .select("campaign_id", "customer_id")
+        .unique()
+        .group_by("campaign_id")
+        .agg(nw.len().cast(nw.Int64).alias("customers"))
+    )
+    redeemed = (
+        ev.filter((t == _RED) & ~nw.col("order_id").is_null())
+        .select("campaign_id", "order_id")
+        .unique()
+    )
+    paid = _first_by_time(
+        lf.filter((t == _PAID) & ~nw.col("order_id").is_null()), ["order_id"], last=True
+    ).select("order_id", "order_total_amount")
+    revenue = (
+        redeemed.join(paid, on="order_id", how="inner")
+        .group_by("campaign_id")
+        .agg(nw.col("order_total_amount").sum().cast(nw.Int64).alias("order_revenue"))
+    )
+    out = (
+        counts.join(names, on="campaign_id", how="left")
+        .join(customers, on="campaign_id", how="left")
+        .join(revenue, on="campaign_id", how="left")
+        .with_columns(
+            nw.col("customers").fill_null(0),
+            nw.col("order_revenue").fill_null(0),
+        )
+    )
+    codes = (
+        ev.filter(t == _RED_FAIL)
+        .with_columns(nw.col("failure_code").fill_null("(none)").alias("code"))
+        .group_by("campaign_id", "code")
+        .agg(nw.len().cast(nw.Int64).alias("count"))
+        .with_columns((-nw.col("count")).alias("_neg"))
+        .with_columns(row_number(["campaign_id"], ["_neg", "code"]).alias("_rank"))
+        .filter(nw.col("_rank") <= top)
+        .select("campaign_id", "code", "count", "_rank")
+    )
+    return to_polars(out), to_polars(codes)
+
+
+def known_campaigns(lf: Frame) -> list[str]:
+    """The campaign ids and names on the engine's events (for the typo check)."""
+    values = nw.concat(
+        [
+            lf.select(nw.col(c).cast(nw.String).alias("campaign"))
+            for c in ("campaign_id", "campaign_name")
+        ],
+        how="vertical",
+    )
+    found = to_polars(values.filter(~nw.col("campaign").is_null()).unique())
+    return sorted(found["campaign"].to_list())
+
+
+def _published_units(lf: Frame, campaign: str | Sequence[str] | None) -> Frame:
+    pubs = lf.filter(
+        (nw.col("type") == _PUB)
+        & ~nw.col("voucher_code").is_null()
+        & ~nw.col("customer_id").is_null()
+    )
+    if campaign is not None:
+        names = [campaign] if isinstance(campaign, str) else list(campaign)
+        named = (
+            lf.filter(
+                nw.col("campaign_name").is_in(names) & ~nw.col("campaign_id").is_null()
+            )
+            .select("campaign_id")
+            .unique()
+            .with_columns(nw.lit(value=True).alias("_named"))
+        )
+        pubs = (
+            pubs.join(named, on="campaign_id", how="left")
+            .filter(
+                nw.col("campaign_id").is_in(names).fill_null(value=False)
+                | nw.col("campaign_name").is_in(names).fill_null(value=False)
+                | nw.col("_named").fill_null(value=False)
+            )
+            .drop("_named")
+        )
+    return pubs.group_by(UNIT).agg(nw.col("_ms").min().alias("_t1"))
+
+
+def _first_after(
+    cur: Frame,
+    events: Frame,
+    *,
+    on: list[str],
+    prev: str,
+    name: str,
+    carry: Sequence[str] = (),
+    last: bool = False,
+) -> Frame:
+    """``cur`` plus ``name``: the time of the unit's first event (last with
+    ``last=True``) of ``events`` at or after ``prev`` (ties allowed, then broken by
+    id), and the ``carry`` columns of that event (null when there is none).
+
+    One left join and one window, so that ``cur`` is read once: engines without
+    common-subplan reuse (DuckDB) would compute it again for a second reference.
+    """
+    ev = events.select(
+        *on,
+        nw.col("_ms").alias("_ems"),
+        nw.col("id").alias("_eid"),
+        *[nw.col(c).alias(f"_e{c}") for c in carry],
+    )
+    ok = (nw.col("_ems") >= nw.col(prev)).fill_null(value=False).cast(nw.Int64)
+    # matching events first (last), each in (time, id) order; a unit without one
+    # keeps a single row whose found columns are nulled
+    order = ["_ok", "_ems", "_eid"] if last else ["_nok", "_ems", "_eid"]
+    rank = nw.col("_one").cum_count(reverse=last).over(*UNIT, order_by=order)
+    found = nw.col("_ok") == 1
+    return (
+        cur.join(ev, on=on, how="left")
+        .with_columns(ok.alias("_ok"), nw.lit(1).alias("_one"))
+        .with_columns((1 - nw.col("_ok")).alias("_nok"))
+        .with_columns(rank.alias("_rank"))
+        .filter(nw.col("_rank") == 1)
+        .with_columns(
+            nw.when(found).then(nw.col("_ems")).alias(name),
+            *[nw.when(found).then(nw.col(f"_e{c}")).alias(c) for c in carry],
+        )
+        .drop(
+            "_ems", "_eid", "_ok", "_nok", "_one", "_rank", *[f"_e{c}" for c in carry]
+        )
+    )
+
+
+def _coded(lf: Frame, type_: str) -> Frame:
+    return lf.filter(~nw.col("voucher_code").is_null() & (nw.col("type") == type_))
+
+
+def coupon_parts(
+    lf: Frame, campaign: str | Sequence[str] | None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """``coupon_funnel`` on the engine, collected: the drop-out reasons with the
+    step counts (``step`` — 2, 3, 4, or null for units that paid —, ``reason``,
+    ``units``, and ``_h1``…``_h4`` units that reached each step and ``_rolled``, to
+    be summed over the rows); and the median step durations in ms (``_metric``
+    ``"_d2"``…``"_d4"``, ``median``). The units are computed once per result, each
+    time in one chain of joins."""
+    sel = ["customer_id", "voucher_code", "_ms", "id"]
+    units = _published_units(lf, campaign)
+    units = _first_after(
+        units, _coded(lf, _VAL).select(sel), on=UNIT, prev="_t1", name="_t2"
+    )
+    units = _first_after(
+        units,
+        _coded(lf, _RED).select(*sel, "order_id"),
+        on=UNIT,
+        prev="_t2",
+        name="_t3",
+        carry=("order_id",),
+    )
+    paid = lf.filter((nw.col("type") == _PAID) & ~nw.col("order_id").is_null()).select(
+        "customer_id", "order_id", "_ms", "id"
+    )
+    units = _first_after(
+        units, paid, on=["customer_id", "order_id"], prev="_t3", name="_t4"
+    )
+    rollbacks = (
+        _coded(lf, _ROLLBACK).group_by(UNIT).agg(nw.col("_ms").min().alias("_rb"))
+    )
+    canceled = (
+        lf.filter((nw.col("type") == _CANCELED) & ~nw.col("order_id").is_null())
+        .select("order_id")
+        .unique()
+        .with_columns(nw.lit(value=True).alias("_canceled"))
+    )
+    units = units.join(rollbacks, on=UNIT, how="left").join(
+        canceled, on="order_id", how="left"
+    )
+    # the last failed validation after publication, the last failed redemption
+    # after validation; a failure event without a code counts as "(unknown)"
+    for type_, after, name in (
+        (_VAL_FAIL, "_t1", "_fval"),
+        (_RED_FAIL, "_t2", "_fred"),
+    ):
+        failures = _coded(lf, type_).select(*sel, nw.col("failure_code").alias(name))
+        units = _first_after(
+            units,
+            failures,
+            on=UNIT,
+            prev=after,
+            name=f"{name}_at",
+            carry=(name,),
+            last=True,
+        ).with_columns(
+            nw.when(~nw.col(f"{name}_at").is_null())
+            .then(nw.col(name).fill_null("(unknown)"))
+            .alias(name)
+        )
+    rolled = (
+        ~nw.col("_t3").is_null()
+        & (nw.col("_rb") >= nw.col("_t3")).fill_null(value=False)
+    ).fill_null(value=False)
+    units = units.with_columns(rolled.alias("_rolled"))
+    stop = (
+        nw.when(nw.col("_t2").is_null())
+        .then(nw.lit(2))
+        .when(nw.col("_t3").is_null())
+        .then(nw.lit(3))
+        .when(nw.col("_t4").is_null())
+        .then(nw.lit(4))
+    )
+    reason = (
+        nw.when(nw.col("_t2").is_null())
+        .then(nw.col("_fval").fill_null("(no attempt)"))
+        .when(nw.col("_t3").is_null())
+        .then(nw.col("_fred").fill_null("(no attempt)"))
+        .when(nw.col("_t4").is_null() & nw.col("_rolled"))
+        .then(nw.lit("rolled back"))
+        .when(nw.col("_t4").is_null() & nw.col("_canceled").fill_null(value=False))
+        .then(nw.lit("order canceled"))
+        .when(nw.col("_t4").is_null())
+        .then(nw.lit("(not paid)"))
+    )
+    reached = [
+        (~nw.col(f"_t{k}").is_null()).cast(nw.Int64).alias(f"_h{k}")
+        for k in range(1, 5)
+    ]
+    reasons = (
+        units.with_columns(
+            stop.cast(nw.Int64).alias("step"),
+            reason.alias("reason"),
+            *reached,
+            nw.col("_rolled").cast(nw.Int64),
+        )
+        .group_by("step", "reason")
+        .agg(
+            nw.len().cast(nw.Int64).alias("units"),
+            *[nw.col(f"_h{k}").sum().cast(nw.Int64) for k in range(1, 5)],
+            nw.col("_rolled").sum().cast(nw.Int64),
+        )
+    )
+    gaps = [f"_d{k}" for k in range(2, 5)]
+    durations = unpivot(
+        units.select(
+            # -1 stands for null through the unpivot (see polars_quantiles)
+            *[
+                (nw.col(f"_t{k}") - nw.col(f"_t{k - 1}")).fill_null(-1).alias(f"_d{k}")
+                for k in range(2, 5)
+            ]
+        ),
+        gaps,
+        index=[],
+        variable_name="_metric",
+        value_name="_v",
+    ).with_columns(nw.when(nw.col("_v") >= 0).then(nw.col("_v")).alias("_v"))
+    medians = polars_quantiles(durations, ["_metric"], "_v", {"median": 0.5})
+    return to_polars(reasons), to_polars(medians)
