@@ -59,6 +59,7 @@ from activity_toolkit.io import (
     read_parquet,
     scan_events,
     scan_frame,
+    store_paths,
 )
 from activity_toolkit.model import ActivityLog
 from activity_toolkit.sample import SampleWorld, sample, sample_world
@@ -146,6 +147,7 @@ __all__ = [
     "sample_world",
     "scan_events",
     "scan_frame",
+    "store_paths",
     "tier_distribution",
     "tier_path",
     "tier_spells",

@@ -42,9 +42,12 @@ def test_round_trip_keeps_unknown_types_and_list_columns(tmp_path):
 
 def test_store_is_hive_partitioned_by_month_and_scans_lazily(small_log, tmp_path):
     store = small_log.write_parquet(tmp_path / "store")
-    months = sorted(p.name for p in store.glob("v-*/events/month=*"))
+    months = sorted(p.name for p in store.glob("v-*/payload/month=*"))
     assert months[0].startswith("month=2024-")
     assert len(months) > 6
+    order_months = sorted(p.name for p in store.glob("v-*/families/order/month=*"))
+    assert set(order_months) <= set(months)
+    assert len(order_months) > 6
     lf = scan_events(store)
     assert isinstance(lf, pl.LazyFrame)
     paid = lf.filter(pl.col("type") == "customer.order.paid").select("id").collect()
@@ -354,14 +357,11 @@ def test_sample_world_written_block_by_block(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UnknownEventTypeWarning)
         assert read_parquet(tmp_path / "s").equals(world.to_log())
-    assert (
-        len(
-            list(
-                (tmp_path / "s").glob("v-*/frames/t=customer.order.paid/part-*.parquet")
-            )
-        )
-        == 4
-    )
+    parts = {
+        p.name
+        for p in (tmp_path / "s").glob("v-*/families/order/month=*/part-*.parquet")
+    }
+    assert parts == {f"part-{k}.parquet" for k in range(4)}  # one part per block
 
 
 # -- format versions ---------------------------------------------------------------------
@@ -369,23 +369,24 @@ def _live(store):
     return store / (store / "CURRENT").read_text()
 
 
-def _as_version_1(store):
-    """Turn a store into what format version 1 wrote: ``frames/<type>/`` directories."""
+def _as_version(store, version):
+    """Mark a store's live version as written in another format version (readers
+    refuse a version they do not read before they look at its files)."""
     import json
-    from urllib.parse import unquote
 
-    live = _live(store)
-    for d in (live / "frames").iterdir():
-        d.rename(d.parent / unquote(d.name.removeprefix("t=")))
-    manifest = live / "manifest.json"
-    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "version": 1}))
+    manifest = _live(store) / "manifest.json"
+    meta = json.loads(manifest.read_text())
+    manifest.write_text(json.dumps({**meta, "version": version}))
+
+
+def _as_version_1(store):
+    _as_version(store, 1)
 
 
 def test_store_layout_is_the_documented_one(tmp_path):
-    """The layout the README and ``activity_toolkit._store`` describe, with the
-    current format version in the manifest; the docs name that version."""
+    """The layout ``activity_toolkit._store`` describes, with the current format
+    version in the manifest; the module names every version."""
     import json
-    from pathlib import Path
 
     import activity_toolkit
     from activity_toolkit import _store
@@ -403,36 +404,39 @@ def test_store_layout_is_the_documented_one(tmp_path):
         live.name,
     ]
     assert sorted(p.name for p in live.iterdir()) == [
-        "events",
-        "frames",
+        "families",
         "manifest.json",
+        "payload",
     ]
-    assert [p.name for p in (live / "events").iterdir()] == ["month=2024-05"]
-    assert sorted(p.name for p in (live / "frames").iterdir()) == [
-        "t=customer.order.paid",
-        "t=customer.segment.left",
+    assert sorted(p.name for p in (live / "families").iterdir()) == ["order", "segment"]
+    assert [p.name for p in (live / "families" / "order").iterdir()] == [
+        "month=2024-05"
     ]
-    assert [p.name for p in (live / "frames" / "t=customer.order.paid").iterdir()] == [
-        "part-0.parquet"
-    ]
+    assert [
+        p.name for p in (live / "families" / "order" / "month=2024-05").iterdir()
+    ] == ["part-0.parquet"]
+    assert [p.name for p in (live / "payload").iterdir()] == ["month=2024-05"]
     meta = json.loads((live / "manifest.json").read_text())
-    assert (meta["format"], meta["version"]) == ("activity_toolkit.store", 3)
-    assert meta["dirs"] == {
-        "customer.order.paid": "t=customer.order.paid",
-        "customer.segment.left": "t=customer.segment.left",
+    assert (meta["format"], meta["version"]) == ("activity_toolkit.store", 4)
+    assert meta["family_of"] == {
+        "customer.order.paid": "order",
+        "customer.segment.left": "segment",
     }
-    assert FORMAT_VERSION == 3
-    # the docs: every version listed in the module, the current one in the README
+    assert meta["families"] == {
+        f: list(_store.family_schema(f)) for f in ("order", "segment")
+    }
+    assert meta["columns"]["customer.order.paid"] == log["customer.order.paid"].columns
+    assert FORMAT_VERSION == 4
+    assert _store.READABLE_VERSIONS == (3, 4)
+    # the docs: every version listed in the module, the current one's layout
     doc = _store.__doc__ or ""
     for version in range(1, FORMAT_VERSION + 1):
-        assert f"\n{version}. ``frames/" in doc, version
+        assert f"\n{version}. ``" in doc, version
     assert f"Layout (format version {FORMAT_VERSION})" in doc
-    readme = (Path(activity_toolkit.__file__).parents[1] / "README.md").read_text()
-    section = readme.split("### The Parquet store", 1)[1].split("\n## ", 1)[0]
-    assert f"format version {FORMAT_VERSION}" in section
-    assert "frames/t=<type>/part-k.parquet" in section
-    assert "STORE/store.json" in section
-    assert "frames/<type>/" not in section
+    assert "families/<family>/month=YYYY-MM/part-<k>.parquet" in doc
+    assert "payload/month=YYYY-MM/part-<k>.parquet" in doc
+    assert "store_paths" in activity_toolkit.__all__
+    assert "store_paths" in activity_toolkit.io.__all__
 
 
 @pytest.mark.parametrize(
@@ -452,9 +456,29 @@ def test_an_older_store_version_is_refused_clearly(tmp_path, read):
         read(store)
     message = str(caught.value)
     assert message.startswith(f"{store}: store format version 1,")
-    assert "reads format version 3" in message
+    assert "reads format version 4 (and 3)" in message
     assert "older activity_toolkit" in message
     assert "write the data again" in message
+
+
+@pytest.mark.parametrize(
+    "read",
+    [
+        read_parquet,
+        scan_events,
+        lambda store: scan_frame(store, "customer.order.paid"),
+        read_state,
+    ],
+    ids=["read_parquet", "scan_events", "scan_frame", "read_state"],
+)
+def test_a_newer_store_version_is_refused_clearly(tmp_path, read):
+    store = read_events([make_event("a")]).write_parquet(tmp_path / "s")
+    _as_version(store, 5)
+    with pytest.raises(StoreError) as caught:
+        read(store)
+    message = str(caught.value)
+    assert message.startswith(f"{store}: store format version 5,")
+    assert "newer activity_toolkit" in message
 
 
 def test_an_older_store_version_is_not_extended_but_can_be_replaced(tmp_path):
@@ -463,7 +487,7 @@ def test_an_older_store_version_is_not_extended_but_can_be_replaced(tmp_path):
     log = read_events([make_event("a")])
     store = log.write_parquet(tmp_path / "s")
     _as_version_1(store)
-    with pytest.raises(StoreError, match=r"store format version 1, .* version 3"):
+    with pytest.raises(StoreError, match=r"store format version 1, .* version 4"):
         StoreWriter(store, extend=True)
     assert not list(store.glob(".tmp-*"))
     # writing the log again (not extending) makes a current store in its place

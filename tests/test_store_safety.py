@@ -108,18 +108,21 @@ def test_unknown_types_of_any_length_are_kept(tmp_path):
         assert scan_frame(store, t).collect()["id"].to_list() == [
             f"e{LONG_TYPES.index(t)}"
         ]
-    names = [p.name for p in (_live(store) / "frames").iterdir()]
-    assert len(names) == len(LONG_TYPES) + 1
-    assert all(len(n.encode()) <= 120 for n in names), names
-    assert "t=customer.order.paid" in names
+    # type names are values in the tables, never path components
+    names = sorted(p.name for p in (_live(store) / "families").iterdir())
+    assert names == ["order", "unknown"]
     meta = json.loads((_live(store) / "manifest.json").read_text())
-    assert set(meta["dirs"]) == {*LONG_TYPES, "customer.order.paid"}
-    # extending keeps using the same directories
+    assert meta["family_of"] == {
+        **dict.fromkeys(LONG_TYPES, "unknown"),
+        "customer.order.paid": "order",
+    }
+    # extending keeps them in the same table
     with StoreWriter(store, extend=True) as writer:
         writer.add(_quiet_read_events([make_event("z", LONG_TYPES[0])]))
         writer.commit()
     assert scan_frame(store, LONG_TYPES[0]).collect().height == 2
-    assert len(list((_live(store) / "frames").iterdir())) == len(LONG_TYPES) + 1
+    names = sorted(p.name for p in (_live(store) / "families").iterdir())
+    assert names == ["order", "unknown"]
 
 
 def test_fetch_stores_a_long_unknown_type_with_the_rest(tmp_path):
@@ -318,11 +321,26 @@ def _truncate(path):
     path.write_bytes(data[: len(data) // 2])
 
 
+def _manifest_with(**changes):
+    def damage(store):
+        manifest = _live(store) / "manifest.json"
+        manifest.write_text(json.dumps({**json.loads(manifest.read_text()), **changes}))
+
+    return damage
+
+
 DAMAGES = {
-    "event part truncated": lambda s: _truncate(_first_part(s, "events")),
-    "event part garbage": lambda s: _first_part(s, "events").write_bytes(b"x" * 999),
-    "frame part truncated": lambda s: _truncate(_first_part(s, "frames")),
-    "frame part garbage": lambda s: _first_part(s, "frames").write_bytes(b"PAR1xx"),
+    # the order family holds the order.paid event scan_frame reads, the segment
+    # family only the other event
+    "family part truncated": lambda s: _truncate(_first_part(s, "families/order")),
+    "family part garbage": lambda s: _first_part(s, "families/order").write_bytes(
+        b"x" * 999
+    ),
+    "other family part garbage": lambda s: _first_part(
+        s, "families/segment"
+    ).write_bytes(b"PAR1xx"),
+    "payload part truncated": lambda s: _truncate(_first_part(s, "payload")),
+    "payload part garbage": lambda s: _first_part(s, "payload").write_bytes(b"PAR1xx"),
     "manifest empty": lambda s: (_live(s) / "manifest.json").write_text(""),
     "manifest truncated": lambda s: _truncate(_live(s) / "manifest.json"),
     "manifest a list": lambda s: (_live(s) / "manifest.json").write_text("[1, 2]"),
@@ -340,6 +358,11 @@ DAMAGES = {
             {**json.loads((_live(s) / "manifest.json").read_text()), "columns": [1]}
         )
     ),
+    "manifest bad family_of": _manifest_with(
+        family_of={"customer.order.paid": "order", "customer.segment.left": "nope"}
+    ),
+    "manifest bad families": _manifest_with(families={"order": ["id"]}),
+    "manifest more events": _manifest_with(events=3),
     "CURRENT not utf-8": lambda s: (s / "CURRENT").write_bytes(b"\xff\xfe\x00v"),
     "CURRENT a directory": lambda s: (
         (s / "CURRENT").unlink(),
@@ -400,10 +423,12 @@ def _notices(damage: str, reader: str) -> bool:
     kind = damage.split()[0]
     if kind == "state.json":  # only the sync state's readers open it
         return reader in {"read_state", "extend"}
-    if kind == "event":  # read_state does not open part files
+    if kind in {"family", "payload"}:  # read_state does not open part files
         return reader != "read_state"
-    if kind == "frame":  # nor does the events scan open frame files
-        return reader not in {"read_state", "scan_events"}
+    if kind == "other":  # nor does a scan of one type open other family tables
+        return reader not in {"read_state", "scan_frame"}
+    if damage == "manifest more events":  # only a whole read counts the events
+        return reader in {"read_parquet", "cli summary"}
     return True
 
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from activity_toolkit._store import (
     FORMAT_VERSION,
+    StorePaths,
     StoreWriter,
     read_state,
     scan_events,
     scan_frame,
+    store_paths,
     write_store,
 )
 from activity_toolkit.io._parquet import read_parquet
@@ -29,6 +31,7 @@ __all__ = [
     "FORMAT_VERSION",
     "LoadReport",
     "Skipped",
+    "StorePaths",
     "StoreWriter",
     "expand_paths",
     "open_bytes",
@@ -40,5 +43,6 @@ __all__ = [
     "read_state",
     "scan_events",
     "scan_frame",
+    "store_paths",
     "write_store",
 ]

@@ -22,14 +22,17 @@ def read_parquet(path: str | Path) -> ActivityLog:
     The result equals the log that was written, frame for frame. Events written in
     several parts are kept once (first part wins). The read is of the version live
     when it starts: a writer that replaces the store meanwhile keeps that version
-    for 10 minutes (``KEEP_OLD_VERSIONS_SECONDS``).
+    for 10 minutes (``KEEP_OLD_VERSIONS_SECONDS``). Stores of format version 4 (one
+    table per event family, see :func:`~activity_toolkit.io.store_paths`) and of
+    version 3 are read.
 
     Raises
     ------
     StoreError
-        ``path`` is not a store, it has another store format version (the message
-        names the version found and the one expected), or its live version is
-        damaged (the message names the store, the damaged file and the problem).
+        ``path`` is not a store, it has a store format version this toolkit does not
+        read (the message names the version found and the ones expected), or its
+        live version is damaged (the message names the store, the damaged file and
+        the problem).
     """
     events, frames = read_frames(path)
     return ActivityLog(events, frames)
