@@ -14,6 +14,7 @@ import os
 import sys
 import time
 import warnings
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,8 +30,14 @@ from activity_toolkit._exit import (
     exit_code,
 )
 from activity_toolkit.cli._remote import register
-from activity_toolkit.exceptions import ActivityToolkitError, StoreError
+from activity_toolkit.exceptions import (
+    ActivityToolkitError,
+    SkippedRecordsWarning,
+    StoreError,
+    UnknownEventTypeWarning,
+)
 from activity_toolkit.io import (
+    Skipped,
     StoreWriter,
     expand_paths,
     open_bytes,
@@ -123,14 +130,20 @@ def _cmd_load(args: argparse.Namespace) -> int:
     extend = not args.replace and (store / "CURRENT").exists()
     had_state = args.replace and _has_sync_state(store)
     read = new = 0
-    counts = {"records": 0, "duplicates": 0, "skipped": 0}
+    counts = {"records": 0, "duplicates": 0}
+    skipped: list[Skipped] = []
+    unknown: Counter[str] = Counter()
     with (
         warnings.catch_warnings(record=True) as caught,
         StoreWriter(store, extend=extend) as writer,
     ):
         warnings.simplefilter("always")
+        # each part warns of its own unknown types and skipped records: said once
+        # below, for the whole input
+        warnings.simplefilter("ignore", UnknownEventTypeWarning)
+        warnings.simplefilter("ignore", SkippedRecordsWarning)
         seen = (
-            scan_events(store).select("id").collect()["id"]
+            scan_events(store, payload=False).select("id").collect()["id"]
             if extend
             else pl.Series("id", [], dtype=pl.String)
         )
@@ -144,18 +157,33 @@ def _cmd_load(args: argparse.Namespace) -> int:
             if report is not None:
                 counts["records"] += report.records
                 counts["duplicates"] += report.duplicates
-                counts["skipped"] += len(report.skipped)
+                skipped.extend(report.skipped)
+                unknown.update(dict(report.unknown_types))
             fresh = part._where(~pl.col("id").is_in(seen.implode()))
             read += len(part)
             if len(fresh):
                 writer.add(fresh)
-                seen = pl.concat([seen, fresh.events["id"]])
+                # a copy: a slice of the part's column would keep its buffers (the
+                # whole part) alive, and memory would grow with the input
+                ids = pl.Series("id", fresh.events["id"].to_list(), dtype=pl.String)
+                seen = pl.concat([seen, ids])
                 new += len(fresh)
             del part, fresh
         if new or not extend:  # else nothing changes: no new version
             writer.commit()
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
+    for t, n in sorted(unknown.items()):
+        print(
+            f"warning: unknown event type {t!r} ({n:,} events): kept with the common "
+            "columns and the raw payload under family 'unknown'",
+            file=sys.stderr,
+        )
+    if skipped:
+        print(
+            f"warning: skipped {len(skipped):,} bad record(s); first: {skipped[0]}",
+            file=sys.stderr,
+        )
     duplicates = (
         counts["duplicates"] + read - new if not extend else counts["duplicates"]
     )
@@ -168,7 +196,7 @@ def _cmd_load(args: argparse.Namespace) -> int:
         if had_state:
             print("the store's fetch sync state was dropped with its data")
         return EXIT_OK
-    total = scan_events(store).select(pl.len()).collect().item()
+    total = scan_events(store, payload=False).select(pl.len()).collect().item()
     print(
         f"loaded {read:,} events ({kind}): {new:,} new added to {store}, "
         f"{read - new:,} already there; the store holds {total:,}"

@@ -202,13 +202,26 @@ def read_parts(
             yield last
 
 
+def _any_flat(path: Path) -> bool:
+    """Whether any of the first lines (up to 1 MiB) of an NDJSON file is a
+    webhook-style event: then the flat-first query reads the file, which reads a
+    file of both shapes in one pass (the nested-first one would read it twice)."""
+    try:
+        with open_bytes(path) as stream:
+            head = stream.read(1 << 20)
+    except (EOFError, OSError, zlib.error):  # damaged: the precise reader says where
+        return False
+    lines = [line for line in head.split(b"\n")[:-1] if line.strip()] or [head]
+    return any(looks_flat(texts_of([line])) for line in lines)
+
+
 def _read_whole(builder: Builder, path: Path, layout: Layout, first: bytes) -> bool:
     """Feed an event file read whole by DuckDB; ``False`` if it must be read text by
     text (DuckDB refused it, or some record is invalid)."""
     array = layout == "document" and first.lstrip().startswith(b"[")
     if layout == "document" and not array:
         return False  # one pretty-printed event: nothing to gain
-    flat = looks_flat(texts_of([first])) if not array else False
+    flat = False if array else _any_flat(path)
     with connect() as con:
         env = read_file(con, str(path), array=array, flat=flat)
     if env is None:
