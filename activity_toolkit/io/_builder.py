@@ -140,20 +140,25 @@ def _process_chunk(
             texts, locs = _doc_items(con, job, problem)
             if job.kind == "pages":
                 raw = _page_events(con, texts, locs, problem)
-                texts = texts.clear()
-            locate = locs.__getitem__
+            else:
+                raw = _event_envelopes(con, texts, locs.__getitem__, problem)
         else:
-            texts = _lines(job)
-        if texts.len():
-            env = envelopes(con, texts, flat=looks_flat(texts))
-            raw = _validate(env, texts, locate, problem)  # type: ignore[arg-type]
-        elif not isinstance(job, Docs) or job.kind != "pages":
-            return out
+            raw = _event_envelopes(con, _lines(job), locate, problem)  # type: ignore[arg-type]
     out.records += raw.height
     if raw.height:
         _count_unknown(raw, out.unknown)
         out.raw = raw
     return out
+
+
+def _event_envelopes(
+    con: Any, texts: pl.Series, locate: Locator, problem: Callable[[InputError], None]
+) -> pl.DataFrame:
+    """The valid envelopes of event texts; the others are reported."""
+    if texts.len() == 0:
+        return pl.DataFrame(schema=_RAW_SCHEMA)
+    env = envelopes(con, texts, flat=looks_flat(texts))
+    return _validate(env, texts, locate, problem)
 
 
 def looks_flat(texts: pl.Series) -> bool:
@@ -284,12 +289,7 @@ def _json_problem(
     try:
         orjson.loads(text.rstrip())
     except orjson.JSONDecodeError as exc:
-        if non_finite(texts_of([text if isinstance(text, bytes) else text.encode()]))[
-            0
-        ]:
-            reason = _NAN
-        else:
-            reason = f"invalid JSON: {exc.msg} at column {exc.colno}"
+        reason = _not_json(text, f"{exc.msg} at column {exc.colno}")
         return InvalidJSONError(
             reason, source=source, line=exc.lineno if line is None else line, item=item
         )
@@ -310,9 +310,7 @@ def _page_problem(text: str, loc: Location) -> InputError:
     try:
         page = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
-        if non_finite(pl.Series([text]))[0]:
-            return InvalidJSONError(_NAN, source=source, line=line)
-        return InvalidJSONError(f"invalid JSON: {exc}", source=source, line=line)
+        return InvalidJSONError(_not_json(text, exc), source=source, line=line)
     what = f"keys {sorted(page)}" if isinstance(page, dict) else _json_kind(page)
     return InvalidPageError(
         f"not an API list page: expected an object with a 'data' list, got {what}",
@@ -322,6 +320,12 @@ def _page_problem(text: str, loc: Location) -> InputError:
 
 
 _NAN = "invalid JSON: NaN and Infinity are not JSON numbers"
+
+
+def _not_json(text: str | bytes, detail: object) -> str:
+    """Why orjson refused ``text``: NaN or Infinity as a value, else its ``detail``."""
+    raw = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+    return _NAN if non_finite(pl.Series([raw]))[0] else f"invalid JSON: {detail}"
 
 
 def _lines(data: bytes) -> pl.Series:
@@ -458,9 +462,7 @@ def _event_problem(
         try:
             obj = orjson.loads(text)
         except orjson.JSONDecodeError as exc:
-            if non_finite(pl.Series([text]))[0]:
-                return InvalidJSONError, _NAN
-            return InvalidJSONError, f"invalid JSON: {exc}"
+            return InvalidJSONError, _not_json(text, exc)
         if isinstance(obj, dict):  # pragma: no cover - DuckDB and orjson agree
             return InvalidJSONError, "invalid JSON"
         return (

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import glob
 import gzip
-import io
 from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, cast
@@ -71,14 +70,3 @@ def open_bytes(path: Path) -> IO[bytes]:
         raw.close()
         return cast("IO[bytes]", gzip.open(path, "rb"))
     return raw
-
-
-def first_significant_byte(stream: IO[bytes]) -> bytes:
-    """Peek the first non-whitespace byte without consuming the stream (buffered)."""
-    if isinstance(stream, io.BufferedReader):
-        head = stream.peek(4096)
-    else:  # gzip: read a little and rewind
-        head = stream.read(4096)
-        stream.seek(0)
-    stripped = head.lstrip()
-    return stripped[:1]
