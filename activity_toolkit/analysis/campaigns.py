@@ -70,6 +70,16 @@ _CANCELED = "customer.order.canceled"
 def _input(
     data: ActivityLog | pl.DataFrame | pl.LazyFrame,
 ) -> tuple[pl.LazyFrame, Kind]:
+    """The campaign rows as a LazyFrame, and the kind of result to hand back.
+
+    Both analyses read their input in many branches of one plan (coupon_funnel's
+    in about fifty: each step joins the units of the step before to the events).
+    Over a DataFrame each branch filters memory. Over a lazy scan, Polars does not
+    merge the branches once each has its own pushed-down projection and filter, so
+    every branch ran the whole scan (and any sort) again: coupon_funnel over a
+    ``scan_parquet`` of 1M events took 8-10 s against about 1 s collected first.
+    A lazy input is therefore read once into a cache of the columns used here.
+    """
     lf, kind = typed_input(
         data,
         families=_FAMILIES,
@@ -77,6 +87,8 @@ def _input(
         typed=_TYPED,
         what="campaign events",
     )
+    if kind == "lazy":
+        lf = lf.select("customer_id", "type", "created_at", "id", *_TYPED).cache()
     return lf, kind
 
 

@@ -196,3 +196,17 @@ def test_failure_texts_follow_the_lists_on_the_sample():
         text(r, "code", "count") for r in summary["top_failure_codes"].to_list()
     ]
     assert summary["top_failure_codes_text"].str.count_matches(", ").max() == 1
+
+
+def test_lazy_scan_is_read_once(tmp_path):
+    """A lazy input is read by one scan that every branch of the plan shares: over a
+    ``scan_parquet`` each branch used to run its own scan (about fifty for
+    coupon_funnel, 10 s on 1M events against 1 s for the collected frame)."""
+    path = tmp_path / "rows.parquet"
+    EVENTS.write_parquet(path)
+    scan = pl.scan_parquet(path)
+    for fn in (coupon_funnel, campaign_summary):
+        plan = fn(scan).explain()
+        assert plan.count("Parquet SCAN") == 1, fn.__name__
+    assert_frame_equal(coupon_funnel(scan).collect(), coupon_funnel(EVENTS))
+    assert_frame_equal(campaign_summary(scan).collect(), campaign_summary(EVENTS))
