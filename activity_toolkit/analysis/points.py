@@ -27,17 +27,43 @@ same accrual (same ``group_id``), so earning is counted from ``points_added`` on
 signed ``points_change`` for points events, ``expired_points`` for expiry,
 ``redemption_amount`` for redemptions (negative on rollbacks) and ``reward_points`` for
 reward redemptions.
+
+**Engines.** Given a DuckDB relation, an Ibis table or a PySpark DataFrame of the
+points, pending_points, reward_redemption and redemption families' rows — the store's
+four family tables stacked by column name (DuckDB ``union_by_name``, Spark
+``unionByName(allowMissingColumns=True)``) or any events table — with the columns
+``id``, ``customer_id``, ``type``, ``created_at`` (a timestamp) and at least one of
+``points``, ``balance``, ``points_change``, ``expired_points``, ``transaction_type``,
+``pending_points``, ``reward_points``, ``redemption_amount``, ``voucher_type``
+(``campaign_id``, ``voucher_code`` and ``group_id`` are read when present, and the
+``by`` columns are needed), every function runs its portable definition
+(:mod:`._portable_points`) and returns a frame of that engine. ``points_liability``
+is computed by the engine whole; ``points_flows`` and ``breakage`` by the engine up to
+their sums per period, whose small table (every period, the ratios) is then finished
+locally by the same code as here and handed back in the engine's kind. ``id`` is
+required there (engines have no row order). ``tests/scale/`` checks every function
+and option gives the local rows.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
+from typing import Any
 
 import polars as pl
 
-from activity_toolkit._time import as_utc
-from activity_toolkit.analysis._common import Kind, finish, norm_by, same_kind
+from activity_toolkit._time import as_utc, to_ms
+from activity_toolkit.analysis import _portable_points
+from activity_toolkit.analysis._common import Kind, finish, norm_by
+from activity_toolkit.analysis._engine import (
+    EngineFrame,
+    finish_native,
+    from_polars,
+    is_local,
+    portable,
+    wrap,
+)
 from activity_toolkit.analysis._options import Period, WeekStart
 from activity_toolkit.analysis._params import AnalysisParams
 from activity_toolkit.analysis._periods import (
@@ -46,25 +72,18 @@ from activity_toolkit.analysis._periods import (
     resolve_period,
     weekday,
 )
+from activity_toolkit.analysis._portable_points import BASE_KIND as _BASE_KIND
+from activity_toolkit.analysis._portable_points import FAMILIES as _FAMILIES
+from activity_toolkit.analysis._portable_points import RAW_FLOWS as _RAW_FLOWS
+from activity_toolkit.analysis._portable_points import TYPED as _TYPED
+from activity_toolkit.analysis._portable_points import P as _P
+from activity_toolkit.analysis._portable_tiers import period_starts
 from activity_toolkit.analysis._typed import typed_input
 from activity_toolkit.exceptions import AnalysisInputError
 from activity_toolkit.model import ActivityLog
 
 __all__ = ["breakage", "points_flows", "points_liability"]
 
-_FAMILIES = ["points", "pending_points", "reward_redemption", "redemption"]
-_TYPED = (
-    "points",
-    "balance",
-    "points_change",
-    "expired_points",
-    "transaction_type",
-    "pending_points",
-    "reward_points",
-    "redemption_amount",
-    "voucher_type",
-)
-_P = "customer.voucher.loyalty_card."
 _FLOWS = (
     "earned",
     "spent_redemptions",
@@ -78,19 +97,6 @@ _FLOWS = (
     "pending_canceled",
     "net",
 )
-_BASE_KIND = {
-    _P + "points_added": "earned",
-    _P + "points_activated": "earned",
-    _P + "pending_points.activated": "pending_activated",
-    _P + "points_transferred": "transfer",
-    _P + "points_expired": "expired",
-    "customer.redemption.succeeded": "spent_redemptions",
-    "customer.redemption.rollback.succeeded": "spent_redemptions",
-    "customer.reward_redemptions.completed": "spent_rewards",
-    "customer.reward_redemptions.rolledback": "spent_rewards",
-    _P + "pending_points.added": "pending_added",
-    _P + "pending_points.canceled": "pending_canceled",
-}
 _LEDGER_NOTE = (
     "earning counted from points_added/points_activated/pending activations "
     "(rewarded.loyalty_points is the same accrual)"
@@ -189,16 +195,16 @@ def _ledger(lf: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-@same_kind
+@portable
 def points_flows(
-    data: ActivityLog | pl.DataFrame | pl.LazyFrame,
+    data: ActivityLog | pl.DataFrame | pl.LazyFrame | EngineFrame,
     *,
     period: Period = "month",
     by: str | Sequence[str] | None = None,
     tz: str = "UTC",
     week_start: WeekStart = "monday",
     every: str | None = None,
-) -> pl.DataFrame | pl.LazyFrame:
+) -> pl.DataFrame | pl.LazyFrame | EngineFrame:
     """Points earned, spent, expired, transferred and pending, per period.
 
     Parameters
@@ -266,25 +272,46 @@ def points_flows(
     period = resolve_period(period, every, function="points_flows")  # type: ignore[assignment]
     ws = weekday(week_start)
     bys = norm_by(by)
+    params = AnalysisParams(
+        "points_flows",
+        (
+            ("period", period),
+            ("by", (bys[0] if len(bys) == 1 else bys) or None),
+            ("tz", tz),
+            ("week_start", week_start if period == "week" else None),
+        ),
+        (
+            _LEDGER_NOTE,
+            "spent is net of rollbacks; earned includes activated pending points",
+        ),
+    )
+    if not is_local(data):
+        rows = _engine_rows(data, bys)
+        parts = _portable_points.flows_parts(
+            rows, bys=bys, period=period, tz=tz, week_start=ws
+        )
+        sums_local = period_starts(
+            parts, "_rep", "period", period=period, tz=tz, week_start=ws
+        ).drop("_key", "_rep")
+        out_local = _flows_table(sums_local.lazy(), bys, period).collect()
+        return finish_native(from_polars(out_local, rows), params, given=data)
     lf, kind = _input(data)
     led = _ledger(lf).with_columns(bucket("created_at", period, tz, ws).alias("period"))
-    raw = [
-        "earned",
-        "pending_activated",
-        "transferred_in",
-        "transferred_out",
-        "expired",
-        "spent_redemptions",
-        "spent_rewards",
-        "pending_added",
-        "pending_canceled",
-    ]
     sums = led.group_by(["period", *bys]).agg(
-        pl.col("_amount").filter(pl.col("_kind") == k).sum().alias(k) for k in raw
+        pl.col("_amount").filter(pl.col("_kind") == k).sum().alias(k)
+        for k in _RAW_FLOWS
     )
-    periods = every_period(led, period)
+    return finish(_flows_table(sums, bys, period), kind, params)
+
+
+def _flows_table(sums: pl.LazyFrame, bys: Sequence[str], period: str) -> pl.LazyFrame:
+    """``points_flows``' rows from the raw flows summed per ``period`` and ``bys``:
+    every period from the first to the last (times every ``by`` value), zeros
+    filled, the derived flows and ratio."""
+    raw = list(_RAW_FLOWS)
+    periods = every_period(sums, period)
     grid = periods.join(sums.select(bys).unique(), how="cross") if bys else periods
-    out = (
+    return (
         grid.join(sums, on=["period", *bys], how="left", nulls_equal=True)
         .filter(pl.col("period").is_not_null())
         .with_columns(pl.col(raw).fill_null(0).cast(pl.Int64))
@@ -307,31 +334,28 @@ def points_flows(
         .select("period", *bys, *_FLOWS, "earn_burn_ratio")
         .sort(["period", *bys], nulls_last=True)
     )
-    params = AnalysisParams(
-        "points_flows",
-        (
-            ("period", period),
-            ("by", (bys[0] if len(bys) == 1 else bys) or None),
-            ("tz", tz),
-            ("week_start", week_start if period == "week" else None),
-        ),
-        (
-            _LEDGER_NOTE,
-            "spent is net of rollbacks; earned includes activated pending points",
-        ),
-    )
-    return finish(out, kind, params)
 
 
-@same_kind
+def _engine_rows(data: EngineFrame, bys: Sequence[str]) -> Any:
+    """The points events of an engine frame, checked, with the ``by`` columns."""
+    lf = wrap(data, what="points events")
+    have = lf.collect_schema()
+    missing = [c for c in bys if c not in have and c not in _portable_points.OPTIONAL]
+    if missing:
+        msg = f"by column(s) {missing} are not in the points events"
+        raise AnalysisInputError(msg)
+    return _portable_points.points_rows(lf, extra=bys)
+
+
+@portable
 def breakage(
-    data: ActivityLog | pl.DataFrame | pl.LazyFrame,
+    data: ActivityLog | pl.DataFrame | pl.LazyFrame | EngineFrame,
     *,
     period: Period = "month",
     tz: str = "UTC",
     week_start: WeekStart = "monday",
     every: str | None = None,
-) -> pl.DataFrame | pl.LazyFrame:
+) -> pl.DataFrame | pl.LazyFrame | EngineFrame:
     """Breakage per earning cohort, with first-in-first-out attribution.
 
     Points earned in the same period form a cohort. Each card's debits (spends,
@@ -406,6 +430,35 @@ def breakage(
     """
     period = resolve_period(period, every, function="breakage")  # type: ignore[assignment]
     ws = weekday(week_start)
+    params = AnalysisParams(
+        "breakage",
+        (
+            ("period", period),
+            ("tz", tz),
+            ("week_start", week_start if period == "week" else None),
+        ),
+        (
+            "realised_breakage = expired / earned (final when settled)",
+            "lifetime_breakage = (earned - spent) / earned",
+            "debits attributed to earning cohorts first-in-first-out per card",
+            _LEDGER_NOTE,
+        ),
+    )
+    if not is_local(data):
+        rows = _engine_rows(data, ())
+        parts = period_starts(
+            _portable_points.breakage_parts(rows, period=period, tz=tz, week_start=ws),
+            "_rep",
+            "cohort",
+            period=period,
+            tz=tz,
+            week_start=ws,
+        )
+        out_local = _breakage_table(
+            parts.select("cohort", "earned").lazy(),
+            parts.select("cohort", "spent", "expired", "transferred_out").lazy(),
+        ).collect()
+        return finish_native(from_polars(out_local, rows), params, given=data)
     lf, kind = _input(data)
     led = _ledger(lf).filter(pl.col("_delta") != 0).sort(["_card", "created_at", "id"])
     credit = pl.col("_delta") > 0
@@ -459,7 +512,13 @@ def breakage(
         .group_by("cohort")
         .agg((pl.col("_hi") - pl.col("_lo")).sum().alias("earned"))
     )
-    out = (
+    return finish(_breakage_table(earned, overlap), kind, params)
+
+
+def _breakage_table(earned: pl.LazyFrame, overlap: pl.LazyFrame) -> pl.LazyFrame:
+    """``breakage``'s rows from the points earned per ``cohort`` and the debits
+    attributed to each (``spent``, ``expired``, ``transferred_out``)."""
+    return (
         earned.join(overlap, on="cohort", how="left")
         .with_columns(pl.col("spent", "expired", "transferred_out").fill_null(0))
         .with_columns(
@@ -485,32 +544,17 @@ def breakage(
         )
         .sort("cohort")
     )
-    params = AnalysisParams(
-        "breakage",
-        (
-            ("period", period),
-            ("tz", tz),
-            ("week_start", week_start if period == "week" else None),
-        ),
-        (
-            "realised_breakage = expired / earned (final when settled)",
-            "lifetime_breakage = (earned - spent) / earned",
-            "debits attributed to earning cohorts first-in-first-out per card",
-            _LEDGER_NOTE,
-        ),
-    )
-    return finish(out, kind, params)
 
 
-@same_kind
+@portable
 def points_liability(
-    data: ActivityLog | pl.DataFrame | pl.LazyFrame,
+    data: ActivityLog | pl.DataFrame | pl.LazyFrame | EngineFrame,
     *,
     value_per_point: float,
     expected_breakage: float,
     at: datetime | date | str | None = None,
     by: str | Sequence[str] | None = "campaign_id",
-) -> pl.DataFrame | pl.LazyFrame:
+) -> pl.DataFrame | pl.LazyFrame | EngineFrame:
     """Outstanding points and their liability: points x value x (1 - expected breakage).
 
     A card's outstanding points are its last reported ``balance`` plus the ledger
@@ -577,6 +621,29 @@ def points_liability(
         msg = f"value_per_point must not be negative; got {value_per_point!r}"
         raise AnalysisInputError(msg)
     bys = norm_by(by)
+    params = AnalysisParams(
+        "points_liability",
+        (
+            ("value_per_point", float(value_per_point)),
+            ("expected_breakage", float(expected_breakage)),
+            ("at", as_utc(at) if at is not None else "after the last event"),
+            ("by", (bys[0] if len(bys) == 1 else bys) or None),
+        ),
+        (
+            "liability = outstanding points x value per point x (1 - expected breakage)",
+            "outstanding = last reported balance + later unreported changes",
+            _LEDGER_NOTE,
+        ),
+    )
+    if not is_local(data):
+        out_engine = _portable_points.liability(
+            _engine_rows(data, bys),
+            bys=bys,
+            at_ms=to_ms(at) if at is not None else None,
+            value_per_point=value_per_point,
+            expected_breakage=expected_breakage,
+        )
+        return finish_native(out_engine, params, given=data)
     lf, kind = _input(data)
     led = _ledger(lf)
     if at is not None:
@@ -622,18 +689,4 @@ def points_liability(
     )
     if bys:
         out = out.sort(list(bys), nulls_last=True)
-    params = AnalysisParams(
-        "points_liability",
-        (
-            ("value_per_point", float(value_per_point)),
-            ("expected_breakage", float(expected_breakage)),
-            ("at", as_utc(at) if at is not None else "after the last event"),
-            ("by", (bys[0] if len(bys) == 1 else bys) or None),
-        ),
-        (
-            "liability = outstanding points x value per point x (1 - expected breakage)",
-            "outstanding = last reported balance + later unreported changes",
-            _LEDGER_NOTE,
-        ),
-    )
     return finish(out, kind, params)

@@ -19,6 +19,22 @@ Inputs are an :class:`~activity_toolkit.ActivityLog` or a frame of stacked tier 
 (see :func:`~activity_toolkit.analysis.typed_events`) with ``customer_id``,
 ``campaign_id``, ``type``, ``created_at`` and the tier columns; ``id`` breaks ties when
 present.
+
+**Engines.** Given a DuckDB relation, an Ibis table or a PySpark DataFrame of tier
+events — the store's ``tier`` family table (:func:`~activity_toolkit.store_paths`) or
+any events table — with the columns ``id``, ``customer_id``, ``campaign_id``,
+``type``, ``created_at`` (a timestamp) and at least one of ``tier_id``,
+``tier_name``, ``tier_from_id``, ``tier_from_name``, ``tier_to_id``,
+``tier_to_name``, every function runs its portable definition
+(:mod:`._portable_tiers`) and returns a frame of that engine. ``tier_spells``,
+``tier_path`` and ``tier_transitions`` are computed by the engine whole;
+``tier_distribution`` and ``time_in_tier`` are computed by the engine up to their
+small aggregates (membership changes per tier and period; spells per tier and
+duration), whose period grid and Kaplan-Meier curve are then finished locally by the
+same code as here and handed back in the engine's kind. ``id`` is required there
+(engines have no row order); ``start``/``end`` keep the input's timestamp type and
+durations are ``Int64`` milliseconds. ``tests/scale/`` checks every function and
+option gives the local rows.
 """
 
 from __future__ import annotations
@@ -27,11 +43,21 @@ import math
 import sys
 from datetime import date, datetime
 from statistics import NormalDist
+from typing import Any
 
 import polars as pl
 
-from activity_toolkit._time import as_utc
-from activity_toolkit.analysis._common import UTC_MS, Kind, finish, same_kind
+from activity_toolkit._time import as_utc, to_ms
+from activity_toolkit.analysis import _portable_tiers
+from activity_toolkit.analysis._common import UTC_MS, Kind, finish
+from activity_toolkit.analysis._engine import (
+    EngineFrame,
+    finish_native,
+    from_polars,
+    is_local,
+    portable,
+    wrap,
+)
 from activity_toolkit.analysis._options import (
     Period,
     SurvivalOutput,
@@ -41,6 +67,11 @@ from activity_toolkit.analysis._options import (
 )
 from activity_toolkit.analysis._params import AnalysisParams
 from activity_toolkit.analysis._periods import bucket, interval, resolve_period, weekday
+from activity_toolkit.analysis._portable_tiers import NONE as _NONE
+from activity_toolkit.analysis._portable_tiers import PREFIX as _PREFIX
+from activity_toolkit.analysis._portable_tiers import TYPED as _TYPED
+from activity_toolkit.analysis._portable_tiers import UNIT as _UNIT
+from activity_toolkit.analysis._portable_tiers import period_starts
 from activity_toolkit.analysis._typed import typed_input
 from activity_toolkit.exceptions import AnalysisInputError
 from activity_toolkit.model import ActivityLog
@@ -54,17 +85,6 @@ __all__ = [
 ]
 
 
-_UNIT = ["customer_id", "campaign_id"]
-_NONE = "\x00none"
-_PREFIX = "customer.loyalty.tier."
-_TYPED = (
-    "tier_id",
-    "tier_name",
-    "tier_from_id",
-    "tier_from_name",
-    "tier_to_id",
-    "tier_to_name",
-)
 _ORDER_NOTE = "tier events replayed per customer and campaign in (created_at, id) order"
 
 
@@ -89,6 +109,24 @@ def _tier_input(
     else:
         end = pl.col("created_at").max()
     return lf, kind, end
+
+
+def _engine_rows(data: EngineFrame) -> Any:
+    """The tier events of an engine frame, checked, for :mod:`._portable_tiers`."""
+    return _portable_tiers.tier_rows(wrap(data, what="tier events"))
+
+
+def _to_engine(
+    out: pl.DataFrame, like: Any, params: AnalysisParams, given: object
+) -> Any:
+    """A result finished locally, handed back in the engine's kind (durations as
+    ``Int64`` milliseconds)."""
+    ms = [
+        pl.col(c).cast(pl.Int64)
+        for c, dtype in out.schema.items()
+        if isinstance(dtype, pl.Duration)
+    ]
+    return finish_native(from_polars(out.with_columns(ms), like), params, given=given)
 
 
 def _states(lf: pl.LazyFrame) -> pl.LazyFrame:
@@ -173,10 +211,10 @@ def _spells(lf: pl.LazyFrame, *, keep: tuple[str, ...] = ()) -> pl.LazyFrame:
     )
 
 
-@same_kind
+@portable
 def tier_spells(
-    data: ActivityLog | pl.DataFrame | pl.LazyFrame,
-) -> pl.DataFrame | pl.LazyFrame:
+    data: ActivityLog | pl.DataFrame | pl.LazyFrame | EngineFrame,
+) -> pl.DataFrame | pl.LazyFrame | EngineFrame:
     """One row per stay of a member in a tier.
 
     Parameters
@@ -227,18 +265,21 @@ def tier_spells(
     │ Bronze    ┆ open       ┆ true     │
     └───────────┴────────────┴──────────┘
     """
-    lf, kind, _ = _tier_input(data)
-    out = _spells(lf).sort([*_UNIT, "start"], nulls_last=True)
     params = AnalysisParams(
         "tier_spells", (), (_ORDER_NOTE, "open spells are censored")
     )
+    if not is_local(data):
+        spells = _portable_tiers.spells_result(_engine_rows(data))
+        return finish_native(spells, params, given=data)
+    lf, kind, _ = _tier_input(data)
+    out = _spells(lf).sort([*_UNIT, "start"], nulls_last=True)
     return finish(out, kind, params)
 
 
-@same_kind
+@portable
 def tier_path(
-    data: ActivityLog | pl.DataFrame | pl.LazyFrame,
-) -> pl.DataFrame | pl.LazyFrame:
+    data: ActivityLog | pl.DataFrame | pl.LazyFrame | EngineFrame,
+) -> pl.DataFrame | pl.LazyFrame | EngineFrame:
     """Per customer and campaign, the ordered list of tiers the member went through.
 
     A ``"(none)"`` entry marks a ``left`` (time without a tier).
@@ -268,6 +309,12 @@ def tier_path(
     >>> tier_path(events)["path"].to_list()
     [['Bronze', '(none)', 'Bronze']]
     """
+    params = AnalysisParams(
+        "tier_path", (), (_ORDER_NOTE, "'(none)' = not in a tier after a left")
+    )
+    if not is_local(data):
+        paths = _portable_tiers.path(_engine_rows(data))
+        return finish_native(paths, params, given=data)
     lf, kind, _ = _tier_input(data)
     name = (
         pl.when(pl.col("_sid") == _NONE)
@@ -282,10 +329,16 @@ def tier_path(
         .with_columns(pl.col("path").list.len().cast(pl.Int64).alias("changes"))
         .sort(_UNIT, nulls_last=True)
     )
-    params = AnalysisParams(
-        "tier_path", (), (_ORDER_NOTE, "'(none)' = not in a tier after a left")
-    )
     return finish(out, kind, params)
+
+
+_TRANSITION_NOTES: dict[str, tuple[str, ...]] = {
+    "event": ("one transition per tier event, read from the event",),
+    "period": (
+        _ORDER_NOTE,
+        "state at start (or 'none') -> state at end (or 'left'), members with a tier in the period",
+    ),
+}
 
 
 def _share(counts: pl.LazyFrame, row: list[str]) -> pl.LazyFrame:
@@ -294,14 +347,14 @@ def _share(counts: pl.LazyFrame, row: list[str]) -> pl.LazyFrame:
     )
 
 
-@same_kind
+@portable
 def tier_transitions(
-    data: ActivityLog | pl.DataFrame | pl.LazyFrame,
+    data: ActivityLog | pl.DataFrame | pl.LazyFrame | EngineFrame,
     *,
     start: datetime | date | str | None = None,
     end: datetime | date | str | None = None,
     level: TierLevel = "event",
-) -> pl.DataFrame | pl.LazyFrame:
+) -> pl.DataFrame | pl.LazyFrame | EngineFrame:
     """Tier migration counts, from → to, with row shares.
 
     Parameters
@@ -358,9 +411,26 @@ def tier_transitions(
     ['Bronze', 'Silver']
     """
     check(level, TierLevel, name="level")
-    lf, kind, _ = _tier_input(data)
     lo = as_utc(start) if start is not None else None
     hi = as_utc(end) if end is not None else None
+    params = AnalysisParams(
+        "tier_transitions",
+        (
+            ("level", level),
+            ("start", lo),
+            ("end", hi),
+        ),
+        _TRANSITION_NOTES[level],
+    )
+    if not is_local(data):
+        out_engine = _portable_tiers.transitions(
+            _engine_rows(data),
+            lo_ms=to_ms(lo) if lo is not None else None,
+            hi_ms=to_ms(hi) if hi is not None else None,
+            level=level,
+        )
+        return finish_native(out_engine, params, given=data)
+    lf, kind, _ = _tier_input(data)
     if level == "event":
         ev = lf
         if lo is not None:
@@ -386,7 +456,6 @@ def tier_transitions(
         pairs = ev.filter(k.is_in(["joined", "left", "upgraded", "downgraded"])).select(
             "campaign_id", frm.alias("from_tier"), to.alias("to_tier")
         )
-        notes: tuple[str, ...] = ("one transition per tier event, read from the event",)
     else:
         sp = _spells(lf)
         if lo is not None:
@@ -415,37 +484,24 @@ def tier_transitions(
             )
             .select("campaign_id", "from_tier", "to_tier")
         )
-        notes = (
-            _ORDER_NOTE,
-            "state at start (or 'none') -> state at end (or 'left'), members with a tier in the period",
-        )
     out = _share(
         pairs.group_by(["campaign_id", "from_tier", "to_tier"]).agg(
             pl.len().cast(pl.Int64).alias("count")
         ),
         ["campaign_id", "from_tier"],
     ).sort(["campaign_id", "from_tier", "to_tier"], nulls_last=True)
-    params = AnalysisParams(
-        "tier_transitions",
-        (
-            ("level", level),
-            ("start", lo),
-            ("end", hi),
-        ),
-        notes,
-    )
     return finish(out, kind, params)
 
 
-@same_kind
+@portable
 def tier_distribution(
-    data: ActivityLog | pl.DataFrame | pl.LazyFrame,
+    data: ActivityLog | pl.DataFrame | pl.LazyFrame | EngineFrame,
     *,
     period: Period = "month",
     tz: str = "UTC",
     week_start: WeekStart = "monday",
     every: str | None = None,
-) -> pl.DataFrame | pl.LazyFrame:
+) -> pl.DataFrame | pl.LazyFrame | EngineFrame:
     """Members per tier at the end of each period.
 
     Parameters
@@ -492,7 +548,17 @@ def tier_distribution(
     """
     period = resolve_period(period, every, function="tier_distribution")  # type: ignore[assignment]
     ws = weekday(week_start)
-    step = interval(period)
+    params = AnalysisParams(
+        "tier_distribution",
+        (
+            ("period", period),
+            ("tz", tz),
+            ("week_start", week_start if period == "week" else None),
+        ),
+        (_ORDER_NOTE, "members = in the tier after all events before period_end"),
+    )
+    if not is_local(data):
+        return _distribution_on_engine(data, period, tz, ws, params)
     lf, kind, end = _tier_input(data)
     sp = _spells(lf)
 
@@ -519,13 +585,32 @@ def tier_distribution(
         how="vertical",
     )
     tiers = deltas.group_by(["campaign_id", "tier_id"]).agg(pl.col("tier_name").first())
-    bounds = lf.select(
-        trunc("created_at").min().alias("_lo"),
-        end.alias("_end"),
-    ).with_columns(trunc("_end").alias("_hi"))
-    periods = bounds.select(
-        pl.datetime_ranges("_lo", "_hi", step, time_unit="ms").alias("period"), "_end"
-    ).explode("period")
+    bounds = lf.select(trunc("created_at").min().alias("_lo"), end.alias("_end"))
+    out = _distribution_table(deltas, tiers, bounds, period, tz, ws)
+    return finish(out, kind, params)
+
+
+def _distribution_table(
+    deltas: pl.LazyFrame,
+    tiers: pl.LazyFrame,
+    bounds: pl.LazyFrame,
+    period: str,
+    tz: str,
+    ws: int,
+) -> pl.LazyFrame:
+    """``tier_distribution``'s rows from the membership changes (``campaign_id``,
+    ``tier_id``, ``period``, ``_d``), each tier's name and the bounds (``_lo``, the
+    first event's period; ``_end``, the end of observation): every tier in every
+    period, members by a running sum."""
+    step = interval(period)
+    periods = (
+        bounds.with_columns(bucket("_end", period, tz, ws).alias("_hi"))
+        .select(
+            pl.datetime_ranges("_lo", "_hi", step, time_unit="ms").alias("period"),
+            "_end",
+        )
+        .explode("period")
+    )
     grid = (
         tiers.join(periods, how="cross")
         .join(
@@ -538,7 +623,7 @@ def tier_distribution(
         .sort(["campaign_id", "tier_id", "period"], nulls_last=True)
         .with_columns(pl.col("period").dt.offset_by(step).alias("period_end"))
     )
-    out = grid.select(
+    return grid.select(
         "campaign_id",
         "tier_id",
         "tier_name",
@@ -554,16 +639,39 @@ def tier_distribution(
             "complete"
         ),
     ).filter(pl.col("period").is_not_null())
-    params = AnalysisParams(
-        "tier_distribution",
-        (
-            ("period", period),
-            ("tz", tz),
-            ("week_start", week_start if period == "week" else None),
-        ),
-        (_ORDER_NOTE, "members = in the tier after all events before period_end"),
+
+
+def _distribution_on_engine(
+    data: EngineFrame, period: str, tz: str, ws: int, params: AnalysisParams
+) -> Any:
+    """``tier_distribution`` of an engine frame: the engine's membership changes per
+    tier and period, the grid and running sums built locally."""
+    rows = _engine_rows(data)
+    parts, lo, hi = _portable_tiers.distribution_parts(
+        rows, period=period, tz=tz, week_start=ws
     )
-    return finish(out, kind, params)
+    counts = period_starts(parts, "_rep", "period", period=period, tz=tz, week_start=ws)
+    tiers = counts.group_by("campaign_id", "tier_id").agg(
+        pl.col("_name").drop_nulls().first().alias("tier_name")
+    )
+    first_last = pl.DataFrame(
+        {"_rep": [lo], "_hi": [hi]}, schema=[("_rep", pl.Int64), ("_hi", pl.Int64)]
+    )
+    bounds = period_starts(
+        first_last, "_rep", "_lo", period=period, tz=tz, week_start=ws
+    ).select(
+        "_lo",
+        pl.col("_hi").cast(UTC_MS).alias("_end"),
+    )
+    out = _distribution_table(
+        counts.select("campaign_id", "tier_id", "period", "_d").lazy(),
+        tiers.lazy(),
+        bounds.lazy(),
+        period,
+        tz,
+        ws,
+    ).collect()
+    return _to_engine(out, rows, params, data)
 
 
 #: R ``survival``'s tolerance (``sqrt(.Machine$double.eps)``): a survival value this
@@ -619,14 +727,14 @@ def _km_band(z: float, grp: list[str]) -> list[pl.Expr]:
     ]
 
 
-@same_kind
+@portable
 def time_in_tier(
-    data: ActivityLog | pl.DataFrame | pl.LazyFrame,
+    data: ActivityLog | pl.DataFrame | pl.LazyFrame | EngineFrame,
     *,
     end: datetime | date | str | None = None,
     output: SurvivalOutput = "summary",
     confidence: float = 0.95,
-) -> pl.DataFrame | pl.LazyFrame:
+) -> pl.DataFrame | pl.LazyFrame | EngineFrame:
     """Kaplan-Meier time in tier, open spells censored at the end of observation.
 
     A closed spell is an event (the member left the tier after its duration); an open
@@ -729,38 +837,6 @@ def time_in_tier(
             f"interval); got {confidence!r}"
         )
         raise AnalysisInputError(msg)
-    lf, kind, end_expr = _tier_input(data)
-    censor_at = pl.lit(as_utc(end), dtype=UTC_MS) if end is not None else end_expr
-    sp = _spells(lf.with_columns(censor_at.alias("_cens")), keep=("_cens",))
-    durations = sp.select(
-        "campaign_id",
-        "tier_id",
-        "tier_name",
-        (pl.coalesce("end", "_cens") - pl.col("start"))
-        .cast(pl.Duration("ms"))
-        .alias("duration"),
-        (~pl.col("censored")).cast(pl.Int64).alias("_event"),
-    )
-    grp = ["campaign_id", "tier_id"]
-    curve = (
-        durations.group_by([*grp, "duration"])
-        .agg(
-            pl.col("tier_name").first(),
-            pl.col("_event").sum().alias("left"),
-            pl.len().cast(pl.Int64).alias("_n"),
-        )
-        .sort([*grp, "duration"], nulls_last=True)
-        .with_columns(
-            pl.col("_n").cum_sum(reverse=True).over(grp).alias("at_risk"),
-            (pl.col("_n") - pl.col("left")).alias("censored"),
-        )
-        .with_columns(
-            (1 - pl.col("left") / pl.col("at_risk"))
-            .cum_prod()
-            .over(grp)
-            .alias("survival")
-        )
-    )
     params = AnalysisParams(
         "time_in_tier",
         (
@@ -776,9 +852,63 @@ def time_in_tier(
             "curve interval: Greenwood variance, log(-log) transform",
         ),
     )
+    if not is_local(data):
+        rows = _engine_rows(data)
+        counts = _portable_tiers.km_counts(
+            rows, end_ms=to_ms(end) if end is not None else None
+        ).select(
+            "campaign_id",
+            "tier_id",
+            pl.col("_dur").cast(pl.Duration("ms")).alias("duration"),
+            "tier_name",
+            "left",
+            "_n",
+        )
+        out_local = _km_table(counts.lazy(), output, confidence).collect()
+        return _to_engine(out_local, rows, params, data)
+    lf, kind, end_expr = _tier_input(data)
+    censor_at = pl.lit(as_utc(end), dtype=UTC_MS) if end is not None else end_expr
+    sp = _spells(lf.with_columns(censor_at.alias("_cens")), keep=("_cens",))
+    durations = sp.select(
+        "campaign_id",
+        "tier_id",
+        "tier_name",
+        (pl.coalesce("end", "_cens") - pl.col("start"))
+        .cast(pl.Duration("ms"))
+        .alias("duration"),
+        (~pl.col("censored")).cast(pl.Int64).alias("_event"),
+    )
+    counts_lf = durations.group_by(["campaign_id", "tier_id", "duration"]).agg(
+        pl.col("tier_name").first(),
+        pl.col("_event").sum().alias("left"),
+        pl.len().cast(pl.Int64).alias("_n"),
+    )
+    return finish(_km_table(counts_lf, output, confidence), kind, params)
+
+
+def _km_table(
+    counts: pl.LazyFrame, output: SurvivalOutput, confidence: float
+) -> pl.LazyFrame:
+    """``time_in_tier``'s rows from the spells counted per campaign, tier and
+    ``duration`` (``tier_name``, ``left``: closed, ``_n``: all): the Kaplan-Meier
+    curve, or its summary."""
+    grp = ["campaign_id", "tier_id"]
+    curve = (
+        counts.sort([*grp, "duration"], nulls_last=True)
+        .with_columns(
+            pl.col("_n").cum_sum(reverse=True).over(grp).alias("at_risk"),
+            (pl.col("_n") - pl.col("left")).alias("censored"),
+        )
+        .with_columns(
+            (1 - pl.col("left") / pl.col("at_risk"))
+            .cum_prod()
+            .over(grp)
+            .alias("survival")
+        )
+    )
     if output == "curve":
         z = NormalDist().inv_cdf(0.5 + confidence / 2)
-        out = curve.select(
+        return curve.select(
             *grp,
             "tier_name",
             "duration",
@@ -788,9 +918,7 @@ def time_in_tier(
             "survival",
             *_km_band(z, grp),
         )
-        return finish(out, kind, params)
-
-    out = (
+    return (
         curve.group_by(grp)
         .agg(
             pl.col("tier_name").first(),
@@ -803,4 +931,3 @@ def time_in_tier(
         )
         .sort(grp, nulls_last=True)
     )
-    return finish(out, kind, params)
