@@ -244,7 +244,7 @@ def _on_engine(data: EngineFrame, spec: _Spec, *, analysis: str) -> Any:
     defs, groups = _step_groups(spec) if spec.mode == "unordered" else ([], [])
     units = _portable_funnel.units(lf, spec, defs, groups)
     if analysis == "funnel":
-        out = _portable_funnel.summary(units, spec)
+        out = _portable_funnel.summary(units, spec, lf)
     else:
         out = _portable_funnel.public_units(units, spec)
     return finish_native(out, spec.params(analysis), given=data)
