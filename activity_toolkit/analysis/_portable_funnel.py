@@ -1,5 +1,6 @@
-"""The portable funnel: :func:`~activity_toolkit.analysis.funnel` and
-:func:`~activity_toolkit.analysis.funnel_units` written once in narwhals.
+"""The portable funnel: :func:`~activity_toolkit.analysis.funnel`,
+:func:`~activity_toolkit.analysis.funnel_units` and the engine part of
+:func:`~activity_toolkit.analysis.funnel_trend`, written once in narwhals.
 
 It runs on every engine of :mod:`._engine` and is the reference definition: the
 local Polars code of :mod:`.funnel` (faster on one machine) must give the same
@@ -30,10 +31,21 @@ Exclusions: the next exclusion event after the ``from_step`` event, found by the
 same ordinal join, compared with the ``to_step`` event's position (or the window).
 ``entry="furthest"`` keeps each unit's attempt with the most steps, not excluded
 first, earliest first (a row number over that order).
+
+``funnel_trend``: the units are numbered by the calendar period of their entry on the
+engine (:func:`~._portable_tiers.with_period_key`: the zone's UTC offsets, read from
+Polars for the data's time range, as a ``when`` tree on the epoch milliseconds, and
+integer calendar arithmetic) and reduced to a row per period (:func:`trend_parts`);
+:mod:`.funnel` names each period with Polars' own ``bucket`` of its first entrant,
+checks that its last entrant falls in the same period, and builds the grid locally.
+
+Each query reads the units once: DuckDB and Spark do not reuse a common subplan, so a
+second branch over the units would compute the whole funnel again (:func:`summary`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import narwhals as nw
@@ -47,13 +59,14 @@ from activity_toolkit.analysis._engine import (
     unpivot,
     with_epoch_ms,
 )
+from activity_toolkit.analysis._portable_tiers import ms_range, with_period_key
 from activity_toolkit.exceptions import AnalysisInputError
 
 if TYPE_CHECKING:
     from activity_toolkit.analysis._common import Step
     from activity_toolkit.analysis.funnel import _Spec
 
-__all__ = ["public_units", "summary", "units"]
+__all__ = ["public_units", "summary", "trend_parts", "trend_span", "units"]
 
 Frame = nw.LazyFrame[Any]
 ORDER = ["_ms", "_o"]
@@ -73,9 +86,10 @@ def _match(step: Step, type_col: str) -> nw.Expr:
     return hit.fill_null(value=False)
 
 
-def _base(lf: Frame, spec: _Spec) -> Frame:
+def _base(lf: Frame, spec: _Spec, until_ms: int | None = None) -> Frame:
     """Keys, breakdown, ``_t`` (the time as given), ``_ms`` (epoch ms), ``_o`` (id)
-    and one boolean column per step (``_m1``…) and exclusion (``_x1``…)."""
+    and one boolean column per step (``_m1``…) and exclusion (``_x1``…), of the
+    rows with a key and a time (up to ``until_ms`` when given)."""
     if spec.id_col is None or spec.id_col not in lf.collect_schema():
         msg = (
             "an engine frame needs an event id column to order same-time events "
@@ -101,11 +115,12 @@ def _base(lf: Frame, spec: _Spec) -> Frame:
             for i, (s, _, _) in enumerate(spec.exclusions, 1)
         ],
     )
-    return out.filter(
+    out = out.filter(
         nw.all_horizontal(
             *[~nw.col(c).is_null() for c in (*spec.keys, "_ms")], ignore_nulls=False
         )
     )
+    return out if until_ms is None else out.filter(nw.col("_ms") <= until_ms)
 
 
 def _null_like(column: str) -> nw.Expr:
@@ -407,13 +422,18 @@ def _reached(b: Frame, spec: _Spec) -> Frame:
 
 
 def units(
-    lf: Frame, spec: _Spec, defs: list[int], groups: list[tuple[int, ...]]
+    lf: Frame,
+    spec: _Spec,
+    defs: list[int],
+    groups: list[tuple[int, ...]],
+    *,
+    until_ms: int | None = None,
 ) -> Frame:
     """The rows of :func:`funnel_units` plus ``_sms1``… (the step times in epoch
-    ms, for :func:`summary`). ``defs``/``groups`` are
-    :func:`~activity_toolkit.analysis.funnel._step_groups` of the spec (unordered
-    mode only)."""
-    b = _base(lf, spec)
+    ms, for :func:`summary`), from the events up to ``until_ms`` (all by default).
+    ``defs``/``groups`` are :func:`~activity_toolkit.analysis.funnel._step_groups`
+    of the spec (unordered mode only)."""
+    b = _base(lf, spec, until_ms)
     if spec.mode in ("ordered", "strict"):
         out = _sequence(b, spec)
     elif spec.mode == "unordered":
@@ -429,6 +449,17 @@ def public_units(units_: Frame, spec: _Spec) -> Frame:
     by = [*spec.keys, *[c for c in spec.bys if c not in spec.keys]]
     drop = [f"_sms{k}" for k in range(1, spec.n + 1)]
     return units_.drop(drop).sort(by, nulls_last=True)
+
+
+def _hit(spec: _Spec, k: int) -> nw.Expr:
+    """1 when a row of :func:`units` counts at step ``k`` (as in ``funnel``'s
+    counts), else 0."""
+    reached = (
+        ~nw.col(f"step_{k}_at").is_null()
+        if spec.mode == "reached"
+        else nw.col("furthest_step") >= k
+    )
+    return reached.cast(nw.Int64)
 
 
 def summary(units_: Frame, spec: _Spec, source: Frame) -> Frame:
@@ -451,16 +482,7 @@ def summary(units_: Frame, spec: _Spec, source: Frame) -> Frame:
     bys = [c for c in spec.bys if c not in spec.keys]
     timed = spec.mode in ("ordered", "strict") and n > 1
     hit_cols = [f"_cc|{k:03d}" for k in range(1, n + 1)]
-    hits = [
-        (
-            ~nw.col(f"step_{k}_at").is_null()
-            if spec.mode == "reached"
-            else nw.col("furthest_step") >= k
-        )
-        .cast(nw.Int64)
-        .alias(c)
-        for k, c in enumerate(hit_cols, 1)
-    ]
+    hits = [_hit(spec, k).alias(c) for k, c in enumerate(hit_cols, 1)]
     gap_cols = (
         [f"_d{w}|{k:03d}" for k in range(2, n + 1) for w in "ps"] if timed else []
     )
@@ -591,3 +613,73 @@ def _split_var(long: Frame) -> Frame:
         nw.col("_var").str.slice(0, 3).alias("_metric"),
         nw.col("_var").str.slice(4, 3).cast(nw.Int64).alias("step"),
     )
+
+
+# -- conversion over time ----------------------------------------------------------------
+
+
+def trend_span(lf: Frame, spec: _Spec, until_ms: int | None) -> tuple[Any, Any]:
+    """The first and last epoch ms of the events the funnel reads (a key and a
+    time, up to ``until_ms``), or ``(None, None)``: one small query, collected."""
+    return ms_range(_base(lf, spec, until_ms))
+
+
+def trend_parts(
+    lf: Frame,
+    spec: _Spec,
+    defs: list[int],
+    groups: list[tuple[int, ...]],
+    *,
+    period: str,
+    week_start: int,
+    offsets: Sequence[tuple[int | None, int]],
+    until_ms: int | None,
+) -> Frame:
+    """``funnel_trend``'s aggregate, computed by the engine: per calendar period of
+    entry (``_p``, :func:`~._portable_tiers.with_period_key` of ``entered_at`` with
+    the zone's ``offsets``), ``entered`` and ``converted`` units (excluded ones left
+    out) and ``_lo`` / ``_hi``, the first and last entry (epoch ms), from which the
+    local code names the period with Polars' own calendar.
+
+    Ordered and strict funnels of two steps or more also give the median time to
+    convert (ms) of the converted units: ``median`` on the row whose ``_hn`` is 1
+    (a period has a row with ``_hn`` 0 when some entrant did not convert). The
+    counts are window sums carried as grouping columns of the quantile, so that the
+    units are read once (see :func:`summary`).
+    """
+    n = spec.n
+    timed = spec.mode in ("ordered", "strict") and n > 1
+    # the time to convert of a converted unit; 0 for the others, whose rows only
+    # carry the counts (a null would count in Polars' quantile)
+    took = (
+        [
+            nw.when(nw.col("furthest_step") >= n)
+            .then(nw.col(f"_sms{n}") - nw.col("_sms1"))
+            .otherwise(0)
+            .cast(nw.Int64)
+            .alias("_d")
+        ]
+        if timed
+        else []
+    )
+    u = units(lf, spec, defs, groups, until_ms=until_ms).filter(~nw.col("excluded"))
+    u = with_period_key(
+        with_epoch_ms(u, "entered_at", "_ems"),
+        "_ems",
+        "_p",
+        period=period,
+        week_start=week_start,
+        offsets=offsets,
+    ).select(
+        "_p", "_ems", _hit(spec, 1).alias("_h1"), _hit(spec, n).alias("_hn"), *took
+    )
+    totals = {
+        "entered": nw.col("_h1").sum().cast(nw.Int64),
+        "converted": nw.col("_hn").sum().cast(nw.Int64),
+        "_lo": nw.col("_ems").min(),
+        "_hi": nw.col("_ems").max(),
+    }
+    if not timed:
+        return u.group_by("_p").agg(e.alias(name) for name, e in totals.items())
+    carried = u.with_columns(e.over("_p").alias(name) for name, e in totals.items())
+    return polars_quantiles(carried, ["_p", *totals, "_hn"], "_d", {"median": 0.5})
