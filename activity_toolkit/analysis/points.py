@@ -212,7 +212,16 @@ def points_flows(
     data
         An :class:`~activity_toolkit.ActivityLog`, or stacked events of the points,
         pending_points, reward_redemption and redemption families (see
-        :func:`~activity_toolkit.analysis.typed_events`).
+        :func:`~activity_toolkit.analysis.typed_events`); or a DuckDB relation,
+        Ibis table or PySpark DataFrame of those events (the store's four family
+        tables stacked by column name) with ``id``, ``customer_id``, ``type``,
+        ``created_at`` (a timestamp), at least one of ``points``, ``balance``,
+        ``points_change``, ``expired_points``, ``transaction_type``,
+        ``pending_points``, ``reward_points``, ``redemption_amount``,
+        ``voucher_type``, and the ``by`` columns; ``campaign_id``,
+        ``voucher_code`` and ``group_id`` are read when present (see *Engines*
+        above). The engine sums the flows per period; the small table of every
+        period is finished locally and handed back as a frame of that engine.
     period
         ``"day"``, ``"week"``, ``"month"``, ``"quarter"`` or ``"year"``: calendar
         periods in ``tz``.
@@ -376,8 +385,10 @@ def breakage(
     Parameters
     ----------
     data
-        An :class:`~activity_toolkit.ActivityLog` or stacked points events (as for
-        :func:`points_flows`).
+        An :class:`~activity_toolkit.ActivityLog` or stacked points events, or an
+        engine frame of them with the same columns as for :func:`points_flows`.
+        The engine attributes the debits and sums them per cohort; the small
+        table is finished locally and handed back as a frame of that engine.
     period
         Length of an earning cohort: ``"day"``, ``"week"``, ``"month"``,
         ``"quarter"`` or ``"year"``, calendar periods in ``tz``.
@@ -565,6 +576,10 @@ def points_liability(
 
     Parameters
     ----------
+    data
+        An :class:`~activity_toolkit.ActivityLog` or stacked points events, or an
+        engine frame of them with the same columns as for :func:`points_flows`
+        (computed by that engine whole).
     value_per_point
         Money value of one point, in the unit the liability should be in.
     expected_breakage

@@ -220,7 +220,12 @@ def tier_spells(
     Parameters
     ----------
     data
-        An :class:`~activity_toolkit.ActivityLog` or stacked tier events.
+        An :class:`~activity_toolkit.ActivityLog` or stacked tier events; or a DuckDB
+        relation, Ibis table or PySpark DataFrame of tier events (the store's
+        ``tier`` table) with ``id``, ``customer_id``, ``campaign_id``, ``type``,
+        ``created_at`` (a timestamp) and at least one of ``tier_id``,
+        ``tier_name``, ``tier_from_id``, ``tier_from_name``, ``tier_to_id``,
+        ``tier_to_name`` (see *Engines* above).
 
     Returns
     -------
@@ -229,7 +234,8 @@ def tier_spells(
         ``end`` (null while the member is still in the tier), ``end_reason``
         (``upgraded``, ``downgraded``, ``left``, ``joined`` — a join into another tier
         without a ``left`` in between — or ``open``) and ``censored`` (still open);
-        sorted by customer, campaign and start.
+        sorted by customer, campaign and start. From an engine frame, a frame of
+        that engine with ``start``/``end`` in the input's timestamp type.
 
     Examples
     --------
@@ -283,6 +289,17 @@ def tier_path(
     """Per customer and campaign, the ordered list of tiers the member went through.
 
     A ``"(none)"`` entry marks a ``left`` (time without a tier).
+
+    Parameters
+    ----------
+    data
+        An :class:`~activity_toolkit.ActivityLog` or stacked tier events; or a DuckDB
+        relation, Ibis table or PySpark DataFrame of tier events (the store's
+        ``tier`` table) with ``id``, ``customer_id``, ``campaign_id``, ``type``,
+        ``created_at`` (a timestamp) and at least one of ``tier_id``,
+        ``tier_name``, ``tier_from_id``, ``tier_from_name``, ``tier_to_id``,
+        ``tier_to_name`` (see *Engines* above).
+        Each engine builds the lists with its own ordered list aggregation.
 
     Returns
     -------
@@ -360,7 +377,12 @@ def tier_transitions(
     Parameters
     ----------
     data
-        An :class:`~activity_toolkit.ActivityLog` or stacked tier events.
+        An :class:`~activity_toolkit.ActivityLog` or stacked tier events; or a DuckDB
+        relation, Ibis table or PySpark DataFrame of tier events (the store's
+        ``tier`` table) with ``id``, ``customer_id``, ``campaign_id``, ``type``,
+        ``created_at`` (a timestamp) and at least one of ``tier_id``,
+        ``tier_name``, ``tier_from_id``, ``tier_from_name``, ``tier_to_id``,
+        ``tier_to_name`` (see *Engines* above).
     start, end
         The half-open period ``[start, end)``; ``None`` = unbounded.
     level
@@ -507,7 +529,12 @@ def tier_distribution(
     Parameters
     ----------
     data
-        An :class:`~activity_toolkit.ActivityLog` or stacked tier events.
+        An :class:`~activity_toolkit.ActivityLog` or stacked tier events; or a DuckDB
+        relation, Ibis table or PySpark DataFrame of tier events (the store's
+        ``tier`` table) with ``id``, ``customer_id``, ``campaign_id``, ``type``,
+        ``created_at`` (a timestamp) and at least one of ``tier_id``,
+        ``tier_name``, ``tier_from_id``, ``tier_from_name``, ``tier_to_id``,
+        ``tier_to_name`` (see *Engines* above).
     period
         ``"day"``, ``"week"``, ``"month"``, ``"quarter"`` or ``"year"``: calendar
         periods in ``tz``.
@@ -525,7 +552,9 @@ def tier_distribution(
         ``period_end`` and ``members`` (in the tier after all events before
         ``period_end``), plus ``complete`` (the period ended by the data's last
         timestamp). Every tier has a row for every period from the first tier event's
-        period to the last event's period, zeros included.
+        period to the last event's period, zeros included. From an engine frame:
+        the engine counts the membership changes per tier and period, and this
+        small table is finished locally and handed back as a frame of that engine.
 
     Examples
     --------
@@ -754,7 +783,12 @@ def time_in_tier(
     Parameters
     ----------
     data
-        An :class:`~activity_toolkit.ActivityLog` or stacked tier events.
+        An :class:`~activity_toolkit.ActivityLog` or stacked tier events; or a DuckDB
+        relation, Ibis table or PySpark DataFrame of tier events (the store's
+        ``tier`` table) with ``id``, ``customer_id``, ``campaign_id``, ``type``,
+        ``created_at`` (a timestamp) and at least one of ``tier_id``,
+        ``tier_name``, ``tier_from_id``, ``tier_from_name``, ``tier_to_id``,
+        ``tier_to_name`` (see *Engines* above).
     end
         Censoring time for open spells; default the data's last timestamp (for an
         ActivityLog, its last event of any type).
@@ -773,6 +807,10 @@ def time_in_tier(
         of the survival), ``lower`` and ``upper`` (the exponential Greenwood
         interval, i.e. Greenwood's variance on the log(-log S) scale, the default of
         lifelines' ``KaplanMeierFitter``; both equal the survival where it is 1 or 0).
+        From an engine frame: the engine counts the spells per tier and duration,
+        the curve is computed locally on those counts and handed back as a frame of
+        that engine, durations as ``Int64`` milliseconds; the default ``end`` is
+        then the last tier event.
 
     Raises
     ------
