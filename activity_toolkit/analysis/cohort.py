@@ -36,6 +36,22 @@ data arrives.
 With the defaults and ``period="month"`` (first event of any type, calendar months,
 any event returns) the non-zero cells equal retentioneering 3's ``Cohorts`` tool with
 ``cohort_period=(1, "M")``; ``period="week"`` matches ``("W", (1, "W"))``.
+
+**Engines.** Both functions also take a DuckDB relation, an Ibis table or a PySpark
+DataFrame (any frame narwhals treats as lazy, or a narwhals LazyFrame) with the same
+columns, and return a frame of that kind, with every option. The engine computes all
+that grows with the data — cohorts, the periods of the return events, ``min_events``,
+the mode — with the portable definition of :mod:`._portable_cohort`, down to one row
+per cohort and period; those rows are finished by the code here (the grid of periods,
+zeros, rates, observability, the matrix) and handed back as a frame of the engine (on
+DuckDB, a relation of the default connection). There ``start`` and ``returning`` are
+event types (a Polars expression only runs on Polars), the time column is a timestamp
+or a date, no ``id`` is needed (retention does not depend on the order of same-time
+events), and a ``tz`` other than UTC costs one small query first: the data's time range,
+over which the zone's daylight-saving changes are read from Polars' time zone database,
+so periods are numbered as here whatever the engine's own session time zone. The
+results equal the local ones cohort by cohort (``tests/scale/``); the Polars code here
+stays the local path because it is faster on one machine.
 """
 
 from __future__ import annotations
@@ -43,10 +59,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
+from typing import Any
 
+import narwhals as nw
 import polars as pl
 
 from activity_toolkit._time import as_utc
+from activity_toolkit.analysis import _portable_cohort
 from activity_toolkit.analysis._common import (
     UTC_MS,
     Step,
@@ -59,8 +78,16 @@ from activity_toolkit.analysis._common import (
     match_expr,
     norm_key,
     require_columns,
-    same_kind,
     utc_ms,
+)
+from activity_toolkit.analysis._engine import (
+    EngineFrame,
+    finish_native,
+    from_polars,
+    is_local,
+    portable,
+    to_polars,
+    wrap,
 )
 from activity_toolkit.analysis._options import (
     CohortRule,
@@ -81,6 +108,19 @@ __all__ = ["retention", "retention_matrix"]
 _ROLLING_DAYS = {"day": 1, "week": 7, "month": 30, "quarter": 91, "year": 365}
 _OFFSET_UNIT = {"day": "d", "week": "w", "month": "mo", "quarter": "q", "year": "y"}
 _MS_DAY = 86_400_000
+
+
+def _check_tz(tz: object) -> None:
+    """Refuse a time zone Polars does not know, with its suggestion."""
+    try:
+        if not isinstance(tz, str):
+            raise TypeError
+        pl.Series([0], dtype=UTC_MS).dt.convert_time_zone(tz)
+    except (TypeError, pl.exceptions.ComputeError) as exc:
+        hints = [ln for ln in str(exc).splitlines() if ln.startswith("Hint:")]
+        hint = f" ({hints[0][6:]})" if hints else ""
+        msg = f"tz={tz!r} is not an IANA time zone name such as 'Europe/Warsaw'{hint}"
+        raise AnalysisInputError(msg) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +169,7 @@ class _RetentionSpec:
         if not isinstance(min_events, int) or min_events < 1:
             msg = f"min_events must be an integer >= 1; got {min_events!r}"
             raise AnalysisInputError(msg)
+        _check_tz(tz)
         return cls(
             period=period,
             start=as_step(start) if start is not None else None,
@@ -156,6 +197,15 @@ class _RetentionSpec:
                 absent += check_step_types([step], data, lf, self.type_col, what=what)
         absent = list(dict.fromkeys(absent))
         return replace(self, absent=tuple(absent)) if absent else self
+
+    def checked_on_engine(self, lf: nw.LazyFrame[Any]) -> _RetentionSpec:
+        """:meth:`checked` for an engine frame: the engine is asked for its distinct
+        event types only when a step names an unregistered ``customer.`` type."""
+        steps = [s for s in (self.start, self.returning) if s is not None]
+        present = _portable_cohort.present_types(lf, steps, self.type_col)
+        return self.checked(
+            present, present.lazy() if present is not None else pl.LazyFrame()
+        )
 
     @property
     def length_ms(self) -> int:
@@ -322,19 +372,23 @@ def _active_counts(units: pl.LazyFrame, spec: _RetentionSpec) -> pl.LazyFrame:
     )
 
 
-def _grid(
-    units: pl.LazyFrame, counts: pl.LazyFrame, spec: _RetentionSpec
-) -> pl.LazyFrame:
-    """Every (cohort, period) from 0 to the last period begun by ``_end``, with
-    ``cohort_size``, the counts (0 where none) and ``_amin``/``_amax``, the
-    cohort's earliest and latest start."""
-    cohorts = units.group_by("_c").agg(
+def _cohorts(units: pl.LazyFrame) -> pl.LazyFrame:
+    """One row per cohort: ``_c``, ``cohort_size``, ``_cs``, ``_end`` and
+    ``_amin``/``_amax``, the cohort's earliest and latest start."""
+    return units.group_by("_c").agg(
         pl.len().cast(pl.Int64).alias("cohort_size"),
         pl.col("_cs").first(),
         pl.col("_end").first(),
         pl.col("_a").min().alias("_amin"),
         pl.col("_a").max().alias("_amax"),
     )
+
+
+def _grid(
+    cohorts: pl.LazyFrame, counts: pl.LazyFrame, spec: _RetentionSpec
+) -> pl.LazyFrame:
+    """Every (cohort, period) from 0 to the last period begun by ``_end``, with the
+    columns of :func:`_cohorts` and the counts (0 where none)."""
     if spec.rolling:
         last = (pl.col("_end") - pl.col("_amin")).dt.total_milliseconds()
         last = last // spec.length_ms
@@ -384,12 +438,50 @@ def _cells(grid: pl.LazyFrame, spec: _RetentionSpec) -> pl.LazyFrame:
 def _long(lf: pl.LazyFrame, spec: _RetentionSpec) -> pl.LazyFrame:
     """The retention cells of :func:`retention`."""
     units = _units(_events(lf, spec), spec)
-    return _cells(_grid(units, _active_counts(units, spec), spec), spec)
+    return _cells(_grid(_cohorts(units), _active_counts(units, spec), spec), spec)
 
 
-@same_kind
+def _long_on_engine(lf: nw.LazyFrame[Any], spec: _RetentionSpec) -> pl.DataFrame:
+    """The retention cells of an engine frame: the engine computes the aggregate of
+    :func:`._portable_cohort.parts`; its few rows are finished here, locally, by the
+    code of the local path (the grid of periods, zeros, rates, observability)."""
+    agg = to_polars(_portable_cohort.parts(lf, spec)).lazy()
+
+    def instant(column: str) -> pl.Expr:
+        return pl.col(column).cast(pl.Int64).cast(UTC_MS)
+
+    end = pl.lit(spec.end).cast(UTC_MS) if spec.end is not None else instant("_end")
+    # the engine's cohort key (_k) is renumbered by the local calendar (_c)
+    cohorts = (
+        agg.select(
+            pl.col("_c").cast(pl.Int64).alias("_k"),
+            pl.col("cohort_size").cast(pl.Int64),
+            end.alias("_end"),
+            instant("_amin").alias("_amin"),
+            instant("_amax").alias("_amax"),
+        )
+        .unique("_k")
+        .with_columns(
+            spec.floor(pl.col("_amin")).alias("_cs"),
+            spec.index(pl.col("_amin")).alias("_c"),
+        )
+    )
+    counts = (
+        agg.filter(pl.col("_p").is_not_null())
+        .select(
+            pl.col("_c").cast(pl.Int64).alias("_k"),
+            pl.col("_p").cast(pl.Int64),
+            pl.col("_v").cast(pl.Int64),
+        )
+        .join(cohorts.select("_k", "_c"), on="_k")
+        .drop("_k")
+    )
+    return _cells(_grid(cohorts, counts, spec), spec).collect()
+
+
+@portable
 def retention(
-    data: ActivityLog | pl.DataFrame | pl.LazyFrame,
+    data: ActivityLog | pl.DataFrame | pl.LazyFrame | EngineFrame,
     *,
     period: Period = "week",
     start: StepLike | None = None,
@@ -404,7 +496,7 @@ def retention(
     key: str | Sequence[str] = "customer_id",
     time_col: str = "created_at",
     type_col: str = "type",
-) -> pl.DataFrame | pl.LazyFrame:
+) -> pl.DataFrame | pl.LazyFrame | EngineFrame:
     """Retention of cohorts as a long frame, one row per cohort and period.
 
     Parameters
@@ -412,7 +504,7 @@ def retention(
     data
         An :class:`~activity_toolkit.ActivityLog`, or a DataFrame / LazyFrame with the
         key and time columns (and the type column when ``start``/``returning`` name
-        event types).
+        event types), or such a frame of another engine (see the module docstring).
     period
         ``"day"``, ``"week"``, ``"month"``, ``"quarter"`` or ``"year"``.
     start, returning
@@ -439,7 +531,7 @@ def retention(
 
     Returns
     -------
-    DataFrame or LazyFrame
+    DataFrame, LazyFrame or the engine's frame
         ``cohort`` (period start, in ``tz``), ``period`` (0, 1, …), ``cohort_size``,
         ``active``, ``rate`` (active ÷ cohort size) and ``observable``; sorted by
         cohort and period.
@@ -449,7 +541,8 @@ def retention(
     MissingColumnsError
         A needed column is missing.
     AnalysisInputError
-        An invalid option.
+        An invalid option or time zone; on an engine frame, a step given as a Polars
+        expression.
 
     Examples
     --------
@@ -499,6 +592,13 @@ def retention(
         time_col=time_col,
         type_col=type_col,
     )
+    if not is_local(data):
+        frame = wrap(data)
+        spec = spec.checked_on_engine(frame)
+        long = _long_on_engine(frame, spec)
+        return finish_native(
+            from_polars(long, frame), spec.params("retention"), given=data
+        )
     lf, kind = as_lazy(data)
     spec = spec.checked(data, lf)
     return finish(_long(lf, spec), kind, spec.params("retention"))
@@ -560,9 +660,9 @@ def _max_period(long: pl.DataFrame) -> int:
     return int(value) if value is not None else 0
 
 
-@same_kind
+@portable
 def retention_matrix(
-    data: ActivityLog | pl.DataFrame | pl.LazyFrame,
+    data: ActivityLog | pl.DataFrame | pl.LazyFrame | EngineFrame,
     *,
     period: Period = "week",
     start: StepLike | None = None,
@@ -578,7 +678,7 @@ def retention_matrix(
     time_col: str = "created_at",
     type_col: str = "type",
     periods: int | None = None,
-) -> pl.DataFrame | pl.LazyFrame:
+) -> pl.DataFrame | pl.LazyFrame | EngineFrame:
     """The cohort x period retention pivot, with weighted and simple average rows.
 
     Takes the same parameters as :func:`retention`, plus ``periods``.
@@ -592,7 +692,7 @@ def retention_matrix(
 
     Returns
     -------
-    DataFrame or LazyFrame
+    DataFrame, LazyFrame or the engine's frame
         ``row`` (the cohort start as text, or ``"weighted average"`` /
         ``"simple average"``), ``cohort`` (null on the average rows), ``cohort_size``
         (the total on the average rows) and one column per period ``"0"``, ``"1"``, …
@@ -643,6 +743,15 @@ def retention_matrix(
         time_col=time_col,
         type_col=type_col,
     )
+    if not is_local(data):
+        frame = wrap(data)
+        spec = spec.checked_on_engine(frame)
+        cells = _long_on_engine(frame, spec)
+        n = periods if periods is not None else _max_period(cells)
+        matrix = _matrix(cells.lazy(), n).collect()
+        return finish_native(
+            from_polars(matrix, frame), spec.params("retention_matrix"), given=data
+        )
     lf, kind = as_lazy(data)
     spec = spec.checked(data, lf)
     long = _long(lf, spec)
