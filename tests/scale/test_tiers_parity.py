@@ -144,6 +144,12 @@ def test_missing_tier_columns_are_nulls(engine: Engine):
         check_same(run(case, events), run(case, engine(events)))
 
 
+def test_empty_input(engine: Engine, tiers: pl.DataFrame):
+    empty = tiers.clear()
+    for case in ("spells", "path", "distribution-day-berlin", "time-summary"):
+        check_same(run(case, empty), run(case, engine(empty)))
+
+
 # -- calendar periods on an engine --------------------------------------------------------
 
 ZONES = [
