@@ -34,21 +34,47 @@ from activity_toolkit.analysis._engine import (
 from activity_toolkit.analysis._typed import family_types, typed_schema
 from activity_toolkit.exceptions import MissingColumnsError
 
-__all__ = ["campaign_parts", "coupon_parts", "known_campaigns", "typed_frame"]
+__all__ = [
+    "CANCELED",
+    "PAID",
+    "PUB",
+    "PUB_FAIL",
+    "RED",
+    "RED_FAIL",
+    "ROLLBACK",
+    "TYPE_COUNTS",
+    "VAL",
+    "VAL_FAIL",
+    "campaign_parts",
+    "chosen_publications",
+    "coupon_parts",
+    "known_campaigns",
+    "typed_frame",
+]
 
 Frame = nw.LazyFrame[Any]
 UNIT = ["customer_id", "voucher_code"]
 ORDER = ["_ms", "id"]
 
-_PUB = "customer.publication.succeeded"
-_PUB_FAIL = "customer.publication.failed"
-_VAL = "customer.validation.succeeded"
-_VAL_FAIL = "customer.validation.failed"
-_RED = "customer.redemption.succeeded"
-_RED_FAIL = "customer.redemption.failed"
-_ROLLBACK = "customer.redemption.rollback.succeeded"
-_PAID = "customer.order.paid"
-_CANCELED = "customer.order.canceled"
+PUB = "customer.publication.succeeded"
+PUB_FAIL = "customer.publication.failed"
+VAL = "customer.validation.succeeded"
+VAL_FAIL = "customer.validation.failed"
+RED = "customer.redemption.succeeded"
+RED_FAIL = "customer.redemption.failed"
+ROLLBACK = "customer.redemption.rollback.succeeded"
+PAID = "customer.order.paid"
+CANCELED = "customer.order.canceled"
+#: The event counts of ``campaign_summary``: column -> event type.
+TYPE_COUNTS = {
+    "publications": PUB,
+    "publications_failed": PUB_FAIL,
+    "validations_valid": VAL,
+    "validations_invalid": VAL_FAIL,
+    "redemptions_succeeded": RED,
+    "redemptions_failed": RED_FAIL,
+    "rollbacks": ROLLBACK,
+}
 
 
 def _nw_dtype(dtype: pl.DataType) -> Any:
@@ -119,25 +145,18 @@ def campaign_parts(lf: Frame, *, top: int) -> tuple[pl.DataFrame, pl.DataFrame]:
     campaign (``campaign_id``, ``code``, ``count``, ``_rank``), both collected."""
     ev = _with_campaign(lf).filter(~nw.col("campaign_id").is_null())
     t = nw.col("type")
-
-    def n(*types: str) -> nw.Expr:
-        return t.is_in(list(types)).cast(nw.Int64).sum().cast(nw.Int64)
-
     disc = nw.col("order_total_discount_amount").fill_null(0)
     counts = (
         ev.with_columns(
-            nw.when(t == _RED).then(disc).otherwise(0).alias("_dr"),
-            nw.when(t == _ROLLBACK).then(disc).otherwise(0).alias("_db"),
+            nw.when(t == RED).then(disc).otherwise(0).alias("_dr"),
+            nw.when(t == ROLLBACK).then(disc).otherwise(0).alias("_db"),
         )
         .group_by("campaign_id")
         .agg(
-            n(_PUB).alias("publications"),
-            n(_PUB_FAIL).alias("publications_failed"),
-            n(_VAL).alias("validations_valid"),
-            n(_VAL_FAIL).alias("validations_invalid"),
-            n(_RED).alias("redemptions_succeeded"),
-            n(_RED_FAIL).alias("redemptions_failed"),
-            n(_ROLLBACK).alias("rollbacks"),
+            *[
+                (t == type_).cast(nw.Int64).sum().cast(nw.Int64).alias(name)
+                for name, type_ in TYPE_COUNTS.items()
+            ],
             (nw.col("_dr").sum() - nw.col("_db").sum())
             .cast(nw.Int64)
             .alias("discount_given"),
@@ -154,12 +173,12 @@ def campaign_parts(lf: Frame, *, top: int) -> tuple[pl.DataFrame, pl.DataFrame]:
         .agg(nw.len().cast(nw.Int64).alias("customers"))
     )
     redeemed = (
-        ev.filter((t == _RED) & ~nw.col("order_id").is_null())
+        ev.filter((t == RED) & ~nw.col("order_id").is_null())
         .select("campaign_id", "order_id")
         .unique()
     )
     paid = _first_by_time(
-        lf.filter((t == _PAID) & ~nw.col("order_id").is_null()), ["order_id"], last=True
+        lf.filter((t == PAID) & ~nw.col("order_id").is_null()), ["order_id"], last=True
     ).select("order_id", "order_total_amount")
     revenue = (
         redeemed.join(paid, on="order_id", how="inner")
@@ -176,7 +195,7 @@ def campaign_parts(lf: Frame, *, top: int) -> tuple[pl.DataFrame, pl.DataFrame]:
         )
     )
     codes = (
-        ev.filter(t == _RED_FAIL)
+        ev.filter(t == RED_FAIL)
         .with_columns(nw.col("failure_code").fill_null("(none)").alias("code"))
         .group_by("campaign_id", "code")
         .agg(nw.len().cast(nw.Int64).alias("count"))
@@ -201,9 +220,12 @@ def known_campaigns(lf: Frame) -> list[str]:
     return sorted(found["campaign"].to_list())
 
 
-def _published_units(lf: Frame, campaign: str | Sequence[str] | None) -> Frame:
+def chosen_publications(lf: Frame, campaign: str | Sequence[str] | None) -> Frame:
+    """The succeeded publications of a voucher code to a customer, of the chosen
+    campaigns (ids or names; a name selects every campaign id that carries it on
+    any event). The local path runs this too, over its Polars LazyFrame."""
     pubs = lf.filter(
-        (nw.col("type") == _PUB)
+        (nw.col("type") == PUB)
         & ~nw.col("voucher_code").is_null()
         & ~nw.col("customer_id").is_null()
     )
@@ -226,7 +248,15 @@ def _published_units(lf: Frame, campaign: str | Sequence[str] | None) -> Frame:
             )
             .drop("_named")
         )
-    return pubs.group_by(UNIT).agg(nw.col("_ms").min().alias("_t1"))
+    return pubs
+
+
+def _published_units(lf: Frame, campaign: str | Sequence[str] | None) -> Frame:
+    return (
+        chosen_publications(lf, campaign)
+        .group_by(UNIT)
+        .agg(nw.col("_ms").min().alias("_t1"))
+    )
 
 
 def _first_after(
@@ -290,27 +320,27 @@ def coupon_parts(
     sel = ["customer_id", "voucher_code", "_ms", "id"]
     units = _published_units(lf, campaign)
     units = _first_after(
-        units, _coded(lf, _VAL).select(sel), on=UNIT, prev="_t1", name="_t2"
+        units, _coded(lf, VAL).select(sel), on=UNIT, prev="_t1", name="_t2"
     )
     units = _first_after(
         units,
-        _coded(lf, _RED).select(*sel, "order_id"),
+        _coded(lf, RED).select(*sel, "order_id"),
         on=UNIT,
         prev="_t2",
         name="_t3",
         carry=("order_id",),
     )
-    paid = lf.filter((nw.col("type") == _PAID) & ~nw.col("order_id").is_null()).select(
+    paid = lf.filter((nw.col("type") == PAID) & ~nw.col("order_id").is_null()).select(
         "customer_id", "order_id", "_ms", "id"
     )
     units = _first_after(
         units, paid, on=["customer_id", "order_id"], prev="_t3", name="_t4"
     )
     rollbacks = (
-        _coded(lf, _ROLLBACK).group_by(UNIT).agg(nw.col("_ms").min().alias("_rb"))
+        _coded(lf, ROLLBACK).group_by(UNIT).agg(nw.col("_ms").min().alias("_rb"))
     )
     canceled = (
-        lf.filter((nw.col("type") == _CANCELED) & ~nw.col("order_id").is_null())
+        lf.filter((nw.col("type") == CANCELED) & ~nw.col("order_id").is_null())
         .select("order_id")
         .unique()
         .with_columns(nw.lit(value=True).alias("_canceled"))
@@ -321,8 +351,8 @@ def coupon_parts(
     # the last failed validation after publication, the last failed redemption
     # after validation; a failure event without a code counts as "(unknown)"
     for type_, after, name in (
-        (_VAL_FAIL, "_t1", "_fval"),
-        (_RED_FAIL, "_t2", "_fred"),
+        (VAL_FAIL, "_t1", "_fval"),
+        (RED_FAIL, "_t2", "_fred"),
     ):
         failures = _coded(lf, type_).select(*sel, nw.col("failure_code").alias(name))
         units = _first_after(

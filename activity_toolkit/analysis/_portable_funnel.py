@@ -66,10 +66,30 @@ if TYPE_CHECKING:
     from activity_toolkit.analysis._common import Step
     from activity_toolkit.analysis.funnel import _Spec
 
-__all__ = ["public_units", "summary", "trend_parts", "trend_span", "units"]
+__all__ = [
+    "SUMMARY_COLUMNS",
+    "public_units",
+    "summary",
+    "trend_parts",
+    "trend_span",
+    "units",
+]
 
 Frame = nw.LazyFrame[Any]
 ORDER = ["_ms", "_o"]
+#: The columns of ``funnel``'s rows after the ``by`` columns (every engine).
+SUMMARY_COLUMNS = (
+    "step",
+    "label",
+    "count",
+    "conversion",
+    "step_conversion",
+    "dropped",
+    "median_time_from_previous",
+    "p90_time_from_previous",
+    "median_time_from_start",
+    "p90_time_from_start",
+)
 
 
 def _match(step: Step, type_col: str) -> nw.Expr:
@@ -595,16 +615,7 @@ def summary(units_: Frame, spec: _Spec, source: Frame) -> Frame:
             (nw.col("_prev") - nw.col("count")).cast(nw.Int64).alias("dropped"),
         )
     )
-    return out.select(
-        *bys,
-        "step",
-        "label",
-        "count",
-        "conversion",
-        "step_conversion",
-        "dropped",
-        *durations.values(),
-    ).sort([*bys, "step"], nulls_last=True)
+    return out.select(*bys, *SUMMARY_COLUMNS).sort([*bys, "step"], nulls_last=True)
 
 
 def _split_var(long: Frame) -> Frame:

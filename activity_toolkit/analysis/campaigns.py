@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import narwhals as nw
 import polars as pl
 
 from activity_toolkit.analysis import _portable_campaigns
@@ -39,6 +40,16 @@ from activity_toolkit.analysis._engine import (
     wrap,
 )
 from activity_toolkit.analysis._params import AnalysisParams
+from activity_toolkit.analysis._portable_campaigns import (
+    CANCELED,
+    PAID,
+    RED,
+    RED_FAIL,
+    ROLLBACK,
+    TYPE_COUNTS,
+    VAL,
+    VAL_FAIL,
+)
 from activity_toolkit.analysis._typed import typed_input
 from activity_toolkit.model import ActivityLog, _check_campaign_names
 
@@ -56,15 +67,6 @@ _TYPED = (
     "order_total_amount",
     "order_total_discount_amount",
 )
-_PUB = "customer.publication.succeeded"
-_PUB_FAIL = "customer.publication.failed"
-_VAL = "customer.validation.succeeded"
-_VAL_FAIL = "customer.validation.failed"
-_RED = "customer.redemption.succeeded"
-_RED_FAIL = "customer.redemption.failed"
-_ROLLBACK = "customer.redemption.rollback.succeeded"
-_PAID = "customer.order.paid"
-_CANCELED = "customer.order.canceled"
 
 
 def _input(
@@ -115,14 +117,30 @@ def _with_campaign(lf: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def _top_codes(frame: pl.LazyFrame, by: list[str], n: int, name: str) -> pl.LazyFrame:
+def _listed(
+    frame: pl.LazyFrame,
+    by: list[str],
+    item: tuple[str, str],
+    name: str,
+    head: int | None = None,
+) -> pl.LazyFrame:
+    """One row per ``by`` group: ``name``, the group's ``item`` (``(label,
+    count)`` columns) as a list of structs, largest count first, then by label;
+    the first ``head`` only when given."""
+    label, count = item
+    listed = pl.struct(label, count)
     return (
-        frame.group_by([*by, pl.col("failure_code").fill_null("(none)").alias("code")])
-        .agg(pl.len().cast(pl.Int64).alias("count"))
-        .sort([*by, "count", "code"], descending=[False] * len(by) + [True, False])
+        frame.sort([*by, count, label], descending=[False] * len(by) + [True, False])
         .group_by(by, maintain_order=True)
-        .agg(pl.struct("code", "count").head(n).alias(name))
+        .agg((listed if head is None else listed.head(head)).alias(name))
     )
+
+
+def _top_codes(frame: pl.LazyFrame, by: list[str], n: int, name: str) -> pl.LazyFrame:
+    counted = frame.group_by(
+        [*by, pl.col("failure_code").fill_null("(none)").alias("code")]
+    ).agg(pl.len().cast(pl.Int64).alias("count"))
+    return _listed(counted, by, ("code", "count"), name, head=n)
 
 
 def _as_text(column: str, name: str, count: str) -> pl.Expr:
@@ -211,35 +229,28 @@ def campaign_summary(
     lf, kind = _input(data)
     ev = _with_campaign(lf).filter(pl.col("campaign_id").is_not_null())
     t = pl.col("type")
-
-    def n(*types: str) -> pl.Expr:
-        return t.is_in(list(types)).sum().cast(pl.Int64)
-
     disc = pl.col("order_total_discount_amount").fill_null(0)
     counts = ev.group_by("campaign_id").agg(
         pl.col("campaign_name").drop_nulls().first(),
-        n(_PUB).alias("publications"),
-        n(_PUB_FAIL).alias("publications_failed"),
-        n(_VAL).alias("validations_valid"),
-        n(_VAL_FAIL).alias("validations_invalid"),
-        n(_RED).alias("redemptions_succeeded"),
-        n(_RED_FAIL).alias("redemptions_failed"),
-        n(_ROLLBACK).alias("rollbacks"),
+        *[
+            (t == type_).sum().cast(pl.Int64).alias(name)
+            for name, type_ in TYPE_COUNTS.items()
+        ],
         pl.col("customer_id").drop_nulls().n_unique().cast(pl.Int64).alias("customers"),
-        (disc.filter(t == _RED).sum() - disc.filter(t == _ROLLBACK).sum())
+        (disc.filter(t == RED).sum() - disc.filter(t == ROLLBACK).sum())
         .cast(pl.Int64)
         .alias("discount_given"),
     )
     top_codes = _top_codes(
-        ev.filter(t == _RED_FAIL), ["campaign_id"], top, "top_failure_codes"
+        ev.filter(t == RED_FAIL), ["campaign_id"], top, "top_failure_codes"
     )
     redeemed_orders = (
-        ev.filter((t == _RED) & pl.col("order_id").is_not_null())
+        ev.filter((t == RED) & pl.col("order_id").is_not_null())
         .select("campaign_id", "order_id")
         .unique()
     )
     paid = (
-        lf.filter((t == _PAID) & pl.col("order_id").is_not_null())
+        lf.filter((t == PAID) & pl.col("order_id").is_not_null())
         .group_by("order_id")
         .agg(pl.col("order_total_amount").last())
     )
@@ -248,12 +259,18 @@ def campaign_summary(
         .group_by("campaign_id")
         .agg(pl.col("order_total_amount").sum().cast(pl.Int64).alias("order_revenue"))
     )
+    out = _summary_rows(counts.join(revenue, on="campaign_id", how="left"), top_codes)
+    return finish(out, kind, _summary_params(top))
+
+
+def _summary_rows(counts: pl.LazyFrame, top_codes: pl.LazyFrame) -> pl.LazyFrame:
+    """The rows of :func:`campaign_summary` from the per-campaign counts and
+    amounts and the listed top failure codes (local path and engines)."""
     empty_codes = pl.lit(
         [], dtype=pl.List(pl.Struct({"code": pl.String, "count": pl.Int64}))
     )
-    out = (
+    return (
         counts.join(top_codes, on="campaign_id", how="left")
-        .join(revenue, on="campaign_id", how="left")
         .with_columns(
             pl.col("top_failure_codes").fill_null(empty_codes),
             pl.col("order_revenue").fill_null(0),
@@ -261,26 +278,10 @@ def campaign_summary(
             .then(pl.col("redemptions_succeeded") / pl.col("publications"))
             .alias("redemption_rate"),
         )
-        .select(
-            "campaign_id",
-            "campaign_name",
-            "publications",
-            "publications_failed",
-            "validations_valid",
-            "validations_invalid",
-            "redemptions_succeeded",
-            "redemptions_failed",
-            "top_failure_codes",
-            _as_text("top_failure_codes", "code", "count"),
-            "rollbacks",
-            "customers",
-            "discount_given",
-            "order_revenue",
-            "redemption_rate",
-        )
+        .with_columns(_as_text("top_failure_codes", "code", "count"))
+        .select(_SUMMARY_COLUMNS)
         .sort("campaign_id")
     )
-    return finish(out, kind, _summary_params(top))
 
 
 def _summary_params(top: int) -> AnalysisParams:
@@ -327,26 +328,10 @@ def _summary_on_engine(data: EngineFrame, *, top: int) -> Any:
     column built locally, handed back in the engine's kind."""
     lf = _engine_frame(data)
     counts, codes = _portable_campaigns.campaign_parts(lf, top=top)
-    top_codes = (
-        codes.sort("campaign_id", "_rank")
-        .group_by("campaign_id", maintain_order=True)
-        .agg(pl.struct("code", "count").alias("top_failure_codes"))
+    top_codes = _listed(
+        codes.lazy(), ["campaign_id"], ("code", "count"), "top_failure_codes"
     )
-    empty_codes = pl.lit(
-        [], dtype=pl.List(pl.Struct({"code": pl.String, "count": pl.Int64}))
-    )
-    out = (
-        counts.join(top_codes, on="campaign_id", how="left")
-        .with_columns(
-            pl.col("top_failure_codes").fill_null(empty_codes),
-            pl.when(pl.col("publications") > 0)
-            .then(pl.col("redemptions_succeeded") / pl.col("publications"))
-            .alias("redemption_rate"),
-        )
-        .with_columns(_as_text("top_failure_codes", "code", "count"))
-        .select(_SUMMARY_COLUMNS)
-        .sort("campaign_id")
-    )
+    out = _summary_rows(counts.lazy(), top_codes).collect()
     return finish_native(from_polars(out, lf), _summary_params(top), given=data)
 
 
@@ -390,46 +375,21 @@ def _published_units(
 ) -> pl.LazyFrame:
     """The units: ``_t1``, the first succeeded publication of the code to the
     customer (of the chosen campaigns)."""
-    pubs = lf.filter(
-        (pl.col("type") == _PUB)
-        & pl.col("voucher_code").is_not_null()
-        & pl.col("customer_id").is_not_null()
-    )
-    if campaign is not None:
-        names = [campaign] if isinstance(campaign, str) else list(campaign)
-        # a name matches every campaign id that carries it on any event
-        named = (
-            lf.filter(
-                pl.col("campaign_name").is_in(names)
-                & pl.col("campaign_id").is_not_null()
-            )
-            .select("campaign_id")
-            .unique()
-            .with_columns(pl.lit(value=True).alias("_named"))
-        )
-        pubs = (
-            pubs.join(named, on="campaign_id", how="left")
-            .filter(
-                pl.col("campaign_id").is_in(names)
-                | pl.col("campaign_name").is_in(names)
-                | pl.col("_named").fill_null(value=False)
-            )
-            .drop("_named")
-        )
-    return pubs.group_by(_UNIT).agg(pl.col("created_at").min().alias("_t1"))
+    pubs = _portable_campaigns.chosen_publications(nw.from_native(lf), campaign)
+    native: pl.LazyFrame = pubs.to_native()
+    return native.group_by(_UNIT).agg(pl.col("created_at").min().alias("_t1"))
 
 
-def _check_campaigns(lf: pl.LazyFrame, names: Sequence[str]) -> None:
+def _check_campaigns(
+    lf: nw.LazyFrame[Any], campaign: str | Sequence[str] | None
+) -> None:
     """Refuse a campaign id or name found on no event of the data (a typo would give
     an all-zero funnel), with the closest ids and names."""
-    values = pl.concat(
-        [
-            lf.select(pl.col(c).cast(pl.String).alias("campaign"))
-            for c in ("campaign_id", "campaign_name")
-        ]
-    )
-    known = values.drop_nulls().unique().sort("campaign").collect()["campaign"]
-    _check_campaign_names(names, known.to_list(), where="the data")
+    if campaign is None:
+        return
+    names = [campaign] if isinstance(campaign, str) else list(campaign)
+    known = _portable_campaigns.known_campaigns(lf)
+    _check_campaign_names(names, known, where="the data")
 
 
 def _coded(lf: pl.LazyFrame, type_: str) -> pl.LazyFrame:
@@ -442,18 +402,18 @@ def _with_progress(units: pl.LazyFrame, lf: pl.LazyFrame) -> pl.LazyFrame:
     ``redemption_id``) and ``_t4`` that order paid, each at or after the previous."""
     sel = ["customer_id", "voucher_code", "created_at", "id"]
     units = _first_after(
-        units, _coded(lf, _VAL).select(sel), on=_UNIT, prev="_t1", name="_t2"
+        units, _coded(lf, VAL).select(sel), on=_UNIT, prev="_t1", name="_t2"
     )
     units = _first_after(
         units,
-        _coded(lf, _RED).select(*sel, "order_id", "redemption_id"),
+        _coded(lf, RED).select(*sel, "order_id", "redemption_id"),
         on=_UNIT,
         prev="_t2",
         name="_t3",
         carry=("order_id", "redemption_id"),
     )
     paid = lf.filter(
-        (pl.col("type") == _PAID) & pl.col("order_id").is_not_null()
+        (pl.col("type") == PAID) & pl.col("order_id").is_not_null()
     ).select("customer_id", "order_id", "created_at", "id")
     return _first_after(
         units, paid, on=["customer_id", "order_id"], prev="_t3", name="_t4"
@@ -464,13 +424,13 @@ def _with_rollbacks(units: pl.LazyFrame, lf: pl.LazyFrame) -> pl.LazyFrame:
     """``_rolled`` (the unit's redemption was rolled back) and ``_canceled`` (its
     order was canceled; null otherwise)."""
     rollbacks = (
-        _coded(lf, _ROLLBACK)
+        _coded(lf, ROLLBACK)
         .select(*_UNIT, pl.col("created_at").alias("_rb"))
         .group_by(_UNIT)
         .agg(pl.col("_rb").min())
     )
     canceled = (
-        lf.filter((pl.col("type") == _CANCELED) & pl.col("order_id").is_not_null())
+        lf.filter((pl.col("type") == CANCELED) & pl.col("order_id").is_not_null())
         .select("order_id", pl.lit(value=True).alias("_canceled"))
         .unique()
     )
@@ -511,22 +471,15 @@ def _with_failures(units: pl.LazyFrame, lf: pl.LazyFrame) -> pl.LazyFrame:
     """The last failed validation after publication and the last failed redemption
     after validation."""
     return units.join(
-        _last_failure(units, lf, _VAL_FAIL, "_t1"), on=_UNIT, how="left"
-    ).join(_last_failure(units, lf, _RED_FAIL, "_t2"), on=_UNIT, how="left")
+        _last_failure(units, lf, VAL_FAIL, "_t1"), on=_UNIT, how="left"
+    ).join(_last_failure(units, lf, RED_FAIL, "_t2"), on=_UNIT, how="left")
 
 
 def _reasons(frame: pl.LazyFrame, step: int, reason: pl.Expr) -> pl.LazyFrame:
-    return (
-        frame.group_by(reason.alias("reason"))
-        .agg(pl.len().cast(pl.Int64).alias("units"))
-        .sort(["units", "reason"], descending=[True, False])
-        .select(
-            pl.lit(step, dtype=pl.Int64).alias("step"),
-            pl.struct("reason", "units").alias("_r"),
-        )
-        .group_by("step")
-        .agg(pl.col("_r").alias("failure_reasons"))
-    )
+    counted = frame.group_by(
+        pl.lit(step, dtype=pl.Int64).alias("step"), reason.alias("reason")
+    ).agg(pl.len().cast(pl.Int64).alias("units"))
+    return _listed(counted, ["step"], ("reason", "units"), "failure_reasons")
 
 
 def _failure_reasons(units: pl.LazyFrame) -> pl.LazyFrame:
@@ -537,12 +490,12 @@ def _failure_reasons(units: pl.LazyFrame) -> pl.LazyFrame:
             _reasons(
                 units.filter(pl.col("_t2").is_null()),
                 2,
-                pl.col(f"_fail_{_VAL_FAIL}").fill_null("(no attempt)"),
+                pl.col(f"_fail_{VAL_FAIL}").fill_null("(no attempt)"),
             ),
             _reasons(
                 units.filter(pl.col("_t2").is_not_null() & pl.col("_t3").is_null()),
                 3,
-                pl.col(f"_fail_{_RED_FAIL}").fill_null("(no attempt)"),
+                pl.col(f"_fail_{RED_FAIL}").fill_null("(no attempt)"),
             ),
             _reasons(
                 units.filter(pl.col("_t3").is_not_null() & pl.col("_t4").is_null()),
@@ -706,8 +659,7 @@ def coupon_funnel(
     if not is_local(data):
         return _coupon_on_engine(data, campaign)
     lf, kind = _input(data)
-    if campaign is not None:
-        _check_campaigns(lf, [campaign] if isinstance(campaign, str) else campaign)
+    _check_campaigns(nw.from_native(lf), campaign)
     units = (
         _published_units(lf, campaign)  # _t1
         .pipe(_with_progress, lf)  # _t2, _t3, _t4
@@ -717,12 +669,19 @@ def coupon_funnel(
     # the units feed six consumers (counts, reasons, failures): compute them once
     # (the optimiser re-ran the joins for each, 7x slower on 1M events)
     units = units.collect().lazy() if kind == "eager" else units.cache()
+    out = _coupon_rows(_step_rows(units), _failure_reasons(units))
+    return finish(out, kind, _coupon_params(campaign))
+
+
+def _coupon_rows(steps: pl.LazyFrame, reasons: pl.LazyFrame) -> pl.LazyFrame:
+    """The rows of :func:`coupon_funnel` from the four step rows (``step``,
+    ``label``, ``count``, ``median_time_from_previous``, ``rolled_back``) and the
+    listed ``failure_reasons`` per step (local path and engines)."""
     empty = pl.lit(
         [], dtype=pl.List(pl.Struct({"reason": pl.String, "units": pl.Int64}))
     )
-    out = (
-        _step_rows(units)
-        .join(_failure_reasons(units), on="step", how="left")
+    return (
+        steps.join(reasons, on="step", how="left")
         .sort("step")
         .with_columns(
             *conversion_columns(),
@@ -745,7 +704,6 @@ def coupon_funnel(
             "rollback_rate",
         )
     )
-    return finish(out, kind, _coupon_params(campaign))
 
 
 def _coupon_on_engine(data: EngineFrame, campaign: str | Sequence[str] | None) -> Any:
@@ -753,10 +711,7 @@ def _coupon_on_engine(data: EngineFrame, campaign: str | Sequence[str] | None) -
     and drop-out reasons, the four rows built locally, handed back in the engine's
     kind."""
     lf = _engine_frame(data)
-    if campaign is not None:
-        names = [campaign] if isinstance(campaign, str) else list(campaign)
-        known = _portable_campaigns.known_campaigns(lf)
-        _check_campaign_names(names, known, where="the data")
+    _check_campaigns(lf, campaign)
     reasons, medians = _portable_campaigns.coupon_parts(lf, campaign)
     sums = reasons.select(pl.col("_h1", "_h2", "_h3", "_h4", "_rolled").sum())
     c = sums.row(0, named=True)
@@ -780,39 +735,11 @@ def _coupon_on_engine(data: EngineFrame, campaign: str | Sequence[str] | None) -
             "rolled_back": pl.Int64,
         },
     )
-    reasons = reasons.filter(pl.col("step").is_not_null()).select(
-        "step", "reason", "units"
+    listed = _listed(
+        reasons.lazy().filter(pl.col("step").is_not_null()),
+        ["step"],
+        ("reason", "units"),
+        "failure_reasons",
     )
-    listed = (
-        reasons.sort(["step", "units", "reason"], descending=[False, True, False])
-        .group_by("step", maintain_order=True)
-        .agg(pl.struct("reason", "units").alias("failure_reasons"))
-    )
-    empty = pl.lit(
-        [], dtype=pl.List(pl.Struct({"reason": pl.String, "units": pl.Int64}))
-    )
-    out = (
-        steps.join(listed, on="step", how="left")
-        .sort("step")
-        .with_columns(
-            *conversion_columns(),
-            pl.col("failure_reasons").fill_null(empty),
-            pl.when(pl.col("count") > 0)
-            .then(pl.col("rolled_back") / pl.col("count"))
-            .alias("rollback_rate"),
-        )
-        .select(
-            "step",
-            "label",
-            "count",
-            "conversion",
-            "step_conversion",
-            "dropped",
-            "median_time_from_previous",
-            "failure_reasons",
-            _as_text("failure_reasons", "reason", "units"),
-            "rolled_back",
-            "rollback_rate",
-        )
-    )
+    out = _coupon_rows(steps.lazy(), listed).collect()
     return finish_native(from_polars(out, lf), _coupon_params(campaign), given=data)

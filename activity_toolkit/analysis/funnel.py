@@ -725,17 +725,7 @@ def _summary(units: pl.LazyFrame, spec: _Spec) -> pl.LazyFrame:
         how="vertical",
     ).sort([*spec.bys, "step"], nulls_last=True)
     return long.with_columns(conversion_columns(spec.bys)).select(
-        *spec.bys,
-        "step",
-        "label",
-        "count",
-        "conversion",
-        "step_conversion",
-        "dropped",
-        "median_time_from_previous",
-        "p90_time_from_previous",
-        "median_time_from_start",
-        "p90_time_from_start",
+        *spec.bys, *_portable_funnel.SUMMARY_COLUMNS
     )
 
 
