@@ -220,12 +220,11 @@ def tier_spells(
     Parameters
     ----------
     data
-        An :class:`~activity_toolkit.ActivityLog` or stacked tier events; or a DuckDB
-        relation, Ibis table or PySpark DataFrame of tier events (the store's
-        ``tier`` table) with ``id``, ``customer_id``, ``campaign_id``, ``type``,
-        ``created_at`` (a timestamp) and at least one of ``tier_id``,
-        ``tier_name``, ``tier_from_id``, ``tier_from_name``, ``tier_to_id``,
-        ``tier_to_name`` (see *Engines* above).
+        Tier events whose spells to list: an
+        :class:`~activity_toolkit.ActivityLog`, stacked tier events, or a DuckDB
+        relation, Ibis table or PySpark DataFrame with ``id``, ``customer_id``,
+        ``campaign_id``, ``type``, ``created_at`` and tier columns (``tier_id``,
+        ``tier_name``…; see *Engines* above).
 
     Returns
     -------
@@ -293,12 +292,11 @@ def tier_path(
     Parameters
     ----------
     data
-        An :class:`~activity_toolkit.ActivityLog` or stacked tier events; or a DuckDB
-        relation, Ibis table or PySpark DataFrame of tier events (the store's
-        ``tier`` table) with ``id``, ``customer_id``, ``campaign_id``, ``type``,
-        ``created_at`` (a timestamp) and at least one of ``tier_id``,
-        ``tier_name``, ``tier_from_id``, ``tier_from_name``, ``tier_to_id``,
-        ``tier_to_name`` (see *Engines* above).
+        Tier events whose paths to list: an
+        :class:`~activity_toolkit.ActivityLog`, stacked tier events, or a DuckDB
+        relation, Ibis table or PySpark DataFrame with ``id``, ``customer_id``,
+        ``campaign_id``, ``type``, ``created_at`` and tier columns (``tier_id``,
+        ``tier_name``…; see *Engines* above).
         Each engine builds the lists with its own ordered list aggregation.
 
     Returns
@@ -377,12 +375,11 @@ def tier_transitions(
     Parameters
     ----------
     data
-        An :class:`~activity_toolkit.ActivityLog` or stacked tier events; or a DuckDB
-        relation, Ibis table or PySpark DataFrame of tier events (the store's
-        ``tier`` table) with ``id``, ``customer_id``, ``campaign_id``, ``type``,
-        ``created_at`` (a timestamp) and at least one of ``tier_id``,
-        ``tier_name``, ``tier_from_id``, ``tier_from_name``, ``tier_to_id``,
-        ``tier_to_name`` (see *Engines* above).
+        Tier events whose migrations to count: an
+        :class:`~activity_toolkit.ActivityLog`, stacked tier events, or a DuckDB
+        relation, Ibis table or PySpark DataFrame with ``id``, ``customer_id``,
+        ``campaign_id``, ``type``, ``created_at`` and tier columns (``tier_id``,
+        ``tier_name``…; see *Engines* above).
     start, end
         The half-open period ``[start, end)``; ``None`` = unbounded.
     level
@@ -529,12 +526,11 @@ def tier_distribution(
     Parameters
     ----------
     data
-        An :class:`~activity_toolkit.ActivityLog` or stacked tier events; or a DuckDB
-        relation, Ibis table or PySpark DataFrame of tier events (the store's
-        ``tier`` table) with ``id``, ``customer_id``, ``campaign_id``, ``type``,
-        ``created_at`` (a timestamp) and at least one of ``tier_id``,
-        ``tier_name``, ``tier_from_id``, ``tier_from_name``, ``tier_to_id``,
-        ``tier_to_name`` (see *Engines* above).
+        Tier events whose members to count: an
+        :class:`~activity_toolkit.ActivityLog`, stacked tier events, or a DuckDB
+        relation, Ibis table or PySpark DataFrame with ``id``, ``customer_id``,
+        ``campaign_id``, ``type``, ``created_at`` and tier columns (``tier_id``,
+        ``tier_name``…; see *Engines* above).
     period
         ``"day"``, ``"week"``, ``"month"``, ``"quarter"`` or ``"year"``: calendar
         periods in ``tz``.
@@ -783,12 +779,11 @@ def time_in_tier(
     Parameters
     ----------
     data
-        An :class:`~activity_toolkit.ActivityLog` or stacked tier events; or a DuckDB
-        relation, Ibis table or PySpark DataFrame of tier events (the store's
-        ``tier`` table) with ``id``, ``customer_id``, ``campaign_id``, ``type``,
-        ``created_at`` (a timestamp) and at least one of ``tier_id``,
-        ``tier_name``, ``tier_from_id``, ``tier_from_name``, ``tier_to_id``,
-        ``tier_to_name`` (see *Engines* above).
+        Tier events whose stays to measure: an
+        :class:`~activity_toolkit.ActivityLog`, stacked tier events, or a DuckDB
+        relation, Ibis table or PySpark DataFrame with ``id``, ``customer_id``,
+        ``campaign_id``, ``type``, ``created_at`` and tier columns (``tier_id``,
+        ``tier_name``…; see *Engines* above).
     end
         Censoring time for open spells; default the data's last timestamp (for an
         ActivityLog, its last event of any type).
