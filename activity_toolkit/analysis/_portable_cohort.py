@@ -57,7 +57,7 @@ __all__ = ["match_types", "parts", "present_types"]
 Frame = nw.LazyFrame[Any]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-#: Zones whose offset is 0 at every instant: no range query, no shifts.
+#: Zones whose offset is 0 at every instant: no range query, no offsets to read.
 _UTC_NAMES = frozenset({"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Etc/Zulu", "Zulu"})
 
 
