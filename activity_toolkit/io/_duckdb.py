@@ -22,7 +22,7 @@ is not JSON, and the caller finds out why (with its location) only for those row
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import polars as pl
 
@@ -87,22 +87,13 @@ _COMMON = r"""
                               ['%Y-%m-%dT%H:%M:%S.%gZ', '%Y-%m-%dT%H:%M:%SZ'])
        END AS _created_at,
        {group_id} AS group_id,
+       coalesce(CAST(r.group_id AS VARCHAR) IN {non_finite}, false) AS _nan_group,
 """
 
-#: The last columns of both envelope queries (``_channel`` and ``payload`` are theirs):
-#: NaN/Infinity as ``group_id`` or ``channel``, and payloads to check for them.
-_TAIL = """,
-       coalesce(CAST(r.group_id AS VARCHAR) IN {non_finite}
-                OR CAST(_channel AS VARCHAR) IN {non_finite}, false) AS _nan_field,
-       coalesce(contains(payload, 'NaN') OR contains(payload, 'Infinity'), false)
-         AS _maybe_nan
-FROM (SELECT _row, text, try(from_json(text, '{structure}')) AS r FROM src)
-"""
-_PARTS = {
-    "group_id": _text("r.group_id"),
-    "channel": _text("_channel"),
-    "non_finite": _NON_FINITE_TEXT,
-}
+_PARTS = {"group_id": _text("r.group_id"), "channel": _text("_channel")}
+_FROM_TEXTS = (
+    "FROM (SELECT _row, text, try(from_json(text, '{structure}')) AS r FROM src)"
+)
 
 #: List-endpoint envelopes first: ``data`` read as a struct whose ``data`` member is
 #: the payload's text, one parse per line. A row whose ``data`` has no object under
@@ -111,44 +102,127 @@ _NESTED = (
     "SELECT"
     + _COMMON
     + """
-       r.data.event_source.channel AS _channel,
        {channel} AS channel,
+       coalesce(CAST(_channel AS VARCHAR) IN {non_finite}, false) AS _nan_channel,
        CASE WHEN r IS NULL OR r.data IS NULL THEN NULL
-            WHEN starts_with(r.data.data, '{{') THEN r.data.data
-            ELSE json_extract(text, '$.data') END AS _data,
-       _data AS payload,
-       coalesce(r.data IS NOT NULL
-                AND NOT coalesce(starts_with(r.data.data, '{{'), false), false)
-         AS _unwrapped
-"""
-    + _TAIL
-).format(structure=_EVENT, **_PARTS)
+            WHEN _wrapped THEN r.data.data
+            ELSE json_extract(text, '$.data') END AS payload,
+       r.data IS NOT NULL AND NOT _wrapped AS _unwrapped
+FROM (SELECT *, r.data.event_source.channel AS _channel,
+             coalesce(starts_with(r.data.data, '{{'), false) AS _wrapped
+      """
+    + _FROM_TEXTS
+    + ")"
+).format(structure=_EVENT, non_finite=_NON_FINITE_TEXT, **_PARTS)
 
-#: Webhook-style (flat) envelopes first: ``data`` is the payload; a row whose ``data``
-#: wraps an object under ``data`` (list endpoints) is unwrapped, read again.
+#: Webhook-style (flat) envelopes first: ``data`` is the payload. The few rows whose
+#: ``data`` may hold a channel or wrap an object under ``data`` (list endpoints) are
+#: found by :func:`_finish` (Polars' text search is several times faster than
+#: DuckDB's) and looked into by :data:`_INNER`.
 _FLAT_FIRST = (
     "SELECT"
     + _COMMON
     + """
-       CASE WHEN contains(r.data, '"event_source"')
-            THEN json_extract(r.data, '$.event_source.channel') END AS _channel,
-       {channel} AS channel,
-       r.data AS _data,
-       CASE WHEN contains(r.data, '"data":{{')
-                 AND json_type(r.data, '$.data') = 'OBJECT'
-            THEN json_extract(r.data, '$.data') ELSE r.data END AS payload,
+       NULL::VARCHAR AS channel,
+       false AS _nan_channel,
+       r.data AS payload,
        false AS _unwrapped
 """
-    + _TAIL
-).format(structure=_FLAT, **_PARTS)
+    + _FROM_TEXTS
+).format(structure=_FLAT, non_finite=_NON_FINITE_TEXT, **_PARTS)
 
-#: ``data`` must be an object (or absent/null); DuckDB re-serialises JSON compactly,
-#: so the first character tells its kind.
-_DATA_CHECK = """
-SELECT * EXCLUDE (_data, _channel),
-       coalesce(NOT (starts_with(_data, '{') OR _data = 'null'), false) AS _data_not_object
-FROM ({query})
+#: Flat-first for files that mix both shapes: every row's ``data`` is looked into
+#: (one more parse of it, streamed: no second copy of the payloads).
+_FLAT_UNWRAP = (
+    "SELECT"
+    + _COMMON
+    + """
+       {channel} AS channel,
+       coalesce(CAST(_channel AS VARCHAR) IN {non_finite}, false) AS _nan_channel,
+       CASE WHEN starts_with(_inner[1], '{{') THEN _inner[1] ELSE r.data END
+         AS payload,
+       false AS _unwrapped
+FROM (SELECT *, _inner[2] AS _channel
+      FROM (SELECT *, json_extract(r.data, ['$.data', '$.event_source.channel'])
+                        AS _inner
+            """
+    + _FROM_TEXTS
+    + "))"
+).format(structure=_FLAT, non_finite=_NON_FINITE_TEXT, **_PARTS)
+
+#: What :func:`_finish` needs of the rows ``_look`` marks: the channel and whether
+#: ``data`` wraps an object under ``data`` (the payload itself is not copied).
+_INNER = (
+    """
+SELECT CASE WHEN _look THEN starts_with(_inner[1], '{{') END AS _nested,
+       {channel} AS channel,
+       coalesce(CAST(_channel AS VARCHAR) IN {non_finite}, false) AS _nan_channel
+FROM (SELECT *, _inner[2] AS _channel
+      FROM (SELECT _look,
+                   CASE WHEN _look
+                        THEN json_extract(payload, ['$.data', '$.event_source.channel'])
+                   END AS _inner
+            FROM src))
 """
+).format(non_finite=_NON_FINITE_TEXT, **_PARTS)
+
+_UNWRAP = """
+SELECT CASE WHEN _nested THEN json_extract(payload, '$.data') ELSE payload END
+         AS payload
+FROM src
+"""
+
+
+class _Nested(Exception):
+    """A flat-first read met rows that wrap their payload (read again unwrapping)."""
+
+
+def _finish(
+    con: duckdb.DuckDBPyConnection,
+    env: pl.DataFrame,
+    *,
+    flat: bool,
+    unwrap: bool = True,
+) -> pl.DataFrame:
+    """The checks of an envelope query's rows (see :func:`envelopes`), and, read by
+    :data:`_FLAT_FIRST`, the channel and the unwrapped payload of the rows whose text
+    can hold them; :class:`_Nested` if there are rows to unwrap and not ``unwrap``
+    (a whole file: read it again with :data:`_FLAT_UNWRAP`, which streams)."""
+    payload = pl.col("payload")
+    env = env.with_columns(
+        (
+            payload.is_not_null()
+            & ~(payload.str.starts_with("{") | (payload == "null"))
+        ).alias("_data_not_object")
+    )
+    if flat:
+        look = (
+            payload.str.contains('"data":{', literal=True)
+            | payload.str.contains('"event_source"', literal=True)
+        ).fill_null(False)
+        env = env.with_columns(look.alias("_look"))
+        if env["_look"].any():
+            _source(con, env.select("payload", "_look"))
+            inner = pl.DataFrame(con.sql(_INNER))
+            env = env.with_columns(
+                inner["channel"], inner["_nan_channel"], inner["_nested"]
+            )
+            if env["_nested"].any():
+                if not unwrap:
+                    raise _Nested
+                _source(con, env.select("payload", "_nested"))
+                env = env.with_columns(pl.DataFrame(con.sql(_UNWRAP))["payload"])
+            env = env.drop("_nested")
+        env = env.drop("_look")
+    return env.with_columns(
+        (pl.col("_nan_group") | pl.col("_nan_channel")).alias("_nan_field"),
+        (
+            payload.str.contains("NaN", literal=True)
+            | payload.str.contains("Infinity", literal=True)
+        )
+        .fill_null(False)
+        .alias("_maybe_nan"),
+    ).drop("_nan_group", "_nan_channel")
 
 
 def _errors() -> tuple[type[BaseException], ...]:
@@ -158,41 +232,81 @@ def _errors() -> tuple[type[BaseException], ...]:
 
 
 _ERRORS = _errors()
-_FROM_TEXTS = (
-    "FROM (SELECT _row, text, try(from_json(text, '{structure}')) AS r FROM src)"
-)
+Shape = Literal["nested", "flat", "mixed"]
 _FROM_FILE = """FROM (SELECT NULL::BIGINT AS _row, '{{}}' AS text,
              struct_pack(id := id, type := type, created_at := created_at,
                          group_id := group_id, data := data) AS r
       FROM read_json(?, format = ?, columns = {columns}, compression = 'auto_detect',
-                     maximum_object_size = 1073741824))"""
+                     records = true))"""
+
+
+_EVENT_STRUCT = (
+    "STRUCT(id JSON, type JSON, created_at VARCHAR, group_id JSON, "
+    "data STRUCT(data JSON, event_source STRUCT(channel JSON)))"
+)
+#: A file of list pages: each page's ``data`` list unnested; a page without one
+#: gives a null event (invalid: the caller reads the file text by text).
+_FROM_PAGE_FILE = (
+    """FROM (SELECT NULL::BIGINT AS _row, '{{}}' AS text,
+             unnest(CASE WHEN data IS NULL THEN [NULL] ELSE data END) AS r
+      FROM read_json(?, format = ?, columns = {{'data': '"""
+    + _EVENT_STRUCT
+    + """[]'}},
+                     compression = 'auto_detect', records = true))"""
+)
 
 
 def read_file(
-    con: duckdb.DuckDBPyConnection, path: str, *, array: bool, flat: bool
+    con: duckdb.DuckDBPyConnection,
+    path: str,
+    *,
+    array: bool,
+    shape: Shape = "nested",
+    pages: bool = False,
 ) -> pl.DataFrame | None:
     """The envelopes of a whole event file (NDJSON or a JSON array, plain or gzip)
     read by DuckDB's parallel file reader, as :func:`envelopes` gives them (``_row``
     null), or ``None`` when DuckDB refuses the file (a record that is not JSON, a
     duplicate key in the envelope, a damaged gzip): the caller then reads it text by
-    text, which names every bad record. A nested-first read that meets webhook-style
-    rows is done again flat-first (they need their ``data`` whole)."""
-    for flat_first in (flat, True) if not flat else (True,):
-        query = _FLAT_FIRST if flat_first else _NESTED
-        query = query.replace(
-            _FROM_TEXTS.format(structure=_FLAT if flat_first else _EVENT),
-            _FROM_FILE.format(columns=_FLAT_COLUMNS if flat_first else _EVENT_COLUMNS),
+    text, which names every bad record. ``shape`` is what the file's first lines
+    hold: list-endpoint events (``"nested"``), webhook-style ones (``"flat"``) or
+    both (``"mixed"``); a read that meets rows of the other shape is done again by
+    the query for both. With ``pages``,
+    the file holds list pages (NDJSON or a JSON array of them) and the envelopes are
+    their events'; ``None`` also when an event is webhook-style."""
+    params = [path, "array" if array else "newline_delimited"]
+    if pages:
+        query = _NESTED.replace(
+            _FROM_TEXTS.format(structure=_EVENT), _FROM_PAGE_FILE.format()
         )
-        params = [path, "array" if array else "newline_delimited"]
         try:
-            frame = pl.DataFrame(
-                con.sql(_DATA_CHECK.replace("{query}", query), params=params)
+            frame = _finish(
+                con, pl.DataFrame(con.sql(query, params=params)), flat=False
             )
         except _ERRORS:
             return None
+        return None if frame["_unwrapped"].any() else frame
+    tries = {"nested": (_NESTED, _EVENT, _EVENT_COLUMNS)}
+    tries["flat"] = (_FLAT_FIRST, _FLAT, _FLAT_COLUMNS)
+    tries["mixed"] = (_FLAT_UNWRAP, _FLAT, _FLAT_COLUMNS)
+    for attempt in {"nested": ("nested", "mixed"), "flat": ("flat", "mixed")}.get(
+        shape, ("mixed",)
+    ):
+        query, structure, columns = tries[attempt]
+        query = query.replace(
+            _FROM_TEXTS.format(structure=structure), _FROM_FILE.format(columns=columns)
+        )
+        try:
+            frame = pl.DataFrame(con.sql(query, params=params))
+        except _ERRORS:
+            return None
+        try:
+            frame = _finish(con, frame, flat=attempt == "flat", unwrap=False)
+        except _Nested:
+            continue
         if not frame["_unwrapped"].any():
             return frame
-    return None  # pragma: no cover - the flat-first query unwraps every row
+    return None  # pragma: no cover - the unwrapping query unwraps every row
 
 
 _FROM_PAGES = """FROM (SELECT (CAST(_doc AS BIGINT) << 32) + coalesce(_item, 4294967295) AS _row,
@@ -219,7 +333,7 @@ def page_envelopes(con: duckdb.DuckDBPyConnection, pages: pl.Series) -> pl.DataF
     query = _NESTED.replace(
         _FROM_TEXTS.format(structure=_EVENT), _FROM_PAGES.format(structure=_EVENT)
     )
-    return pl.DataFrame(con.sql(_DATA_CHECK.replace("{query}", query)))
+    return _finish(con, pl.DataFrame(con.sql(query)), flat=False)
 
 
 def _source(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> None:
@@ -238,8 +352,8 @@ def envelopes(
     in one parse (the other one reads list-endpoint envelopes in one parse)."""
     frame = texts.alias("text").to_frame().with_row_index("_row")
     _source(con, frame)
-    query = _DATA_CHECK.replace("{query}", _FLAT_FIRST if flat else _NESTED)
-    return pl.DataFrame(con.sql(query))
+    env = pl.DataFrame(con.sql(_FLAT_FIRST if flat else _NESTED))
+    return _finish(con, env, flat=flat)
 
 
 def split_arrays(con: duckdb.DuckDBPyConnection, docs: pl.Series) -> pl.DataFrame:

@@ -24,7 +24,7 @@ from activity_toolkit.io._builder import (
     ndjson_locator,
     texts_of,
 )
-from activity_toolkit.io._duckdb import connect, read_file
+from activity_toolkit.io._duckdb import Shape, connect, read_file
 from activity_toolkit.io._report import OnError
 from activity_toolkit.io._sources import (
     PathLike,
@@ -159,7 +159,7 @@ def _feed_files(
             str(path),
             functools.partial(open_bytes, path),
             chunk_bytes,
-            path if whole and kind == "events" else None,
+            path if whole else None,
         )
     batch.flush()
     yield
@@ -202,28 +202,34 @@ def read_parts(
             yield last
 
 
-def _any_flat(path: Path) -> bool:
-    """Whether any of the first lines (up to 1 MiB) of an NDJSON file is a
-    webhook-style event: then the flat-first query reads the file, which reads a
-    file of both shapes in one pass (the nested-first one would read it twice)."""
+def _file_shape(path: Path) -> Shape:
+    """Which event shapes the first lines (up to 1 MiB) of an NDJSON file hold:
+    list-endpoint (``"nested"``), webhook-style (``"flat"``) or both (``"mixed"``),
+    so that the query that reads them in one pass is tried first."""
     try:
         with open_bytes(path) as stream:
             head = stream.read(1 << 20)
     except (EOFError, OSError, zlib.error):  # damaged: the precise reader says where
-        return False
+        return "nested"
     lines = [line for line in head.split(b"\n")[:-1] if line.strip()] or [head]
-    return any(looks_flat(texts_of([line])) for line in lines)
+    flat = [looks_flat(texts_of([line])) for line in lines]
+    if all(flat):
+        return "flat"
+    return "mixed" if any(flat) else "nested"
 
 
-def _read_whole(builder: Builder, path: Path, layout: Layout, first: bytes) -> bool:
-    """Feed an event file read whole by DuckDB; ``False`` if it must be read text by
-    text (DuckDB refused it, or some record is invalid)."""
+def _read_whole(
+    builder: Builder, path: Path, layout: Layout, first: bytes, kind: str
+) -> bool:
+    """Feed a file of events (or pages) read whole by DuckDB; ``False`` if it must
+    be read text by text (DuckDB refused it, or some record is invalid)."""
     array = layout == "document" and first.lstrip().startswith(b"[")
     if layout == "document" and not array:
-        return False  # one pretty-printed event: nothing to gain
-    flat = False if array else _any_flat(path)
+        return False  # one pretty-printed document: nothing to gain
+    pages = kind == "pages"
+    shape: Shape = "nested" if array or pages else _file_shape(path)
     with connect() as con:
-        env = read_file(con, str(path), array=array, flat=flat)
+        env = read_file(con, str(path), array=array, shape=shape, pages=pages)
     if env is None:
         return False
     if env.height == 0:
@@ -355,7 +361,7 @@ def _feed_text(
         if layout == "empty":
             return
         if whole_file is not None and _read_whole(
-            builder, whole_file, layout, first_line
+            builder, whole_file, layout, first_line, batch.kind
         ):
             yield
             return
@@ -435,7 +441,9 @@ def read_pages(source: PageSource, *, on_error: OnError = "raise") -> ActivityLo
             _add_page_dicts(builder, [source], "<page>")
         elif is_path_source(source) or _looks_like_paths(source):
             paths = expand_paths(source)  # type: ignore[arg-type]
-            for _ in _feed_files(builder, paths, "pages", DEFAULT_CHUNK_BYTES):
+            for _ in _feed_files(
+                builder, paths, "pages", DEFAULT_CHUNK_BYTES, whole=True
+            ):
                 pass
         else:
             builder.collector.sources.append("<pages>")
