@@ -41,9 +41,8 @@ import polars as pl
 from activity_toolkit.analysis._engine import require, to_polars, with_epoch_ms
 from activity_toolkit.analysis._portable_funnel import _match
 from activity_toolkit.analysis._portable_tiers import (
-    floor_div,
+    _offset_expr,
     ms_range,
-    with_period_key,
     zone_offsets,
 )
 from activity_toolkit.exceptions import AnalysisInputError
@@ -52,11 +51,12 @@ if TYPE_CHECKING:
     from activity_toolkit.analysis._common import Step
     from activity_toolkit.analysis.cohort import _RetentionSpec
 
-__all__ = ["match_types", "parts", "present_types"]
+__all__ = ["exact_div", "match_types", "parts", "period_key", "present_types"]
 
 Frame = nw.LazyFrame[Any]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_DAY_MS = 86_400_000
 #: Zones whose offset is 0 at every instant: no range query, no offsets to read.
 _UTC_NAMES = frozenset({"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Etc/Zulu", "Zulu"})
 
@@ -91,6 +91,75 @@ def present_types(
     if not unknown or type_col not in lf.collect_schema():
         return None
     return to_polars(lf.select(nw.col(type_col)).unique())
+
+
+def exact_div(x: nw.Expr, d: int) -> nw.Expr:
+    """``floor(x / d)`` of an integer expression, for a positive integer ``d`` and
+    ``|x| < 2**53``: the floored remainder (narwhals' ``%`` is a floor modulo on every
+    engine) is taken off, so the true quotient is an integer; the division runs in
+    doubles and is rounded to it (Polars multiplies by the reciprocal, one ulp off).
+    ``x`` appears twice. Not narwhals' ``//``: on DuckDB it repeats its operand three
+    times, and a chain of them (the calendar below) grows into an expression DuckDB's
+    planner runs out of memory on."""
+    return ((x - x % d) / d).round(0).cast(nw.Int64)
+
+
+def period_key(
+    lf: Frame,
+    ms: str,
+    name: str,
+    *,
+    period: str,
+    week_start: int,
+    offsets: Sequence[tuple[int | None, int]],
+) -> Frame:
+    """Add ``name``: consecutive integers for the consecutive calendar periods holding
+    the epoch milliseconds ``ms`` in the zone of ``offsets``
+    (:func:`~._portable_tiers.zone_offsets`), the numbers of
+    :func:`~._periods.index`: days since 1970-01-01, weeks from the one of
+    1969-12-29 shifted to ``week_start`` (0 = Monday), months since January of the
+    year 0 (H. Hinnant's ``civil_from_days`` on March-based years, whose month
+    ``mp`` is January + ``mp + 2``), quarters, years. The same integer arithmetic
+    on every engine; :func:`~._portable_tiers.with_period_key` numbers the same
+    periods with a larger expression."""
+    t, c = nw.col(ms), nw.col
+    wall = t if offsets == [(None, 0)] else t + _offset_expr(t, offsets)
+    out = lf.with_columns(exact_div(wall, _DAY_MS).alias("_d"))
+    temps = ["_d"]
+    if period == "day":
+        key = c("_d")
+    elif period == "week":  # 1970-01-01 was a Thursday (weekday 3)
+        key = exact_div(c("_d") + (3 - week_start), 7)
+    else:
+        doe, yoe = c("_doe"), c("_yoe")
+        out = (
+            out.with_columns((c("_d") + 719_468).alias("_z"))  # from 0000-03-01
+            .with_columns(exact_div(c("_z"), 146_097).alias("_era"))
+            .with_columns((c("_z") - c("_era") * 146_097).alias("_doe"))
+            .with_columns(
+                exact_div(
+                    doe
+                    - exact_div(doe, 1460)
+                    + exact_div(doe, 36_524)
+                    - exact_div(doe, 146_096),
+                    365,
+                ).alias("_yoe")
+            )
+            .with_columns(
+                (doe - (yoe * 365 + exact_div(yoe, 4) - exact_div(yoe, 100))).alias(
+                    "_doy"
+                )
+            )
+            .with_columns(
+                (
+                    (yoe + c("_era") * 400) * 12 + exact_div(c("_doy") * 5 + 2, 153) + 2
+                ).alias("_mon")
+            )
+        )
+        temps += ["_z", "_era", "_doe", "_yoe", "_doy", "_mon"]
+        per = {"month": 1, "quarter": 3, "year": 12}[period]
+        key = c("_mon") if per == 1 else exact_div(c("_mon"), per)
+    return out.with_columns(key.cast(nw.Int64).alias(name)).drop(*temps)
 
 
 # -- the retention aggregate ------------------------------------------------------------------
@@ -142,20 +211,30 @@ def _offsets(base: Frame, spec: _RetentionSpec) -> list[tuple[int | None, int]]:
 
 
 def parts(lf: Frame, spec: _RetentionSpec) -> Frame:
-    """The small aggregate of a retention analysis, computed by ``lf``'s engine.
+    """The small aggregate of a retention analysis, computed by ``lf``'s engine in
+    one pass over the events (two for recurring cohorts).
 
-    One row per cohort (``_c``, its calendar period number) and period ``_p`` >= 1 with
-    active units ``_v`` (for ``mode="on_or_after"``: units whose last active period is
-    ``_p``), plus the cohort's ``cohort_size``, ``_amin`` and ``_amax`` (its earliest
-    and latest start, epoch ms) on every row; a cohort without returns has one row with
-    null ``_p`` and ``_v``. Without ``spec.end``, ``_end`` is the last event's epoch ms.
+    Every event is paired with its unit's cohort(s): ``_a`` the cohort's start (the
+    unit's first start event in it) and ``_c`` its calendar period number; ``_p`` is
+    the event's period in that cohort. The anchor event itself is in period 0, so
+    every member of a cohort has a period-0 row: the cohort's size needs no second
+    pass. Per (unit, cohort, period): ``_n`` return events; a period counts when it
+    is 0, or >= 1 with at least ``min_events`` returns.
+
+    One row per (cohort ``_c``, period ``_p``) with ``_v`` units and ``_amin`` /
+    ``_amax``, their earliest and latest start (epoch ms), and ``_tmax``, their last
+    event (rows with a null ``_c`` hold the units without a start event, for the
+    observation end). ``mode="on"``: ``_v`` units active in ``_p`` (at period 0: all
+    members; rows whose ``_v`` is 0 may occur). ``mode="on_or_after"``: ``_v`` units
+    whose last active period is ``_p`` (0: never returned), so the cohort's size is
+    the sum over its rows.
     """
     keys = list(spec.keys)
     base = _events(lf, spec)
     offsets = _offsets(base, spec)
 
     def index(frame: Frame, source: str, name: str) -> Frame:
-        return with_period_key(
+        return period_key(
             frame,
             source,
             name,
@@ -164,49 +243,48 @@ def parts(lf: Frame, spec: _RetentionSpec) -> Frame:
             offsets=offsets,
         )
 
-    s, ms = nw.col("_s"), nw.col("_ms")
+    s, ms, a = nw.col("_s"), nw.col("_ms"), nw.col("_a")
     if spec.cohort == "first":
-        units = (
-            base.group_by(keys)
-            .agg(nw.when(s).then(ms).min().alias("_a"))
-            .filter(~nw.col("_a").is_null())
+        # the unit's first start event, on every event of the unit
+        paired = index(
+            base.with_columns(nw.when(s).then(ms).min().over(*keys).alias("_a")),
+            "_a",
+            "_c",
         )
-        units = index(units, "_a", "_c")
     else:
-        starts = index(base.filter(s).select(*keys, "_ms"), "_ms", "_c")
-        units = starts.group_by([*keys, "_c"]).agg(ms.min().alias("_a"))
-    returns = base.filter(nw.col("_r")).select(*keys, "_ms")
-    p = nw.col("_p")
+        # a cohort per period with a start event; every event of the unit joins each
+        anchors = (
+            index(base.filter(s).select(*keys, "_ms"), "_ms", "_c")
+            .group_by([*keys, "_c"])
+            .agg(ms.min().alias("_a"))
+        )
+        paired = base.join(anchors, on=keys, how="left")
     if spec.rolling:
-        length = spec.length_ms
-        qual = (
-            returns.join(units.select(*keys, "_c", "_a"), on=keys, how="inner")
-            .filter(ms >= nw.col("_a"))
-            .with_columns(floor_div(ms - nw.col("_a"), length).alias("_p"))
-            .filter(p >= 1)
-            .group_by([*keys, "_c", "_p"])
-            .agg(nw.len().alias("_n"))
-        )
+        paired = paired.with_columns(exact_div(ms - a, spec.length_ms).alias("_p"))
     else:
-        per_period = (
-            index(returns, "_ms", "_e")
-            .group_by([*keys, "_e"])
-            .agg(nw.len().alias("_n"))
+        paired = index(paired, "_ms", "_e").with_columns(
+            (nw.col("_e") - nw.col("_c")).alias("_p")
         )
-        qual = per_period.join(
-            units.select(*keys, "_c"), on=keys, how="inner"
-        ).with_columns((nw.col("_e") - nw.col("_c")).alias("_p"))
-        qual = qual.filter(p >= 1)
-    qual = qual.filter(nw.col("_n") >= spec.min_events).select(*keys, "_c", "_p")
-    if spec.mode == "on_or_after":
-        qual = qual.group_by([*keys, "_c"]).agg(p.max())
-    counts = qual.group_by(["_c", "_p"]).agg(nw.len().cast(nw.Int64).alias("_v"))
-    cohorts = units.group_by("_c").agg(
-        nw.len().cast(nw.Int64).alias("cohort_size"),
-        nw.col("_a").min().alias("_amin"),
-        nw.col("_a").max().alias("_amax"),
+    p = nw.col("_p")
+    cells = paired.group_by([*keys, "_c", "_p"]).agg(
+        nw.col("_r").cast(nw.Int64).sum().alias("_n"),
+        a.min(),
+        ms.max().alias("_tmax"),
     )
-    out = cohorts.join(counts, on="_c", how="left")
-    if spec.end is None:
-        out = out.join(base.select(ms.max().alias("_end")), how="cross")
-    return out
+    counted = (p == 0) | ((p >= 1) & (nw.col("_n") >= spec.min_events))
+    counted = counted.fill_null(value=False)
+    if spec.mode == "on_or_after":
+        cells = cells.group_by([*keys, "_c"]).agg(
+            nw.when(counted).then(p).max().alias("_p"),
+            a.min(),
+            nw.col("_tmax").max(),
+        )
+        count = nw.len()
+    else:
+        count = counted.cast(nw.Int64).sum()
+    return cells.group_by(["_c", "_p"]).agg(
+        count.cast(nw.Int64).alias("_v"),
+        a.min().alias("_amin"),
+        a.max().alias("_amax"),
+        nw.col("_tmax").max(),
+    )

@@ -445,34 +445,39 @@ def _long_on_engine(lf: nw.LazyFrame[Any], spec: _RetentionSpec) -> pl.DataFrame
     """The retention cells of an engine frame: the engine computes the aggregate of
     :func:`._portable_cohort.parts`; its few rows are finished here, locally, by the
     code of the local path (the grid of periods, zeros, rates, observability)."""
-    agg = to_polars(_portable_cohort.parts(lf, spec)).lazy()
+    agg = to_polars(_portable_cohort.parts(lf, spec)).with_columns(
+        pl.col("_c", "_p", "_v").cast(pl.Int64)
+    )
 
-    def instant(column: str) -> pl.Expr:
-        return pl.col(column).cast(pl.Int64).cast(UTC_MS)
+    def instant(value: pl.Expr) -> pl.Expr:
+        return value.cast(pl.Int64).cast(UTC_MS)
 
-    end = pl.lit(spec.end).cast(UTC_MS) if spec.end is not None else instant("_end")
+    end = (
+        pl.lit(spec.end).cast(UTC_MS)
+        if spec.end is not None
+        else instant(pl.lit(agg["_tmax"].max()))
+    )
+    members = agg.filter(pl.col("_c").is_not_null())
+    size = pl.col("_v").filter(pl.col("_p") == 0) if spec.mode == "on" else pl.col("_v")
     # the engine's cohort key (_k) is renumbered by the local calendar (_c)
     cohorts = (
-        agg.select(
-            pl.col("_c").cast(pl.Int64).alias("_k"),
-            pl.col("cohort_size").cast(pl.Int64),
-            end.alias("_end"),
-            instant("_amin").alias("_amin"),
-            instant("_amax").alias("_amax"),
+        members.lazy()
+        .group_by(pl.col("_c").alias("_k"))
+        .agg(
+            size.sum().cast(pl.Int64).alias("cohort_size"),
+            instant(pl.col("_amin").min()).alias("_amin"),
+            instant(pl.col("_amax").max()).alias("_amax"),
         )
-        .unique("_k")
         .with_columns(
+            end.alias("_end"),
             spec.floor(pl.col("_amin")).alias("_cs"),
             spec.index(pl.col("_amin")).alias("_c"),
         )
     )
     counts = (
-        agg.filter(pl.col("_p").is_not_null())
-        .select(
-            pl.col("_c").cast(pl.Int64).alias("_k"),
-            pl.col("_p").cast(pl.Int64),
-            pl.col("_v").cast(pl.Int64),
-        )
+        members.lazy()
+        .filter((pl.col("_p") >= 1) & (pl.col("_v") > 0))
+        .select(pl.col("_c").alias("_k"), "_p", "_v")
         .join(cohorts.select("_k", "_c"), on="_k")
         .drop("_k")
     )

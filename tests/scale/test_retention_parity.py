@@ -17,6 +17,9 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from activity_toolkit.analysis import params_of, retention, retention_matrix
+from activity_toolkit.analysis._periods import floor, index
+from activity_toolkit.analysis._portable_cohort import period_key
+from activity_toolkit.analysis._portable_tiers import zone_offsets
 from activity_toolkit.exceptions import AnalysisInputError, MissingColumnsError
 from tests.scale._cohort_cases import (
     COVERING_CASES,
@@ -247,6 +250,37 @@ def test_engine_input_errors(engine: Engine, events: pl.DataFrame):
     for data in (events, frame):
         with pytest.raises(AnalysisInputError, match="tz='Mars/Olympus'"):
             retention(data, tz="Mars/Olympus")
+
+
+# -- the calendar on its own ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "tz", ["UTC", "Europe/Berlin", "America/St_Johns", "Australia/Adelaide"]
+)
+def test_period_keys_are_the_local_period_numbers(engine: Engine, tz: str):
+    """Every 5 hours for 20 years (1962-1982: negative epoch times, leap days, DST
+    changes of both hemispheres and a half-hour zone), each period's key on the
+    engine is the local path's period number (:func:`~._periods.index` of the
+    period's start)."""
+    start = int(datetime(1962, 1, 1, tzinfo=UTC).timestamp() * 1000)
+    ms = pl.DataFrame(
+        {"ms": pl.int_range(0, 20 * 1753, eager=True) * 5 * 3_600_000 + start}
+    )
+    offsets = zone_offsets(tz, ms["ms"].min(), ms["ms"].max())  # type: ignore[arg-type]
+    local = pl.col("ms").cast(pl.Datetime("ms", "UTC")).dt.convert_time_zone(tz)
+    cases = [("day", 0), ("week", 0), ("week", 6), ("month", 0), ("quarter", 0)]
+    cases.append(("year", 0))
+    expected = ms.select(
+        "ms",
+        *[index(floor(local, p, w), p, w).alias(f"{p}{w}") for p, w in cases],
+    )
+    frame = nw.from_native(engine(ms))
+    for p, w in cases:
+        frame = period_key(
+            frame, "ms", f"{p}{w}", period=p, week_start=w, offsets=offsets
+        )
+    assert_frame_equal(to_polars(frame).sort("ms"), expected, check_dtypes=False)
 
 
 # -- random inputs ------------------------------------------------------------------------
