@@ -6,12 +6,20 @@ Usage::
     .venv/bin/python benchmarks/scale.py --events 1M 3M --repeat 1
     .venv/bin/python benchmarks/scale.py --events 1M --engines polars duckdb
 
-Analyses (the four that have a portable definition, :mod:`activity_toolkit.analysis`):
+Analyses (one of each kind that has a portable definition,
+:mod:`activity_toolkit.analysis`; ``--analyses`` picks some):
 
-* ``funnel`` and ``funnel_units``: publication → validation → redemption → paid
-  order, ordered mode, 7-day window from step 1, first entry, over the events;
+* ``funnel``, ``funnel_units`` and ``funnel_trend`` (monthly): publication →
+  validation → redemption → paid order, ordered mode, 7-day window from step 1,
+  first entry, over the events;
+* ``retention``: weekly cohorts of the first event, any event returns, over the
+  events;
 * ``coupon_funnel`` and ``campaign_summary``: over the stacked typed rows of the
-  publication, validation, redemption and order families.
+  publication, validation, redemption and order families;
+* ``time_in_tier``: Kaplan-Meier over the ``tier`` family table (the engine computes
+  the spells, the curve is finished locally);
+* ``points_flows`` (monthly, by campaign): over the ``points``, ``pending_points``,
+  ``reward_redemption`` and ``redemption`` tables stacked by column name.
 
 Engines, each reading the same Parquet files itself:
 
@@ -78,12 +86,25 @@ ROOT = Path(__file__).resolve().parent
 DEFAULT_DATA = ROOT / "_data"
 EVENTS_PER_CUSTOMER = 106  # sample_world() gives 106-108; sizes the world
 ENGINES = ("polars", "duckdb", "spark")
-ANALYSES = ("funnel", "funnel_units", "coupon_funnel", "campaign_summary")
+ANALYSES = (
+    "funnel",
+    "funnel_units",
+    "funnel_trend",
+    "retention",
+    "coupon_funnel",
+    "campaign_summary",
+    "time_in_tier",
+    "points_flows",
+)
 DATASET = {
     "funnel": "events",
     "funnel_units": "events",
+    "funnel_trend": "events",
+    "retention": "events",
     "coupon_funnel": "campaign",
     "campaign_summary": "campaign",
+    "time_in_tier": "tier",
+    "points_flows": "points",
 }
 STEPS = [
     "customer.publication.succeeded",
@@ -94,6 +115,12 @@ STEPS = [
 WITHIN = "7d"
 EVENT_COLUMNS = ["id", "type", "customer_id", "created_at"]
 CAMPAIGN_FAMILIES = ["publication", "validation", "redemption", "order"]
+#: The family tables each dataset but ``events`` stacks (by column name).
+FAMILIES = {
+    "campaign": CAMPAIGN_FAMILIES,
+    "tier": ["tier"],
+    "points": ["points", "pending_points", "reward_redemption", "redemption"],
+}
 #: The columns the campaign analyses read (the stacked typed rows).
 CAMPAIGN_COLUMNS = [
     "id",
@@ -212,13 +239,21 @@ def polars_input(store: Path, dataset: str) -> Any:
     if dataset == "events":
         return pl.concat([scan(f).select(EVENT_COLUMNS) for f in paths.families])
     parts = []
-    for f in CAMPAIGN_FAMILIES:
+    for f in FAMILIES[dataset]:
         if f in paths.families:
             lf = scan(f)
             have = lf.collect_schema()
-            parts.append(lf.select([c for c in CAMPAIGN_COLUMNS if c in have]))
-    # the local campaign code takes "first"/"last" in frame order: (created_at, id)
+            parts.append(lf.select(columns(dataset, have)))
+    # the local code takes "first"/"last" in frame order: (created_at, id)
     return pl.concat(parts, how="diagonal_relaxed").sort("created_at", "id")
+
+
+def columns(dataset: str, have: Any) -> list[str]:
+    """The columns of a family table that ``dataset`` reads (all but the tier and
+    points tables' are the campaign analyses' own list)."""
+    if dataset == "campaign":
+        return [c for c in CAMPAIGN_COLUMNS if c in have]
+    return list(have)
 
 
 def duckdb_input(store: Path, dataset: str, con: Any) -> Any:
@@ -228,9 +263,9 @@ def duckdb_input(store: Path, dataset: str, con: Any) -> Any:
     if dataset == "events":
         rel = con.read_parquet(paths.events, union_by_name=True)
         return rel.select(*EVENT_COLUMNS)
-    globs = [paths.glob(f) for f in CAMPAIGN_FAMILIES if f in paths.families]
-    rel = con.read_parquet(globs, union_by_name=True)
-    return rel.select(*[c for c in CAMPAIGN_COLUMNS if c in rel.columns])
+    globs = [paths.glob(f) for f in FAMILIES[dataset] if f in paths.families]
+    rel = con.read_parquet(globs, union_by_name=True, hive_partitioning=False)
+    return rel.select(*columns(dataset, rel.columns))
 
 
 def spark_input(store: Path, dataset: str, spark: Any) -> Any:
@@ -244,12 +279,10 @@ def spark_input(store: Path, dataset: str, spark: Any) -> Any:
         ]
     else:
         frames = []
-        for f in CAMPAIGN_FAMILIES:
+        for f in FAMILIES[dataset]:
             if f in paths.families:
                 df = spark.read.parquet(paths.tables[f])
-                frames.append(
-                    df.select(*[c for c in CAMPAIGN_COLUMNS if c in df.columns])
-                )
+                frames.append(df.select(*columns(dataset, df.columns)))
     out = frames[0]
     for df in frames[1:]:
         out = out.unionByName(df, allowMissingColumns=True)
@@ -261,15 +294,27 @@ def run_analysis(name: str, data: Any) -> Any:
         campaign_summary,
         coupon_funnel,
         funnel,
+        funnel_trend,
         funnel_units,
+        points_flows,
+        retention,
+        time_in_tier,
     )
 
     if name == "funnel":
         return funnel(data, STEPS, within=WITHIN, mode="ordered")
     if name == "funnel_units":
         return funnel_units(data, STEPS, within=WITHIN, mode="ordered")
+    if name == "funnel_trend":
+        return funnel_trend(data, STEPS, within=WITHIN, period="month")
+    if name == "retention":
+        return retention(data, period="week")
     if name == "coupon_funnel":
         return coupon_funnel(data)
+    if name == "time_in_tier":
+        return time_in_tier(data)
+    if name == "points_flows":
+        return points_flows(data, period="month", by="campaign_id")
     return campaign_summary(data)
 
 

@@ -25,11 +25,14 @@ Option types               ``FunnelMode``, ``FunnelEntry``, ``Period``,
                            all in :mod:`._options`)
 =========================  ==========================================================
 
-**Other engines.** :func:`funnel`, :func:`funnel_units`, :func:`coupon_funnel` and
-:func:`campaign_summary` also take a DuckDB relation, an Ibis table or a PySpark
-DataFrame and return a frame of that kind, computed by that engine from one portable
-definition (narwhals; see :mod:`activity_toolkit.analysis._engine`). Install the
-``scale`` extra for Ibis and PySpark.
+**Other engines.** Every function above but the overview ones (:func:`kpis`,
+:func:`activity_timeline`, :func:`coupon_funnels`) also takes a DuckDB relation, an
+Ibis table or a PySpark DataFrame and returns a frame of that kind, computed by that
+engine from one portable definition (narwhals; see
+:mod:`activity_toolkit.analysis._engine`). A small result that needs a period grid, a
+Kaplan-Meier curve or list columns is finished locally on the engine's aggregate and
+handed back as a frame of the engine. Install the ``scale`` extra for Ibis and
+PySpark.
 
 **Event order.** Everywhere, events are ordered by ``created_at`` and then by ``id``;
 same-timestamp events are therefore not interchangeable (see :mod:`.funnel`). The
