@@ -126,6 +126,51 @@ def test_mixed_shapes_in_one_file(tmp_path):
     assert log["customer.segment.entered"]["segment_id"].to_list() == ["s", "t"]
 
 
+@pytest.mark.parametrize(
+    ("head", "late"),
+    [(False, True), (True, False), (False, False)],
+    ids=["flat-head-late-nested", "nested-head-late-flat", "flat-with-channels"],
+)
+def test_whole_file_shape_guess_is_only_a_first_try(tmp_path, monkeypatch, head, late):
+    """The whole-file reader picks its query from the first MiB; a row of the other
+    shape past it (or webhook rows that carry a channel) must still load as the
+    text-by-text path loads it, and without falling back to that path."""
+    from activity_toolkit.io import _readers
+
+    filler = "x" * 2000  # ~1,000 events fill the first MiB
+    events = [
+        make_event(f"e{i:05d}", nested=head, segment={"id": f"s{i}"}, note=filler)
+        for i in range(1200)
+    ]
+    tail = make_event("z1", nested=late, segment={"id": "late"})
+    if head == late:  # webhook events that carry their channel
+        for e in events[::100]:
+            e["data"]["event_source"] = {"channel": "WEBHOOK"}
+        tail["data"]["event_source"] = {"channel": "LATE"}
+    path = write_ndjson(tmp_path / "events.ndjson", [*events, tail])
+    assert path.stat().st_size > 2 << 20
+    fallbacks = []
+    feed = _readers._read_whole
+
+    def spy(*args):
+        ok = feed(*args)
+        fallbacks.append(not ok)
+        return ok
+
+    monkeypatch.setattr(_readers, "_read_whole", spy)
+    from_file = read_events(path)
+    assert fallbacks == [False]
+    from_dicts = read_events([*events, tail])
+    assert from_file.events.equals(from_dicts.events)
+    late_row = from_file.events.filter(pl.col("id") == "z1").row(0, named=True)
+    assert json.loads(late_row["payload"])["segment"] == {"id": "late"}
+    if head == late:
+        channels = from_file.events["channel"].drop_nulls().to_list()
+        assert channels == ["WEBHOOK"] * 12 + ["LATE"]
+    else:
+        assert late_row["channel"] == ("API" if late else None)
+
+
 # -- aliases and unknown types ---------------------------------------------------------
 def test_aliases_become_canonical_and_keep_type_raw():
     events = [
