@@ -48,6 +48,7 @@ __all__ = [
     "campaign_parts",
     "chosen_publications",
     "coupon_parts",
+    "coupon_units",
     "known_campaigns",
     "typed_frame",
 ]
@@ -139,10 +140,10 @@ def _with_campaign(lf: Frame) -> Frame:
     )
 
 
-def campaign_parts(lf: Frame, *, top: int) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """``campaign_summary`` on the engine: one row per campaign with every count
-    and amount (no list columns), and the top ``top`` redemption failure codes per
-    campaign (``campaign_id``, ``code``, ``count``, ``_rank``), both collected."""
+def campaign_parts(lf: Frame, *, top: int) -> tuple[Frame, Frame]:
+    """``campaign_summary``'s two engine queries: one row per campaign with every
+    count and amount (no list columns), and the top ``top`` redemption failure
+    codes per campaign (``campaign_id``, ``code``, ``count``, ``_rank``)."""
     ev = _with_campaign(lf).filter(~nw.col("campaign_id").is_null())
     t = nw.col("type")
     disc = nw.col("order_total_discount_amount").fill_null(0)
@@ -204,7 +205,7 @@ def campaign_parts(lf: Frame, *, top: int) -> tuple[pl.DataFrame, pl.DataFrame]:
         .filter(nw.col("_rank") <= top)
         .select("campaign_id", "code", "count", "_rank")
     )
-    return to_polars(out), to_polars(codes)
+    return out, codes
 
 
 def known_campaigns(lf: Frame) -> list[str]:
@@ -308,15 +309,12 @@ def _coded(lf: Frame, type_: str) -> Frame:
     return lf.filter(~nw.col("voucher_code").is_null() & (nw.col("type") == type_))
 
 
-def coupon_parts(
-    lf: Frame, campaign: str | Sequence[str] | None
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """``coupon_funnel`` on the engine, collected: the drop-out reasons with the
-    step counts (``step`` — 2, 3, 4, or null for units that paid —, ``reason``,
-    ``units``, and ``_h1``…``_h4`` units that reached each step and ``_rolled``, to
-    be summed over the rows); and the median step durations in ms (``_metric``
-    ``"_d2"``…``"_d4"``, ``median``). The units are computed once per result, each
-    time in one chain of joins."""
+def coupon_units(lf: Frame, campaign: str | Sequence[str] | None) -> Frame:
+    """The units of ``coupon_funnel`` (customer, voucher code), one chain of joins:
+    the step it stopped before (``step`` 2, 3 or 4; null for a unit that paid) and
+    its ``reason``, the steps it reached (``_h1``…``_h4``), whether its redemption
+    was rolled back (``_rolled``), and its step durations ``_d2``…``_d4`` (ms; -1
+    when not reached)."""
     sel = ["customer_id", "voucher_code", "_ms", "id"]
     units = _published_units(lf, campaign)
     units = _first_after(
@@ -397,33 +395,55 @@ def coupon_parts(
         (~nw.col(f"_t{k}").is_null()).cast(nw.Int64).alias(f"_h{k}")
         for k in range(1, 5)
     ]
-    reasons = (
-        units.with_columns(
-            stop.cast(nw.Int64).alias("step"),
-            reason.alias("reason"),
-            *reached,
-            nw.col("_rolled").cast(nw.Int64),
-        )
-        .group_by("step", "reason")
-        .agg(
-            nw.len().cast(nw.Int64).alias("units"),
-            *[nw.col(f"_h{k}").sum().cast(nw.Int64) for k in range(1, 5)],
-            nw.col("_rolled").sum().cast(nw.Int64),
-        )
+    return units.select(
+        stop.cast(nw.Int64).alias("step"),
+        reason.alias("reason"),
+        *reached,
+        nw.col("_rolled").cast(nw.Int64),
+        # -1 stands for null through the unpivot (see polars_quantiles)
+        *[
+            (nw.col(f"_t{k}") - nw.col(f"_t{k - 1}")).fill_null(-1).alias(f"_d{k}")
+            for k in (2, 3, 4)
+        ],
+        nw.lit(0).cast(nw.Int64).alias("_r"),
     )
-    gaps = [f"_d{k}" for k in range(2, 5)]
-    durations = unpivot(
-        units.select(
-            # -1 stands for null through the unpivot (see polars_quantiles)
-            *[
-                (nw.col(f"_t{k}") - nw.col(f"_t{k - 1}")).fill_null(-1).alias(f"_d{k}")
-                for k in range(2, 5)
-            ]
-        ),
-        gaps,
-        index=[],
+
+
+def coupon_parts(lf: Frame, campaign: str | Sequence[str] | None) -> Frame:
+    """``coupon_funnel``'s engine query: :func:`coupon_units` in long form (a row
+    of ``_metric`` ``"_r"`` per unit and one per duration ``"_d2"``…``"_d4"``)
+    reduced to rows of (``_metric``, ``step``, ``reason``) — null ``step`` and
+    ``reason`` on the duration rows — with ``units`` (the units of that group),
+    the group's sums of ``_h1``…``_h4`` and ``_rolled`` (the totals are the sums
+    over the ``"_r"`` rows) and ``median``, the median duration on a duration row (no row for a
+    duration that no unit has). The counts are window aggregates carried as
+    grouping columns of the median, so that the units are read once: DuckDB and
+    Spark compute a frame again for every branch that reads it (see
+    :func:`~._portable_funnel.summary`)."""
+    hits = ["_h1", "_h2", "_h3", "_h4", "_rolled"]
+    long = unpivot(
+        coupon_units(lf, campaign),
+        ["_r", "_d2", "_d3", "_d4"],
+        index=["step", "reason", *hits],
         variable_name="_metric",
         value_name="_v",
-    ).with_columns(nw.when(nw.col("_v") >= 0).then(nw.col("_v")).alias("_v"))
-    medians = polars_quantiles(durations, ["_metric"], "_v", {"median": 0.5})
-    return to_polars(reasons), to_polars(medians)
+    )
+    is_reason = nw.col("_metric") == "_r"
+    long = long.with_columns(
+        nw.when(is_reason).then(nw.col("step")).alias("step"),
+        nw.when(is_reason).then(nw.col("reason")).alias("reason"),
+        nw.when(nw.col("_v") >= 0).then(nw.col("_v")).alias("_v"),
+    ).with_columns(
+        nw.col("_metric")
+        .count()
+        .over("_metric", "step", "reason")
+        .cast(nw.Int64)
+        .alias("units"),
+        *[
+            nw.col(h).sum().over("_metric", "step", "reason").cast(nw.Int64).alias(h)
+            for h in hits
+        ],
+    )
+    return polars_quantiles(
+        long, ["_metric", "step", "reason", "units", *hits], "_v", {"median": 0.5}
+    )

@@ -37,6 +37,7 @@ from activity_toolkit.analysis._engine import (
     from_polars,
     is_local,
     portable,
+    to_polars,
     wrap,
 )
 from activity_toolkit.analysis._params import AnalysisParams
@@ -328,11 +329,17 @@ def _summary_on_engine(data: EngineFrame, *, top: int) -> Any:
     column built locally, handed back in the engine's kind."""
     lf = _engine_frame(data)
     counts, codes = _portable_campaigns.campaign_parts(lf, top=top)
+    out = _summary_from_parts(to_polars(counts), to_polars(codes))
+    return finish_native(from_polars(out, lf), _summary_params(top), given=data)
+
+
+def _summary_from_parts(counts: pl.DataFrame, codes: pl.DataFrame) -> pl.DataFrame:
+    """``campaign_summary``'s rows from its engine queries' rows
+    (:func:`._portable_campaigns.campaign_parts`)."""
     top_codes = _listed(
         codes.lazy(), ["campaign_id"], ("code", "count"), "top_failure_codes"
     )
-    out = _summary_rows(counts.lazy(), top_codes).collect()
-    return finish_native(from_polars(out, lf), _summary_params(top), given=data)
+    return _summary_rows(counts.lazy(), top_codes).collect()
 
 
 _STEPS = ("published", "validated", "redeemed", "paid")
@@ -712,11 +719,19 @@ def _coupon_on_engine(data: EngineFrame, campaign: str | Sequence[str] | None) -
     kind."""
     lf = _engine_frame(data)
     _check_campaigns(lf, campaign)
-    reasons, medians = _portable_campaigns.coupon_parts(lf, campaign)
-    sums = reasons.select(pl.col("_h1", "_h2", "_h3", "_h4", "_rolled").sum())
-    c = sums.row(0, named=True)
-    median = dict(zip(medians["_metric"], medians["median"], strict=True))
-    steps = pl.DataFrame(
+    out = _coupon_from_parts(to_polars(_portable_campaigns.coupon_parts(lf, campaign)))
+    return finish_native(from_polars(out, lf), _coupon_params(campaign), given=data)
+
+
+def _coupon_from_parts(parts: pl.DataFrame) -> pl.DataFrame:
+    """``coupon_funnel``'s rows from the rows of its engine query
+    (:func:`._portable_campaigns.coupon_parts`)."""
+    totals = ["_h1", "_h2", "_h3", "_h4", "_rolled"]
+    reasons = parts.filter(pl.col("_metric") == "_r")
+    c = reasons.select(pl.col(totals).sum()).row(0, named=True)
+    durations = parts.filter(pl.col("_metric") != "_r")
+    median = dict(zip(durations["_metric"], durations["median"], strict=True))
+    steps = pl.LazyFrame(
         {
             "step": [1, 2, 3, 4],
             "label": list(_STEPS),
@@ -741,5 +756,4 @@ def _coupon_on_engine(data: EngineFrame, campaign: str | Sequence[str] | None) -
         ("reason", "units"),
         "failure_reasons",
     )
-    out = _coupon_rows(steps.lazy(), listed).collect()
-    return finish_native(from_polars(out, lf), _coupon_params(campaign), given=data)
+    return _coupon_rows(steps, listed).collect()
