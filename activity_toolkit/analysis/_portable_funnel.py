@@ -59,7 +59,7 @@ from activity_toolkit.analysis._engine import (
     unpivot,
     with_epoch_ms,
 )
-from activity_toolkit.analysis._portable_tiers import ms_range, with_period_key
+from activity_toolkit.analysis._portable_tiers import with_period_key
 from activity_toolkit.exceptions import AnalysisInputError
 
 if TYPE_CHECKING:
@@ -629,10 +629,13 @@ def _split_var(long: Frame) -> Frame:
 # -- conversion over time ----------------------------------------------------------------
 
 
-def trend_span(lf: Frame, spec: _Spec, until_ms: int | None) -> tuple[Any, Any]:
-    """The first and last epoch ms of the events the funnel reads (a key and a
-    time, up to ``until_ms``), or ``(None, None)``: one small query, collected."""
-    return ms_range(_base(lf, spec, until_ms))
+def trend_span(lf: Frame, spec: _Spec, until_ms: int | None) -> Frame:
+    """``funnel_trend``'s first, small query: one row with ``lo`` and ``hi``, the
+    first and last epoch ms of the events the funnel reads (a key and a time, up
+    to ``until_ms``; null without such events)."""
+    return _base(lf, spec, until_ms).select(
+        nw.col("_ms").min().alias("lo"), nw.col("_ms").max().alias("hi")
+    )
 
 
 def trend_parts(

@@ -14,7 +14,9 @@ stacked rows (with an ``id`` column), both functions run their portable definiti
 and the small per-campaign / per-step aggregates are collected; the list columns
 (``top_failure_codes``, ``failure_reasons``) and their text are then built locally and
 the result is handed back as a frame of the same engine. Durations are ``Int64``
-milliseconds there. ``tests/scale/`` checks both paths give the same rows.
+milliseconds there. ``tests/scale/`` checks both paths give the same rows, and
+compiles the engine queries for Snowflake, BigQuery, Trino, Postgres and Databricks
+through Ibis (compiled, not run; DuckDB runs the compiled text).
 """
 
 from __future__ import annotations
