@@ -66,9 +66,24 @@ Example: a DuckDB relation in, a DuckDB relation out (the same rows as Polars):
 [('c1', 2), ('c2', 1)]
 
 Adding an analysis: write ``_portable_<name>.py`` with a function from
-``nw.LazyFrame`` to ``nw.LazyFrame`` using :func:`wrap`, :func:`with_epoch_ms`,
-:func:`row_number` and :func:`running_count`; dispatch to it from the public function
-when :func:`is_local` is false; add its parity test to ``tests/scale/``.
+``nw.LazyFrame`` to ``nw.LazyFrame``, built from the primitives here rather than new
+ones; dispatch to it from the public function when :func:`is_local` is false; add its
+parity test to ``tests/scale/``. The primitives:
+
+* input: :func:`wrap`, :func:`require`, :func:`typed_rows` (a typed family's rows,
+  missing columns as typed nulls), :func:`match_types` (a step's event types) and
+  :func:`present_types` (the distinct types, for the typo check);
+* time: :func:`with_epoch_ms`, :func:`exact_div` (floor division of integers; never
+  narwhals' ``//``), :func:`ms_range`;
+* calendars: :func:`zone_offsets` / :func:`zone_shifts` (a zone's UTC offsets over a
+  time range, from Polars' time-zone database), :func:`period_key` (consecutive
+  numbers of the calendar periods in that zone, those of :func:`~._periods.index`)
+  and, locally, :func:`period_starts` (a key's period start, as Polars buckets it);
+* per unit: :func:`row_number`, :func:`running_count`, :func:`forward_fill` (last
+  non-null value), :func:`ordered_list` (a list in order, by each engine's own
+  aggregation);
+* results: :func:`unpivot`, :func:`polars_quantiles`, :func:`to_polars`,
+  :func:`from_polars`, :func:`finish_native`.
 """
 
 from __future__ import annotations
@@ -95,26 +110,42 @@ from activity_toolkit.analysis._params import AnalysisParams, with_params
 from activity_toolkit.exceptions import AnalysisInputError, MissingColumnsError
 
 if TYPE_CHECKING:
+    from activity_toolkit.analysis._common import Step
     from activity_toolkit.model import ActivityLog
 
 __all__ = [
+    "DAY_MS",
     "ENGINES",
+    "UTC_NAMES",
     "EngineFrame",
     "PortableAnalysis",
     "engine_name",
     "engine_params",
+    "exact_div",
     "finish_native",
+    "forward_fill",
     "from_polars",
     "is_local",
+    "match_types",
+    "ms_range",
+    "nw_dtype",
+    "offset_expr",
+    "ordered_list",
+    "period_key",
+    "period_starts",
     "polars_quantiles",
     "portable",
+    "present_types",
     "require",
     "row_number",
     "running_count",
     "to_polars",
+    "typed_rows",
     "unpivot",
     "with_epoch_ms",
     "wrap",
+    "zone_offsets",
+    "zone_shifts",
 ]
 
 #: The engines the parity suite runs (``tests/scale/``).
@@ -467,3 +498,336 @@ def finish_native(
     with contextlib.suppress(TypeError):
         with_params(cast("pl.DataFrame", out), params)
     return out
+
+
+# -- shared primitives of the portable definitions ---------------------------------------
+
+DAY_MS = 86_400_000
+#: Zones whose offset is 0 at every instant: no range query, no offsets to read.
+UTC_NAMES = frozenset({"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Etc/Zulu", "Zulu"})
+
+
+def nw_dtype(dtype: pl.DataType) -> Any:
+    """The narwhals dtype of a Polars dtype."""
+    # the same as ``_portable_campaigns._nw_dtype``, which can import this one
+    return nw.from_native(pl.DataFrame(schema={"c": dtype})).schema["c"]
+
+
+def match_types(step: Step, type_col: str, *, what: str | None = None) -> nw.Expr:
+    """Boolean expression: the row's ``type_col`` is one of ``step``'s event types
+    (null counts as no match). A step given as a Polars expression only runs on
+    Polars and is refused (:class:`~activity_toolkit.exceptions.AnalysisInputError`,
+    prefixed with the option ``what`` when given)."""
+    if isinstance(step.match, pl.Expr):
+        msg = (
+            f"step {step.label!r} is a Polars expression, which only runs on Polars "
+            "frames; on an engine frame give event types (derive a column on the "
+            "engine first and use it as the type, key or by column)"
+        )
+        raise AnalysisInputError(msg if what is None else f"{what}: {msg}")
+    types = list(step.types or ())
+    col = nw.col(type_col)
+    hit = col == types[0] if len(types) == 1 else col.is_in(types)
+    return hit.fill_null(value=False)
+
+
+def present_types(
+    lf: nw.LazyFrame[Any], steps: Sequence[Step], type_col: str
+) -> pl.DataFrame | None:
+    """The distinct values of ``type_col`` (a small local frame), asked of the engine
+    only when a step names a ``customer.`` type that is not registered (a probable
+    typo, to be refused with the closest names); ``None`` otherwise."""
+    from activity_toolkit.events import REGISTRY
+
+    unknown = any(
+        t.startswith("customer.") and t not in REGISTRY
+        for s in steps
+        for t in (s.types or ())
+    )
+    if not unknown or type_col not in lf.collect_schema():
+        return None
+    return to_polars(lf.select(nw.col(type_col)).unique())
+
+
+def typed_rows(
+    lf: nw.LazyFrame[Any],
+    *,
+    families: Sequence[str],
+    required: Sequence[str],
+    typed: Sequence[str],
+    optional: Sequence[str] = (),
+    what: str,
+) -> nw.LazyFrame[Any]:
+    """The engine's version of :func:`~activity_toolkit.analysis._typed.typed_input`:
+    ``required`` columns plus ``created_at`` and ``id`` (engines have no row order),
+    at least one of ``typed``; the missing ``typed`` and ``optional`` columns as
+    nulls (of the registry's type, else strings); ``_ms``, the epoch milliseconds of
+    ``created_at``; only the rows of ``families``."""
+    from activity_toolkit.analysis._typed import family_types, typed_schema
+
+    have = require(lf, [*required, "created_at", "id"], what=what)
+    if typed and not any(c in have for c in typed):
+        raise MissingColumnsError(typed, list(have), what=f"{what} (typed columns)")
+    schema = typed_schema(families)
+    wanted = list(dict.fromkeys([*required, "created_at", "id", *optional, *typed]))
+    lf = lf.select(
+        *[
+            nw.col(c)
+            if c in have
+            else nw.lit(None).cast(nw_dtype(schema.get(c, pl.String()))).alias(c)
+            for c in wanted
+        ]
+    )
+    return with_epoch_ms(lf, "created_at", "_ms").filter(
+        nw.col("type").is_in(family_types(families))
+    )
+
+
+def exact_div(x: nw.Expr, d: int) -> nw.Expr:
+    """``floor(x / d)`` of an integer expression, for a positive integer ``d`` and
+    ``|x| < 2**53``, exact on every engine: the floored remainder (narwhals' ``%`` is
+    a floor modulo on every engine) is taken off, so the true quotient is an integer;
+    the division runs in doubles and is rounded to it (Polars multiplies by the
+    reciprocal, which can be one ulp off). ``x`` appears twice. Not narwhals' ``//``:
+    on DuckDB it repeats its operand three times, and a chain of them (the calendar
+    of :func:`period_key`) grew into an expression DuckDB's planner ran out of memory
+    on (24 GB for a recurring monthly query)."""
+    return ((x - x % d) / d).round(0).cast(nw.Int64)
+
+
+def ms_range(
+    lf: nw.LazyFrame[Any], column: str = "_ms"
+) -> tuple[int | None, int | None]:
+    """The smallest and largest value of an integer column (``None`` when it has no
+    value), collected."""
+    lo, hi = to_polars(
+        lf.select(nw.col(column).min().alias("lo"), nw.col(column).max().alias("hi"))
+    ).row(0)
+    return (None if lo is None else int(lo)), (None if hi is None else int(hi))
+
+
+def _local_offsets(ms: pl.Series, tz: str) -> pl.Series:
+    """Polars' UTC offset of ``tz`` (ms) at each epoch millisecond of ``ms``."""
+    utc = pl.from_epoch(ms, time_unit="ms").dt.replace_time_zone("UTC")
+    wall = utc.dt.convert_time_zone(tz).dt.replace_time_zone(None)
+    return wall.dt.epoch("ms") - ms
+
+
+#: Offsets are sampled this often; a zone that changes its offset and changes it
+#: back within this time between two samples would be missed (none does).
+_SAMPLE_MS = 6 * 3_600_000
+
+
+def zone_offsets(
+    tz: str, lo_ms: int | None, hi_ms: int | None
+) -> list[tuple[int | None, int]]:
+    """The UTC offsets of ``tz`` from ``lo_ms`` to ``hi_ms`` as Polars reads them
+    (its own time-zone database): ``[(since_ms, offset_ms), …]`` in time order, the
+    first ``since_ms`` ``None`` (the offset before the first change). Each change is
+    found to the millisecond by bisection between two samples."""
+    if lo_ms is None or hi_ms is None or tz in UTC_NAMES:
+        return [(None, 0)]
+    start = lo_ms - lo_ms % _SAMPLE_MS
+    samples = pl.int_range(start, hi_ms + _SAMPLE_MS, _SAMPLE_MS, eager=True)
+    offsets = _local_offsets(samples, tz)
+    changed = (offsets != offsets.shift(-1)).fill_null(value=False)
+    lo = samples.filter(changed)
+    hi = samples.shift(-1).filter(changed)
+    a = offsets.filter(changed)
+    out: list[tuple[int | None, int]] = [(None, int(offsets[0]))]
+    if lo.len():
+        # invariant: the offset at lo is a, at hi it is the next one
+        while int((hi - lo).max()) > 1:  # type: ignore[arg-type]
+            mid = (lo + hi) // 2
+            before = _local_offsets(mid, tz) == a
+            lo = mid.zip_with(before, lo)
+            hi = hi.zip_with(before, mid)
+        b = _local_offsets(hi, tz)
+        out += [(int(t), int(o)) for t, o in zip(hi, b, strict=True)]
+    return out
+
+
+def zone_shifts(
+    lf: nw.LazyFrame[Any], tz: str, column: str = "_ms"
+) -> list[tuple[int | None, int]]:
+    """:func:`zone_offsets` of ``tz`` over the time range of ``lf``'s epoch
+    milliseconds ``column`` (one small query, skipped for UTC)."""
+    if tz in UTC_NAMES:
+        return [(None, 0)]
+    return zone_offsets(tz, *ms_range(lf, column))
+
+
+def offset_expr(ms: nw.Expr, offsets: Sequence[tuple[int | None, int]]) -> nw.Expr:
+    """The UTC offset (ms) at the epoch milliseconds ``ms`` among ``offsets``
+    (:func:`zone_offsets`): a balanced ``when`` tree over the changes (a few
+    comparisons per row whatever the number of changes)."""
+    if len(offsets) == 1:
+        return nw.lit(offsets[0][1]).cast(nw.Int64)
+    mid = len(offsets) // 2
+    since = offsets[mid][0]
+    assert since is not None
+    return (
+        nw.when(ms >= nw.lit(since).cast(nw.Int64))
+        .then(offset_expr(ms, offsets[mid:]))
+        .otherwise(offset_expr(ms, offsets[:mid]))
+    )
+
+
+def period_key(
+    lf: nw.LazyFrame[Any],
+    ms: str,
+    name: str,
+    *,
+    period: str,
+    week_start: int,
+    offsets: Sequence[tuple[int | None, int]],
+) -> nw.LazyFrame[Any]:
+    """Add ``name``: consecutive ``Int64`` for the consecutive calendar periods
+    holding the epoch milliseconds ``ms`` in the zone of ``offsets``
+    (:func:`zone_offsets`; null for a null time), the numbers of
+    :func:`~._periods.index`: days since 1970-01-01, weeks from the one of
+    1969-12-29 shifted to ``week_start`` (0 = Monday), months since January of the
+    year 0, quarters, years (dates from the year 1 to 9999). Events grouped by it
+    fall as with :func:`~._periods.bucket` on Polars; :func:`period_starts` turns a
+    key back into its period's start.
+
+    Months come from the local day number by the calendar algorithm of C. Neri and
+    L. Schneider ("Euclidean affine functions and their application to calendar
+    algorithms", 2022) on March-based years, in which the day number is read 14
+    times (H. Hinnant's ``civil_from_days`` reads it hundreds of times once inlined):
+    engines that inline one column into the next (DuckDB relations, Ibis' SQL) plan
+    it in a blink instead of seconds."""
+    t, c = nw.col(ms), nw.col
+    d, cent, p2, z, ny = (f"_{p}{name}" for p in ("d", "cent", "p2", "z", "ny"))
+    wall = t if list(offsets) == [(None, 0)] else t + offset_expr(t, offsets)
+    out = lf.with_columns(exact_div(wall, DAY_MS).alias(d))
+    temps = [d]
+    if period == "day":
+        key = c(d)
+    elif period == "week":  # 1970-01-01 was a Thursday (weekday 3)
+        key = exact_div(c(d) + (3 - week_start), 7)
+    else:
+        # n1 = 4 x (days since 0000-03-01) + 3; century, day of the century, then
+        # year of the century (z) and day of the year (ny) from one product
+        n1 = (c(d) + 719_468) * 4 + 3
+        out = out.with_columns(
+            exact_div(n1, 146_097).alias(cent),
+            ((exact_div(n1 % 146_097, 4) * 4 + 3) * 2_939_745).alias(p2),
+        ).with_columns(
+            exact_div(c(p2), 2**32).alias(z),
+            exact_div(c(p2) % 2**32, 4 * 2_939_745).alias(ny),
+        )
+        # month 3 (March) ... 14 (February of the next year): the year's January
+        # is month 13 of the March-based year before it, so no correction is needed
+        month = exact_div(c(ny) * 2141 + 197_913, 2**16)
+        months = c(cent) * 1200 + c(z) * 12 + month - 1
+        temps += [cent, p2, z, ny]
+        per = {"month": 1, "quarter": 3, "year": 12}[period]
+        key = months if per == 1 else exact_div(months, per)
+    return out.with_columns(key.cast(nw.Int64).alias(name)).drop(*temps)
+
+
+def period_starts(
+    frame: pl.DataFrame,
+    rep: str,
+    name: str,
+    *,
+    period: str,
+    tz: str,
+    week_start: int,
+) -> pl.DataFrame:
+    """``frame`` (collected) with ``name``: the start of the period holding the epoch
+    millisecond ``rep`` (one event of each :func:`period_key`), as the local path's
+    :func:`~._periods.bucket` gives it (``Datetime("ms", tz)``)."""
+    from activity_toolkit.analysis._periods import bucket
+
+    at = pl.col(rep).cast(pl.Datetime("ms")).dt.replace_time_zone("UTC")
+    return frame.with_columns(at.alias(name)).with_columns(
+        bucket(name, period, tz, week_start).alias(name)
+    )
+
+
+def forward_fill(
+    lf: nw.LazyFrame[Any],
+    column: str,
+    name: str,
+    over: Sequence[str],
+    order_by: Sequence[str],
+) -> nw.LazyFrame[Any]:
+    """Add ``name``: the last non-null ``column`` up to this row within ``over`` (in
+    ``order_by`` order), null before the first. A running count of non-null rows
+    numbers the runs; each run takes its first row's value (narwhals'
+    ``fill_null(strategy=)`` does not run on Ibis)."""
+    run, flag = f"_run{name}", f"_set{name}"
+    return (
+        lf.with_columns((~nw.col(column).is_null()).alias(flag))
+        .with_columns(running_count(flag, over, order_by).alias(run))
+        .with_columns(
+            nw.when(nw.col(flag))
+            .then(nw.col(column))
+            .max()
+            .over(*over, run)
+            .alias(name)
+        )
+        .drop(flag, run)
+    )
+
+
+def ordered_list(
+    lf: nw.LazyFrame[Any],
+    by: Sequence[str],
+    order_by: Sequence[str],
+    value: str,
+    name: str,
+) -> nw.LazyFrame[Any]:
+    """One row per ``by`` group: ``name``, the group's ``value`` in ``order_by`` order
+    (ascending; the order columns must hold no nulls), as a list built by the
+    engine's own ordered list aggregation (narwhals has none). Every branch runs in
+    ``tests/scale/``."""
+    native = lf.to_native()
+    engine = engine_name(lf)
+    if engine == "polars":
+        out: Any = native.group_by(list(by)).agg(
+            pl.col(value).sort_by(list(order_by)).alias(name)
+        )
+    elif engine == "duckdb":
+        import duckdb
+
+        col = duckdb.ColumnExpression
+        fn = duckdb.FunctionExpression
+        item = fn(
+            "struct_pack",
+            *[col(c).alias(f"o{i}") for i, c in enumerate(order_by)],
+            col(value).alias("v"),
+        )
+        values = fn(
+            "list_transform",
+            fn("list_sort", fn("list", item)),
+            duckdb.LambdaExpression(
+                "x", fn("struct_extract", col("x"), duckdb.ConstantExpression("v"))
+            ),
+        )
+        # the group keys as DuckDB prints quoted column expressions
+        keys = ", ".join(str(col(c)) for c in by)
+        out = native.aggregate([*[col(c) for c in by], values.alias(name)], keys)
+    elif engine == "ibis":
+        out = native.group_by(list(by)).aggregate(
+            **{
+                name: native[value].collect(
+                    order_by=[native[c] for c in order_by], include_null=True
+                )
+            }
+        )
+    elif engine == "pyspark":
+        import pyspark.sql.functions as F
+
+        pairs = F.struct(
+            *[F.col(c).alias(f"o{i}") for i, c in enumerate(order_by)],
+            F.col(value).alias("v"),
+        )
+        listed = F.transform(F.sort_array(F.collect_list(pairs)), lambda x: x["v"])
+        out = native.groupBy(*by).agg(listed.alias(name))
+    else:  # pragma: no cover - wrap() and with_epoch_ms() refuse other engines first
+        msg = f"engine {engine!r} is not supported by the portable analyses"
+        raise AnalysisInputError(msg)
+    return nw.from_native(out)  # type: ignore[no-any-return]

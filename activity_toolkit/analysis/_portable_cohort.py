@@ -15,9 +15,9 @@ engine's kind. The semantics are those of :mod:`.cohort`'s docstring; here is on
 Retention is insensitive to the order of same-time events (it takes minima and counts),
 so no ``id`` is needed.
 
-**Calendar periods in a time zone** are numbered on the engine by :func:`period_key`:
+**Calendar periods in a time zone** are numbered on the engine by :func:`~._engine.period_key`:
 the zone's UTC offsets over the data's time range, read from Polars' own time zone
-database (:func:`~._portable_tiers.zone_offsets`; the engine is asked for that range
+database (:func:`~._engine.zone_offsets`; the engine is asked for that range
 in one small query when ``tz`` is not UTC), then integer calendar arithmetic on the
 local day number. So periods fall as on Polars — DST nights, month ends and leap days
 included — whatever the engine's session time zone. The cohort's period start is named
@@ -33,128 +33,30 @@ in the same aggregation as the returns.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import narwhals as nw
-import polars as pl
 
-from activity_toolkit.analysis._engine import require, to_polars, with_epoch_ms
-from activity_toolkit.analysis._portable_funnel import _match
-from activity_toolkit.analysis._portable_tiers import (
-    _offset_expr,
-    ms_range,
-    zone_offsets,
+from activity_toolkit.analysis._engine import (
+    exact_div,
+    match_types,
+    period_key,
+    present_types,
+    require,
+    with_epoch_ms,
+    zone_shifts,
 )
-from activity_toolkit.exceptions import AnalysisInputError
 
 if TYPE_CHECKING:
     from activity_toolkit.analysis._common import Step
     from activity_toolkit.analysis.cohort import _RetentionSpec
 
-__all__ = ["exact_div", "match_types", "parts", "period_key", "present_types"]
+__all__ = ["parts", "present_types"]
 
 Frame = nw.LazyFrame[Any]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_DAY_MS = 86_400_000
-#: Zones whose offset is 0 at every instant: no range query, no offsets to read.
-_UTC_NAMES = frozenset({"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Etc/Zulu", "Zulu"})
-
-
-# -- generic primitives (candidates for _engine) -------------------------------------------
-
-
-def match_types(step: Step, type_col: str, *, what: str) -> nw.Expr:
-    """Boolean expression: the row's ``type_col`` is one of ``step``'s event types
-    (null counts as no match): the funnel's matcher, whose refusal of a step given as
-    a Polars expression (it only runs on Polars) is prefixed with the option ``what``."""
-    try:
-        return _match(step, type_col)
-    except AnalysisInputError as exc:
-        msg = f"{what}: {exc}"
-        raise AnalysisInputError(msg) from None
-
-
-def present_types(
-    lf: Frame, steps: Sequence[Step], type_col: str
-) -> pl.DataFrame | None:
-    """The distinct values of ``type_col`` (a small local frame), asked of the engine
-    only when a step names a ``customer.`` type that is not registered (a probable
-    typo, to be refused with the closest names); ``None`` otherwise."""
-    from activity_toolkit.events import REGISTRY
-
-    unknown = any(
-        t.startswith("customer.") and t not in REGISTRY
-        for s in steps
-        for t in (s.types or ())
-    )
-    if not unknown or type_col not in lf.collect_schema():
-        return None
-    return to_polars(lf.select(nw.col(type_col)).unique())
-
-
-def exact_div(x: nw.Expr, d: int) -> nw.Expr:
-    """``floor(x / d)`` of an integer expression, for a positive integer ``d`` and
-    ``|x| < 2**53``: the floored remainder (narwhals' ``%`` is a floor modulo on every
-    engine) is taken off, so the true quotient is an integer; the division runs in
-    doubles and is rounded to it (Polars multiplies by the reciprocal, one ulp off).
-    ``x`` appears twice. Not narwhals' ``//``: on DuckDB it repeats its operand three
-    times, and a chain of them (the calendar below) grows into an expression DuckDB's
-    planner runs out of memory on."""
-    return ((x - x % d) / d).round(0).cast(nw.Int64)
-
-
-def period_key(
-    lf: Frame,
-    ms: str,
-    name: str,
-    *,
-    period: str,
-    week_start: int,
-    offsets: Sequence[tuple[int | None, int]],
-) -> Frame:
-    """Add ``name``: consecutive integers for the consecutive calendar periods holding
-    the epoch milliseconds ``ms`` in the zone of ``offsets``
-    (:func:`~._portable_tiers.zone_offsets`), the numbers of
-    :func:`~._periods.index`: days since 1970-01-01, weeks from the one of
-    1969-12-29 shifted to ``week_start`` (0 = Monday), months since January of the
-    year 0, quarters, years (dates from the year 1 to 9999).
-
-    Months come from the local day number by the calendar algorithm of C. Neri and
-    L. Schneider ("Euclidean affine functions and their application to calendar
-    algorithms", 2022) on March-based years, in which the day number is read 14
-    times, where ``civil_from_days`` (:func:`~._portable_tiers.with_period_key`)
-    reads it hundreds of times: engines that inline one column into the next (DuckDB
-    relations, Ibis' SQL) plan it in a blink instead of seconds."""
-    t, c = nw.col(ms), nw.col
-    wall = t if offsets == [(None, 0)] else t + _offset_expr(t, offsets)
-    out = lf.with_columns(exact_div(wall, _DAY_MS).alias("_d"))
-    temps = ["_d"]
-    if period == "day":
-        key = c("_d")
-    elif period == "week":  # 1970-01-01 was a Thursday (weekday 3)
-        key = exact_div(c("_d") + (3 - week_start), 7)
-    else:
-        # n1 = 4 x (days since 0000-03-01) + 3; century, day of the century, then
-        # year of the century (z) and day of the year (ny) from one product
-        n1 = (c("_d") + 719_468) * 4 + 3
-        p2 = (exact_div(n1 % 146_097, 4) * 4 + 3) * 2_939_745
-        out = out.with_columns(
-            exact_div(n1, 146_097).alias("_cent"), p2.alias("_p2")
-        ).with_columns(
-            exact_div(c("_p2"), 2**32).alias("_z"),
-            exact_div(c("_p2") % 2**32, 4 * 2_939_745).alias("_ny"),
-        )
-        # month 3 (March) ... 14 (February of the next year): the year's January
-        # is month 13 of the March-based year before it, so no correction is needed
-        month = exact_div(c("_ny") * 2141 + 197_913, 2**16)
-        months = c("_cent") * 1200 + c("_z") * 12 + month - 1
-        temps += ["_cent", "_p2", "_z", "_ny"]
-        per = {"month": 1, "quarter": 3, "year": 12}[period]
-        key = months if per == 1 else exact_div(months, per)
-    return out.with_columns(key.cast(nw.Int64).alias(name)).drop(*temps)
 
 
 # -- the retention aggregate ------------------------------------------------------------------
@@ -197,14 +99,6 @@ def _events(lf: Frame, spec: _RetentionSpec) -> Frame:
     return base
 
 
-def _offsets(base: Frame, spec: _RetentionSpec) -> list[tuple[int | None, int]]:
-    """:func:`~._portable_tiers.zone_offsets` of ``spec.tz`` over the data's time
-    range (one small query, skipped for UTC)."""
-    if spec.tz in _UTC_NAMES:
-        return [(None, 0)]
-    return zone_offsets(spec.tz, *ms_range(base))
-
-
 def parts(lf: Frame, spec: _RetentionSpec) -> Frame:
     """The small aggregate of a retention analysis, computed by ``lf``'s engine in
     one pass over the events (two for recurring cohorts).
@@ -226,7 +120,7 @@ def parts(lf: Frame, spec: _RetentionSpec) -> Frame:
     """
     keys = list(spec.keys)
     base = _events(lf, spec)
-    offsets = _offsets(base, spec)
+    offsets = zone_shifts(base, spec.tz)
 
     def index(frame: Frame, source: str, name: str) -> Frame:
         return period_key(

@@ -21,7 +21,7 @@ How the local rules of :mod:`.points` are computed on an engine:
   ``breakage`` and the "last balance reported" of ``points_liability`` are running
   sums and counts over the card (``over(_card, order_by=…)``); the first-in-first-out
   overlaps are the same join of a card's earning lots with its debits as locally.
-* **Periods** are the keys of :func:`~._portable_tiers.with_period_key`; the engine
+* **Periods** are the keys of :func:`~._engine.period_key`; the engine
   sums per key and :mod:`.points` finishes the small per-period tables (the grid of
   every period, the rates) with its local code. ``points_liability`` is computed by
   the engine whole.
@@ -35,12 +35,12 @@ from typing import Any
 import narwhals as nw
 import polars as pl
 
-from activity_toolkit.analysis._engine import running_count, to_polars
-from activity_toolkit.analysis._portable_tiers import (
-    ms_range,
+from activity_toolkit.analysis._engine import (
+    period_key,
+    running_count,
+    to_polars,
     typed_rows,
-    with_period_key,
-    zone_offsets,
+    zone_shifts,
 )
 
 __all__ = [
@@ -203,8 +203,8 @@ def ledger(rows: Frame) -> Frame:
 def _keyed(led: Frame, rows: Frame, *, period: str, tz: str, week_start: int) -> Frame:
     """``led`` with ``_key``, the calendar period of ``_ms`` (the zone's offsets
     read over the time range of ``rows``)."""
-    offsets = zone_offsets(tz, *ms_range(rows)) if tz != "UTC" else [(None, 0)]
-    return with_period_key(
+    offsets = zone_shifts(rows, tz)
+    return period_key(
         led, "_ms", "_key", period=period, week_start=week_start, offsets=offsets
     )
 

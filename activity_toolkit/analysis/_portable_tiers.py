@@ -42,36 +42,30 @@ import narwhals as nw
 import polars as pl
 
 from activity_toolkit.analysis._engine import (
-    engine_name,
-    require,
+    forward_fill,
+    ms_range,
+    ordered_list,
+    period_key,
+    period_starts,
     row_number,
-    running_count,
     to_polars,
-    with_epoch_ms,
+    typed_rows,
+    zone_offsets,
 )
-from activity_toolkit.analysis._periods import bucket
-from activity_toolkit.analysis._portable_campaigns import _nw_dtype
-from activity_toolkit.analysis._typed import family_types, typed_schema
-from activity_toolkit.exceptions import AnalysisInputError, MissingColumnsError
 
 __all__ = [
-    "DAY_MS",
     "NONE",
     "PREFIX",
     "TYPED",
     "UNIT",
     "distribution_parts",
-    "floor_div",
     "km_counts",
-    "ms_range",
-    "ordered_list",
     "path",
     "period_starts",
     "spells",
     "spells_result",
     "tier_rows",
     "transitions",
-    "typed_rows",
     "with_period_key",
     "zone_offsets",
 ]
@@ -90,276 +84,9 @@ TYPED = (
     "tier_to_id",
     "tier_to_name",
 )
-DAY_MS = 86_400_000
 
-# -- primitives shared with the points analyses ------------------------------------------
-
-
-def floor_div(x: nw.Expr, d: int) -> nw.Expr:
-    """``x // d`` rounded towards minus infinity, exact on every engine: narwhals'
-    ``%`` is a floor modulo everywhere, so ``x - x % d`` is a multiple of ``d`` and
-    the division is exact (DuckDB's ``//`` truncates, Spark's divides in doubles)."""
-    return ((x - x % d) // d).cast(nw.Int64)
-
-
-def typed_rows(
-    lf: Frame,
-    *,
-    families: Sequence[str],
-    required: Sequence[str],
-    typed: Sequence[str],
-    optional: Sequence[str] = (),
-    what: str,
-) -> Frame:
-    """The engine's version of :func:`~activity_toolkit.analysis._typed.typed_input`:
-    ``required`` columns plus ``created_at`` and ``id`` (engines have no row order),
-    at least one of ``typed``; the missing ``typed`` and ``optional`` columns as
-    nulls (of the registry's type, else strings); ``_ms``, the epoch milliseconds of
-    ``created_at``; only the rows of ``families``."""
-    have = require(lf, [*required, "created_at", "id"], what=what)
-    if typed and not any(c in have for c in typed):
-        raise MissingColumnsError(typed, list(have), what=f"{what} (typed columns)")
-    schema = typed_schema(families)
-    wanted = list(dict.fromkeys([*required, "created_at", "id", *optional, *typed]))
-    lf = lf.select(
-        *[
-            nw.col(c)
-            if c in have
-            else nw.lit(None).cast(_nw_dtype(schema.get(c, pl.String()))).alias(c)
-            for c in wanted
-        ]
-    )
-    return with_epoch_ms(lf, "created_at", "_ms").filter(
-        nw.col("type").is_in(family_types(families))
-    )
-
-
-def ms_range(lf: Frame, column: str = "_ms") -> tuple[int | None, int | None]:
-    """The smallest and largest value of an integer column (``None`` when it has no
-    value), collected."""
-    row = to_polars(
-        lf.select(nw.col(column).min().alias("lo"), nw.col(column).max().alias("hi"))
-    ).row(0)
-    lo, hi = row
-    return (None if lo is None else int(lo)), (None if hi is None else int(hi))
-
-
-def _local_offsets(ms: pl.Series, tz: str) -> pl.Series:
-    """Polars' UTC offset of ``tz`` (ms) at each epoch millisecond of ``ms``."""
-    utc = pl.from_epoch(ms, time_unit="ms").dt.replace_time_zone("UTC")
-    wall = utc.dt.convert_time_zone(tz).dt.replace_time_zone(None)
-    return wall.dt.epoch("ms") - ms
-
-
-#: Offsets are sampled this often; a zone that changes its offset and changes it
-#: back within this time between two samples would be missed (none does).
-_SAMPLE_MS = 6 * 3_600_000
-
-
-def zone_offsets(
-    tz: str, lo_ms: int | None, hi_ms: int | None
-) -> list[tuple[int | None, int]]:
-    """The UTC offsets of ``tz`` from ``lo_ms`` to ``hi_ms`` as Polars reads them
-    (its own time-zone database): ``[(since_ms, offset_ms), …]`` in time order, the
-    first ``since_ms`` ``None`` (the offset before the first change). Each change is
-    found to the millisecond by bisection between two samples."""
-    if lo_ms is None or hi_ms is None:
-        return [(None, 0)]
-    start = lo_ms - lo_ms % _SAMPLE_MS
-    samples = pl.int_range(start, hi_ms + _SAMPLE_MS, _SAMPLE_MS, eager=True)
-    offsets = _local_offsets(samples, tz)
-    changed = (offsets != offsets.shift(-1)).fill_null(value=False)
-    lo = samples.filter(changed)
-    hi = samples.shift(-1).filter(changed)
-    a = offsets.filter(changed)
-    out: list[tuple[int | None, int]] = [(None, int(offsets[0]))]
-    if lo.len():
-        # invariant: the offset at lo is a, at hi it is the next one
-        while int((hi - lo).max()) > 1:  # type: ignore[arg-type]
-            mid = (lo + hi) // 2
-            before = _local_offsets(mid, tz) == a
-            lo = mid.zip_with(before, lo)
-            hi = hi.zip_with(before, mid)
-        b = _local_offsets(hi, tz)
-        out += [(int(t), int(o)) for t, o in zip(hi, b, strict=True)]
-    return out
-
-
-def _offset_expr(ms: nw.Expr, offsets: Sequence[tuple[int | None, int]]) -> nw.Expr:
-    """The offset at ``ms``: a balanced ``when`` tree over the changes (a few
-    comparisons per row whatever the number of changes)."""
-    if len(offsets) == 1:
-        return nw.lit(offsets[0][1]).cast(nw.Int64)
-    mid = len(offsets) // 2
-    since = offsets[mid][0]
-    assert since is not None
-    return (
-        nw.when(ms >= nw.lit(since).cast(nw.Int64))
-        .then(_offset_expr(ms, offsets[mid:]))
-        .otherwise(_offset_expr(ms, offsets[:mid]))
-    )
-
-
-def with_period_key(
-    lf: Frame,
-    ms: str,
-    name: str,
-    *,
-    period: str,
-    week_start: int,
-    offsets: Sequence[tuple[int | None, int]],
-) -> Frame:
-    """Add ``name``: an ``Int64`` numbering the calendar periods (``period`` in the
-    zone of ``offsets``, weeks starting on ``week_start``, 0 = Monday) of the epoch
-    milliseconds ``ms``, consecutive for consecutive periods (null for a null time).
-
-    The local date comes from the offset; year and month from it by integer
-    arithmetic (H. Hinnant's ``civil_from_days``), so every engine computes the same
-    key. The key groups events exactly as :func:`~._periods.bucket` does on Polars;
-    :func:`period_starts` turns it back into the period's start.
-    """
-    z = f"_z{name}"
-    t = nw.col(ms)
-    out = lf.with_columns(floor_div(t + _offset_expr(t, offsets), DAY_MS).alias(z))
-    if period == "day":
-        return out.rename({z: name})
-    if period == "week":
-        # day 0 (1970-01-01) was a Thursday: weeks from Monday start at day -3
-        return out.with_columns(
-            floor_div(nw.col(z) + (3 - week_start), 7).alias(name)
-        ).drop(z)
-    era, doe, yoe, mp = (f"_{p}{name}" for p in ("era", "doe", "yoe", "mp"))
-    days = nw.col(z) + 719_468  # days since 0000-03-01
-    out = (
-        out.with_columns(floor_div(days, 146_097).alias(era))
-        .with_columns((days - nw.col(era) * 146_097).alias(doe))  # day of the era
-        .with_columns(
-            floor_div(
-                nw.col(doe)
-                - floor_div(nw.col(doe), 1460)
-                + floor_div(nw.col(doe), 36_524)
-                - floor_div(nw.col(doe), 146_096),
-                365,
-            ).alias(yoe)
-        )
-        .with_columns(
-            floor_div(
-                5
-                * (
-                    nw.col(doe)
-                    - (
-                        365 * nw.col(yoe)
-                        + floor_div(nw.col(yoe), 4)
-                        - floor_div(nw.col(yoe), 100)
-                    )
-                )
-                + 2,
-                153,
-            ).alias(mp)  # month from March, 0-11
-        )
-    )
-    january = nw.col(mp) >= 10
-    year = nw.col(yoe) + nw.col(era) * 400 + january.cast(nw.Int64)
-    month0 = nw.when(january).then(nw.col(mp) - 10).otherwise(nw.col(mp) + 2)
-    months = year * 12 + month0
-    per = {"month": 1, "quarter": 3, "year": 12}[period]
-    key = months if per == 1 else floor_div(months, per)
-    return out.with_columns(key.cast(nw.Int64).alias(name)).drop(z, era, doe, yoe, mp)
-
-
-def period_starts(
-    frame: pl.DataFrame,
-    rep: str,
-    name: str,
-    *,
-    period: str,
-    tz: str,
-    week_start: int,
-) -> pl.DataFrame:
-    """``frame`` with ``name``: the start of the period holding the epoch
-    millisecond ``rep`` (one event of each period key), as the local path's
-    :func:`~._periods.bucket` gives it (``Datetime("ms", tz)``)."""
-    at = pl.col(rep).cast(pl.Datetime("ms")).dt.replace_time_zone("UTC")
-    return frame.with_columns(at.alias(name)).with_columns(
-        bucket(name, period, tz, week_start).alias(name)
-    )
-
-
-def ordered_list(
-    lf: Frame, by: Sequence[str], order_by: Sequence[str], value: str, name: str
-) -> Frame:
-    """One row per ``by`` group: ``name``, the group's ``value`` in ``order_by`` order
-    (ascending; the order columns must hold no nulls), as a list built by the
-    engine's own ordered list aggregation (narwhals has none). Every branch runs in
-    ``tests/scale/``."""
-    native = lf.to_native()
-    engine = engine_name(lf)
-    if engine == "polars":
-        out: Any = native.group_by(list(by)).agg(
-            pl.col(value).sort_by(list(order_by)).alias(name)
-        )
-    elif engine == "duckdb":
-        import duckdb
-
-        col = duckdb.ColumnExpression
-        fn = duckdb.FunctionExpression
-        item = fn(
-            "struct_pack",
-            *[col(c).alias(f"o{i}") for i, c in enumerate(order_by)],
-            col(value).alias("v"),
-        )
-        values = fn(
-            "list_transform",
-            fn("list_sort", fn("list", item)),
-            duckdb.LambdaExpression(
-                "x", fn("struct_extract", col("x"), duckdb.ConstantExpression("v"))
-            ),
-        )
-        # the group keys as DuckDB prints quoted column expressions
-        keys = ", ".join(str(col(c)) for c in by)
-        out = native.aggregate([*[col(c) for c in by], values.alias(name)], keys)
-    elif engine == "ibis":
-        out = native.group_by(list(by)).aggregate(
-            **{
-                name: native[value].collect(
-                    order_by=[native[c] for c in order_by], include_null=True
-                )
-            }
-        )
-    elif engine == "pyspark":
-        import pyspark.sql.functions as F
-
-        pairs = F.struct(
-            *[F.col(c).alias(f"o{i}") for i, c in enumerate(order_by)],
-            F.col(value).alias("v"),
-        )
-        listed = F.transform(F.sort_array(F.collect_list(pairs)), lambda x: x["v"])
-        out = native.groupBy(*by).agg(listed.alias(name))
-    else:  # pragma: no cover - wrap() and with_epoch_ms() refuse other engines first
-        msg = f"engine {engine!r} is not supported by the portable analyses"
-        raise AnalysisInputError(msg)
-    return nw.from_native(out)  # type: ignore[no-any-return]
-
-
-def forward_fill(
-    lf: Frame, column: str, name: str, over: Sequence[str], order_by: Sequence[str]
-) -> Frame:
-    """Add ``name``: the last non-null ``column`` up to this row within ``over`` (in
-    ``order_by`` order), null before the first. A running count of non-null rows
-    numbers the runs; each run takes its first row's value."""
-    run, flag = f"_run{name}", f"_set{name}"
-    return (
-        lf.with_columns((~nw.col(column).is_null()).alias(flag))
-        .with_columns(running_count(flag, over, order_by).alias(run))
-        .with_columns(
-            nw.when(nw.col(flag))
-            .then(nw.col(column))
-            .max()
-            .over(*over, run)
-            .alias(name)
-        )
-        .drop(flag, run)
-    )
+#: The name :mod:`._portable_funnel` imports (the key is :func:`~._engine.period_key`).
+with_period_key = period_key
 
 
 # -- the tier analyses ------------------------------------------------------------------
@@ -580,7 +307,7 @@ def distribution_parts(
     the tier's name (``_name``, on one row of each tier), collected; and the first and
     last tier event's epoch milliseconds."""
     lo, hi = ms_range(rows)
-    offsets = zone_offsets(tz, lo, hi) if tz != "UTC" else [(None, 0)]
+    offsets = zone_offsets(tz, lo, hi)
     sp = spells(rows)
     starts = sp.select(
         "campaign_id",
@@ -598,7 +325,7 @@ def distribution_parts(
         nw.lit(-1).cast(nw.Int64).alias("_d"),
         nw.lit(None).cast(nw.String).alias("_name"),
     )
-    deltas = with_period_key(
+    deltas = period_key(
         nw.concat([starts, ends], how="vertical"),
         "_t",
         "_key",

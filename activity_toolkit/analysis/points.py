@@ -61,6 +61,7 @@ from activity_toolkit.analysis._engine import (
     finish_native,
     from_polars,
     is_local,
+    period_starts,
     portable,
     wrap,
 )
@@ -77,7 +78,6 @@ from activity_toolkit.analysis._portable_points import FAMILIES as _FAMILIES
 from activity_toolkit.analysis._portable_points import RAW_FLOWS as _RAW_FLOWS
 from activity_toolkit.analysis._portable_points import TYPED as _TYPED
 from activity_toolkit.analysis._portable_points import P as _P
-from activity_toolkit.analysis._portable_tiers import period_starts
 from activity_toolkit.analysis._typed import typed_input
 from activity_toolkit.exceptions import AnalysisInputError
 from activity_toolkit.model import ActivityLog

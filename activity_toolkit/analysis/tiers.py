@@ -55,6 +55,7 @@ from activity_toolkit.analysis._engine import (
     finish_native,
     from_polars,
     is_local,
+    period_starts,
     portable,
     wrap,
 )
@@ -71,7 +72,6 @@ from activity_toolkit.analysis._portable_tiers import NONE as _NONE
 from activity_toolkit.analysis._portable_tiers import PREFIX as _PREFIX
 from activity_toolkit.analysis._portable_tiers import TYPED as _TYPED
 from activity_toolkit.analysis._portable_tiers import UNIT as _UNIT
-from activity_toolkit.analysis._portable_tiers import period_starts
 from activity_toolkit.analysis._typed import typed_input
 from activity_toolkit.exceptions import AnalysisInputError
 from activity_toolkit.model import ActivityLog

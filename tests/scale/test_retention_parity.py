@@ -17,9 +17,8 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from activity_toolkit.analysis import params_of, retention, retention_matrix
+from activity_toolkit.analysis._engine import period_key, zone_offsets
 from activity_toolkit.analysis._periods import floor, index
-from activity_toolkit.analysis._portable_cohort import period_key
-from activity_toolkit.analysis._portable_tiers import zone_offsets
 from activity_toolkit.exceptions import AnalysisInputError, MissingColumnsError
 from tests.scale._cohort_cases import (
     COVERING_CASES,
