@@ -55,17 +55,39 @@ def weekday(week_start: str) -> int:
     return list(get_args(WeekStart)).index(week_start)
 
 
-def floor(local: pl.Expr, period: str, week_start: int = 0) -> pl.Expr:
-    """Start of the calendar period containing ``local`` (a zoned datetime)."""
-    if period == "week" and week_start:
-        shift = f"{week_start}d"
-        return local.dt.offset_by("-" + shift).dt.truncate("1w").dt.offset_by(shift)
-    return local.dt.truncate(_INTERVAL[period])
+def floor(local: pl.Expr, period: str, week_start: int = 0, *, tz: str) -> pl.Expr:
+    """Start of the calendar period containing ``local`` (a datetime in time zone
+    ``tz``): the first instant of the period's first local day.
+
+    Weeks that do not start on Monday are counted on the local date (the day
+    ``week_start`` on or before it), whose midnight is read in ``tz``; where that
+    midnight was skipped (a DST change or a zone's new offset at midnight:
+    America/Santiago 1970-10-11, Pacific/Apia's lost 2011-12-30), the start is the
+    first instant after the gap. Shifting the time by whole days on the zoned
+    datetime instead lands before the gap, a week early, or raises on a skipped
+    midnight.
+    """
+    if period != "week" or not week_start:
+        return local.dt.truncate(_INTERVAL[period])
+    back = (local.dt.weekday().cast(pl.Int32) - 1 - week_start) % 7
+    midnight = local.dt.replace_time_zone(None).dt.truncate("1d") - pl.duration(
+        days=back
+    )
+    start = midnight.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
+    # a skipped midnight read with the offset in force before the change (two days
+    # earlier) is the instant of the change when the gap starts at midnight (all
+    # the cases we found); Polars' truncation to the day raises on some of them
+    before = (midnight - pl.duration(days=2)).dt.replace_time_zone(
+        tz, ambiguous="earliest", non_existent="null"
+    )
+    offset = before.dt.base_utc_offset() + before.dt.dst_offset()
+    after_gap = (midnight - offset).dt.replace_time_zone("UTC")
+    return start.fill_null(after_gap.dt.convert_time_zone(tz))
 
 
 def bucket(column: str, period: str, tz: str, week_start: int = 0) -> pl.Expr:
     """The start of ``column``'s period in time zone ``tz``."""
-    return floor(pl.col(column).dt.convert_time_zone(tz), period, week_start)
+    return floor(pl.col(column).dt.convert_time_zone(tz), period, week_start, tz=tz)
 
 
 def index(start: pl.Expr, period: str, week_start: int = 0) -> pl.Expr:

@@ -214,7 +214,9 @@ class _RetentionSpec:
 
     def floor(self, expr: pl.Expr) -> pl.Expr:
         """Start of the calendar period of a UTC time, in ``tz``."""
-        return _floor(expr.dt.convert_time_zone(self.tz), self.period, self.weekday)
+        return _floor(
+            expr.dt.convert_time_zone(self.tz), self.period, self.weekday, tz=self.tz
+        )
 
     def index(self, expr: pl.Expr) -> pl.Expr:
         """Number of the calendar period of a UTC time (consecutive periods differ

@@ -130,6 +130,9 @@ RETENTION_CASES: dict[str, dict[str, Any]] = {
         "tz": "America/Santiago",
         "cohort": "recurring",
     },
+    # Sunday weeks in Santiago: 8 September 2024 is a Sunday without a midnight; its
+    # week starts at 01:00 (the local path once put it at 23:00 the day before)
+    "week-sunday-santiago": {"week_start": "sunday", "tz": "America/Santiago"},
     "rolling-day": {"period": "day", "rolling": True},
     "rolling-week-recurring-berlin": {
         "rolling": True,

@@ -272,7 +272,7 @@ def test_period_keys_are_the_local_period_numbers(engine: Engine, tz: str):
     cases.append(("year", 0))
     expected = ms.select(
         "ms",
-        *[index(floor(local, p, w), p, w).alias(f"{p}{w}") for p, w in cases],
+        *[index(floor(local, p, w, tz=tz), p, w).alias(f"{p}{w}") for p, w in cases],
     )
     frame = nw.from_native(engine(ms))
     for p, w in cases:
