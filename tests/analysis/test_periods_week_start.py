@@ -3,7 +3,7 @@ other than Monday in zones whose midnight was skipped."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import narwhals as nw
@@ -11,8 +11,9 @@ import polars as pl
 import pytest
 
 from activity_toolkit.analysis._engine import period_key, zone_offsets
-from activity_toolkit.analysis._periods import bucket, floor, index
+from activity_toolkit.analysis._periods import bucket, every_period, floor, index
 
+_DAYS_90 = timedelta(days=90)
 DAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 
 
@@ -101,3 +102,26 @@ def test_weeks_every_half_hour_agree_with_the_engine_numbering(
         assert (got["before"] < got["start"].dt.date()).all(), day
         wrong = got.filter(pl.col("i") != pl.col("k"))
         assert wrong.is_empty(), (day, wrong.head(3).rows())
+
+
+@pytest.mark.parametrize(
+    ("tz", "period", "week_start", "first"),
+    [
+        ("America/Santiago", "week", 6, datetime(1970, 9, 1, tzinfo=UTC)),
+        ("America/Sao_Paulo", "week", 6, datetime(2018, 10, 1, tzinfo=UTC)),
+        ("America/Sao_Paulo", "week", 0, datetime(2018, 10, 1, tzinfo=UTC)),
+        ("Asia/Tehran", "week", 2, datetime(1993, 2, 1, tzinfo=UTC)),
+        ("America/Havana", "month", 0, datetime(2011, 11, 1, tzinfo=UTC)),
+    ],
+)
+def test_the_period_grid_holds_each_periods_start(
+    tz: str, period: str, week_start: int, first: datetime
+):
+    """The grid the analyses fill zeros on has exactly the buckets' starts, across
+    a skipped midnight."""
+    hours = pl.datetime_range(first, first + _DAYS_90, "7h", eager=True)
+    starts = pl.DataFrame({"t": hours}).select(
+        bucket("t", period, tz, week_start).alias("period")
+    )
+    grid = every_period(starts.lazy(), period).collect()["period"]
+    assert grid.to_list() == starts["period"].unique().sort().to_list()
