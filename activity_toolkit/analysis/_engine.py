@@ -509,7 +509,6 @@ UTC_NAMES = frozenset({"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Etc/Zulu", "Zulu"})
 
 def nw_dtype(dtype: pl.DataType) -> Any:
     """The narwhals dtype of a Polars dtype."""
-    # the same as ``_portable_campaigns._nw_dtype``, which can import this one
     return nw.from_native(pl.DataFrame(schema={"c": dtype})).schema["c"]
 
 

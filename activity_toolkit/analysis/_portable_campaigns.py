@@ -21,9 +21,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import narwhals as nw
-import polars as pl
 
 from activity_toolkit.analysis._engine import (
+    nw_dtype,
     polars_quantiles,
     require,
     row_number,
@@ -78,11 +78,6 @@ TYPE_COUNTS = {
 }
 
 
-def _nw_dtype(dtype: pl.DataType) -> Any:
-    """The narwhals dtype of a Polars dtype."""
-    return nw.from_native(pl.DataFrame(schema={"c": dtype})).schema["c"]
-
-
 def typed_frame(
     lf: Frame, *, families: Sequence[str], typed: Sequence[str], what: str
 ) -> Frame:
@@ -98,7 +93,7 @@ def typed_frame(
     lf = lf.select(
         *cols,
         *[
-            nw.lit(None).cast(_nw_dtype(schema[c])).alias(c)
+            nw.lit(None).cast(nw_dtype(schema[c])).alias(c)
             for c in typed
             if c not in have
         ],

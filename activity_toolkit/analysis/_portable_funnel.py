@@ -33,7 +33,7 @@ same ordinal join, compared with the ``to_step`` event's position (or the window
 first, earliest first (a row number over that order).
 
 ``funnel_trend``: the units are numbered by the calendar period of their entry on the
-engine (:func:`~._portable_tiers.with_period_key`: the zone's UTC offsets, read from
+engine (:func:`~._engine.period_key`: the zone's UTC offsets, read from
 Polars for the data's time range, as a ``when`` tree on the epoch milliseconds, and
 integer calendar arithmetic) and reduced to a row per period (:func:`trend_parts`);
 :mod:`.funnel` names each period with Polars' own ``bucket`` of its first entrant,
@@ -49,9 +49,10 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import narwhals as nw
-import polars as pl
 
 from activity_toolkit.analysis._engine import (
+    match_types,
+    period_key,
     polars_quantiles,
     require,
     row_number,
@@ -59,11 +60,9 @@ from activity_toolkit.analysis._engine import (
     unpivot,
     with_epoch_ms,
 )
-from activity_toolkit.analysis._portable_tiers import with_period_key
 from activity_toolkit.exceptions import AnalysisInputError
 
 if TYPE_CHECKING:
-    from activity_toolkit.analysis._common import Step
     from activity_toolkit.analysis.funnel import _Spec
 
 __all__ = [
@@ -92,20 +91,6 @@ SUMMARY_COLUMNS = (
 )
 
 
-def _match(step: Step, type_col: str) -> nw.Expr:
-    if isinstance(step.match, pl.Expr):
-        msg = (
-            f"step {step.label!r} is a Polars expression, which only runs on Polars "
-            "frames; on an engine frame give event types (derive a column on the "
-            "engine first and use it as the type, key or by column)"
-        )
-        raise AnalysisInputError(msg)
-    types = list(step.types or ())
-    col = nw.col(type_col)
-    hit = col == types[0] if len(types) == 1 else col.is_in(types)
-    return hit.fill_null(value=False)
-
-
 def _base(lf: Frame, spec: _Spec, until_ms: int | None = None) -> Frame:
     """Keys, breakdown, ``_t`` (the time as given), ``_ms`` (epoch ms), ``_o`` (id)
     and one boolean column per step (``_m1``…) and exclusion (``_x1``…), of the
@@ -127,11 +112,11 @@ def _base(lf: Frame, spec: _Spec, until_ms: int | None = None) -> Frame:
         "_ms",
         "_o",
         *[
-            _match(s, spec.type_col).alias(f"_m{k}")
+            match_types(s, spec.type_col).alias(f"_m{k}")
             for k, s in enumerate(spec.steps, 1)
         ],
         *[
-            _match(s, spec.type_col).alias(f"_x{i}")
+            match_types(s, spec.type_col).alias(f"_x{i}")
             for i, (s, _, _) in enumerate(spec.exclusions, 1)
         ],
     )
@@ -650,7 +635,7 @@ def trend_parts(
     until_ms: int | None,
 ) -> Frame:
     """``funnel_trend``'s aggregate, computed by the engine: per calendar period of
-    entry (``_p``, :func:`~._portable_tiers.with_period_key` of ``entered_at`` with
+    entry (``_p``, :func:`~._engine.period_key` of ``entered_at`` with
     the zone's ``offsets``), ``entered`` and ``converted`` units (excluded ones left
     out) and ``_lo`` / ``_hi``, the first and last entry (epoch ms), from which the
     local code names the period with Polars' own calendar.
@@ -677,7 +662,7 @@ def trend_parts(
         else []
     )
     u = units(lf, spec, defs, groups, until_ms=until_ms).filter(~nw.col("excluded"))
-    u = with_period_key(
+    u = period_key(
         with_epoch_ms(u, "entered_at", "_ems"),
         "_ems",
         "_p",

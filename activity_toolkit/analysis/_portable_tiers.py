@@ -18,7 +18,7 @@ with events in ``(created_at, id)`` order and time as epoch milliseconds (``_ms`
   ``fill_null(strategy=)`` does not run on Ibis.
 * **Spells** are the rows where the state changes; the end and its reason are the
   next change's time and kind (``shift(-1)`` over the unit).
-* **Calendar periods in a time zone** (:func:`with_period_key`): narwhals converts
+* **Calendar periods in a time zone** (:func:`~._engine.period_key`): narwhals converts
   no time zone on an engine, so the zone's UTC offsets over the data's time range
   are read from Polars (:func:`zone_offsets`), applied as a ``when``/``then`` tree on
   the epoch milliseconds, and the local date is split into year, month and day with
@@ -66,7 +66,6 @@ __all__ = [
     "spells_result",
     "tier_rows",
     "transitions",
-    "with_period_key",
     "zone_offsets",
 ]
 
@@ -84,9 +83,6 @@ TYPED = (
     "tier_to_id",
     "tier_to_name",
 )
-
-#: The name :mod:`._portable_funnel` imports (the key is :func:`~._engine.period_key`).
-with_period_key = period_key
 
 
 # -- the tier analyses ------------------------------------------------------------------

@@ -103,9 +103,11 @@ from activity_toolkit.analysis._engine import (
     finish_native,
     from_polars,
     is_local,
+    period_starts,
     portable,
     to_polars,
     wrap,
+    zone_offsets,
 )
 from activity_toolkit.analysis._options import (
     FunnelEntry,
@@ -116,7 +118,6 @@ from activity_toolkit.analysis._options import (
 )
 from activity_toolkit.analysis._params import AnalysisParams
 from activity_toolkit.analysis._periods import bucket, every_period, interval, weekday
-from activity_toolkit.analysis._portable_tiers import period_starts, zone_offsets
 from activity_toolkit.events import REGISTRY
 from activity_toolkit.exceptions import ActivityToolkitError, AnalysisInputError
 from activity_toolkit.model import ActivityLog

@@ -25,7 +25,6 @@ from activity_toolkit.analysis._engine import (
     zone_offsets,
 )
 from activity_toolkit.analysis._periods import bucket, weekday
-from activity_toolkit.analysis._portable_tiers import with_period_key
 from activity_toolkit.exceptions import AnalysisInputError, MissingColumnsError
 from tests.scale._loyalty_cases import (
     TIER_CASES,
@@ -242,11 +241,6 @@ def test_period_keys_are_polars_buckets(engine: Engine, tz: str):
         pairs = got.select("_key", "start").unique().sort("start")
         assert pairs["_key"].n_unique() == pairs["start"].n_unique() == pairs.height
         assert (pairs["_key"].diff().drop_nulls() > 0).all()
-
-
-def test_with_period_key_is_the_engine_period_key():
-    """The name the funnel trend imports is the one calendar of the engines."""
-    assert with_period_key is period_key
 
 
 def test_zone_offsets_find_each_change_to_the_millisecond():
