@@ -41,15 +41,13 @@ def every_period(
     Steps by the wall clock land at 23:00 the day before a skipped midnight, or keep
     the 01:00 of a period that starts after one; each step of a week or longer is
     taken back to the start of its local day (that of 12 hours later), as
-    :func:`floor` gives it. Days are not yet (a midnight-less day's grid row is at
-    23:00 the day before, a known failure recorded in the funnel trend's tests)."""
+    :func:`floor` gives it; days too (a day whose midnight was skipped starts at
+    01:00, where ``truncate`` puts its events)."""
     grid = frame.select(
         pl.datetime_ranges(
             pl.col(column).min(), pl.col(column).max(), interval(period), time_unit="ms"
         ).alias(column)
     ).explode(column)
-    if period == "day":
-        return grid
     return grid.with_columns(
         (pl.col(column) + pl.duration(hours=12)).dt.truncate("1d").alias(column)
     )

@@ -225,14 +225,6 @@ def test_params(kind):
     assert p["end"] == datetime(2024, 2, 1, tzinfo=UTC)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "_periods.every_period builds the grid with datetime_ranges, which puts a "
-        "day whose midnight does not exist at 23:00 the day before, while truncate "
-        "starts it at 01:00: the day's entrants find no grid row"
-    ),
-)
 def test_a_day_without_midnight_keeps_its_entrants():
     # São Paulo's clocks went from 00:00 to 01:00 on 2018-11-04
     noon = [datetime(2018, 11, d, 15, tzinfo=UTC) for d in (3, 4, 5)]
