@@ -27,8 +27,8 @@ Engines, each reading the same Parquet files itself:
   ``pl.scan_parquet(...).collect()`` (in the time), as an ActivityLog user runs it;
   the campaign rows are sorted by (``created_at``, ``id``), the order the local
   campaign code takes "first" and "last" in (an ActivityLog's order). Eager input
-  is the faster local path here: ``coupon_funnel`` over the LazyFrame scan took
-  about 10 s on 1M events against 1.5 s collected first;
+  is still the faster local path here (``coupon_funnel`` over the LazyFrame scan
+  took 1.2-1.5 s on 1M events against about 1 s collected first);
 * ``duckdb``: the portable definition over a DuckDB relation (``read_parquet`` with
   ``union_by_name``), on a fresh connection with the default threads;
 * ``spark``: the portable definition over a PySpark DataFrame (``spark.read.parquet``
