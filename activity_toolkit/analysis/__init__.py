@@ -17,6 +17,7 @@ Points                     :func:`points_flows`, :func:`breakage`,
 Campaigns                  :func:`campaign_summary`, :func:`coupon_funnel`
 Overview                   :func:`kpis`, :func:`activity_timeline`, :func:`coupon_funnels`
 Inputs                     :func:`typed_events` (stack the typed frames of families)
+Result columns             ``FUNNEL_COLUMNS`` (after ``by``), ``COUPON_FUNNEL_COLUMNS``
 Result parameters          :class:`AnalysisParams`, :func:`params_of`,
                            :func:`collect`, :func:`with_params`
 Option types               ``FunnelMode``, ``FunnelEntry``, ``Period``,
@@ -80,9 +81,14 @@ from activity_toolkit.analysis._params import (
     with_params,
 )
 from activity_toolkit.analysis._typed import typed_events
-from activity_toolkit.analysis.campaigns import campaign_summary, coupon_funnel
+from activity_toolkit.analysis.campaigns import (
+    COUPON_FUNNEL_COLUMNS,
+    campaign_summary,
+    coupon_funnel,
+)
 from activity_toolkit.analysis.cohort import retention, retention_matrix
 from activity_toolkit.analysis.funnel import (
+    FUNNEL_COLUMNS,
     Exclusion,
     funnel,
     funnel_trend,
@@ -99,6 +105,8 @@ from activity_toolkit.analysis.tiers import (
 )
 
 __all__ = [
+    "COUPON_FUNNEL_COLUMNS",
+    "FUNNEL_COLUMNS",
     "AnalysisParams",
     "CohortRule",
     "Exclusion",

@@ -66,6 +66,7 @@ if TYPE_CHECKING:
     from activity_toolkit.analysis.funnel import _Spec
 
 __all__ = [
+    "STEP_COLUMNS",
     "SUMMARY_COLUMNS",
     "public_units",
     "summary",
@@ -76,8 +77,8 @@ __all__ = [
 
 Frame = nw.LazyFrame[Any]
 ORDER = ["_ms", "_o"]
-#: The columns of ``funnel``'s rows after the ``by`` columns (every engine).
-SUMMARY_COLUMNS = (
+#: The leading columns of every funnel-shaped result (``funnel``, ``coupon_funnel``).
+STEP_COLUMNS = (
     "step",
     "label",
     "count",
@@ -85,6 +86,10 @@ SUMMARY_COLUMNS = (
     "step_conversion",
     "dropped",
     "median_time_from_previous",
+)
+#: The columns of ``funnel``'s rows after the ``by`` columns (every engine).
+SUMMARY_COLUMNS = (
+    *STEP_COLUMNS,
     "p90_time_from_previous",
     "median_time_from_start",
     "p90_time_from_start",

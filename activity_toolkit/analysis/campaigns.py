@@ -53,10 +53,20 @@ from activity_toolkit.analysis._portable_campaigns import (
     VAL,
     VAL_FAIL,
 )
+from activity_toolkit.analysis._portable_funnel import STEP_COLUMNS
 from activity_toolkit.analysis._typed import typed_input
 from activity_toolkit.model import ActivityLog, _check_campaign_names
 
-__all__ = ["campaign_summary", "coupon_funnel"]
+__all__ = ["COUPON_FUNNEL_COLUMNS", "campaign_summary", "coupon_funnel"]
+
+#: The columns of ``coupon_funnel``'s four rows, in order (every engine).
+COUPON_FUNNEL_COLUMNS = (
+    *STEP_COLUMNS,
+    "failure_reasons",
+    "failure_reasons_text",
+    "rolled_back",
+    "rollback_rate",
+)
 
 _FAMILIES = ["publication", "validation", "redemption", "order"]
 _TYPED = (
@@ -699,19 +709,8 @@ def _coupon_rows(steps: pl.LazyFrame, reasons: pl.LazyFrame) -> pl.LazyFrame:
             .then(pl.col("rolled_back") / pl.col("count"))
             .alias("rollback_rate"),
         )
-        .select(
-            "step",
-            "label",
-            "count",
-            "conversion",
-            "step_conversion",
-            "dropped",
-            "median_time_from_previous",
-            "failure_reasons",
-            _as_text("failure_reasons", "reason", "units"),
-            "rolled_back",
-            "rollback_rate",
-        )
+        .with_columns(_as_text("failure_reasons", "reason", "units"))
+        .select(COUPON_FUNNEL_COLUMNS)
     )
 
 

@@ -122,7 +122,10 @@ from activity_toolkit.events import REGISTRY
 from activity_toolkit.exceptions import ActivityToolkitError, AnalysisInputError
 from activity_toolkit.model import ActivityLog
 
-__all__ = ["Exclusion", "funnel", "funnel_trend", "funnel_units"]
+__all__ = ["FUNNEL_COLUMNS", "Exclusion", "funnel", "funnel_trend", "funnel_units"]
+
+#: The columns of ``funnel``'s rows after its ``by`` columns, in order (every engine).
+FUNNEL_COLUMNS = _portable_funnel.SUMMARY_COLUMNS
 
 
 _NEVER = 2**62  # a position after every event: "no previous match"
@@ -728,7 +731,7 @@ def _summary(units: pl.LazyFrame, spec: _Spec) -> pl.LazyFrame:
         how="vertical",
     ).sort([*spec.bys, "step"], nulls_last=True)
     return long.with_columns(conversion_columns(spec.bys)).select(
-        *spec.bys, *_portable_funnel.SUMMARY_COLUMNS
+        *spec.bys, *FUNNEL_COLUMNS
     )
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import altair as alt
 import polars as pl
 
+from activity_toolkit.analysis import COUPON_FUNNEL_COLUMNS, FUNNEL_COLUMNS
 from activity_toolkit.charts._base import (
     HEIGHT,
     MUTED,
@@ -35,22 +36,8 @@ __all__ = [
     "time_to_convert",
 ]
 
-_FUNNEL_COLUMNS = (
-    "step",
-    "label",
-    "count",
-    "conversion",
-    "step_conversion",
-    "dropped",
-    "median_time_from_previous",
-    "p90_time_from_previous",
-    "median_time_from_start",
-    "p90_time_from_start",
-    "failure_reasons",
-    "failure_reasons_text",
-    "rolled_back",
-    "rollback_rate",
-)
+#: Every column of a funnel or coupon funnel result but its breakdown.
+_FUNNEL_COLUMNS = frozenset(FUNNEL_COLUMNS) | frozenset(COUPON_FUNNEL_COLUMNS)
 _SKIP = {"mode": "ordered", "entry": "first", "key": "customer_id"}
 
 

@@ -101,6 +101,26 @@ def test_the_other_views_draw_too():
         assert ch.to_svg(draw(RESULTS[key])).startswith("<svg")
 
 
+def test_a_funnel_breakdown_is_every_column_the_analysis_did_not_name():
+    # derived frames carry no recorded ``by``: the chart tells the breakdown from
+    # the analyses' own column lists, so a new result column cannot become a group
+    grouped = RESULTS["funnel_by"].filter(pl.col("step") > 0)
+    assert grouped.columns == ["campaign_type", *at.analysis.FUNNEL_COLUMNS]
+    assert RESULTS["coupon_funnel"].columns == list(at.analysis.COUPON_FUNNEL_COLUMNS)
+
+    def colour_fields(frame: pl.DataFrame) -> list[str]:
+        spec = _spec(ch.funnel_chart(frame))
+        return [
+            v["field"]
+            for k, v in _walk(spec)
+            if k == "color" and isinstance(v, dict) and "field" in v
+        ]
+
+    assert colour_fields(grouped) == ["group"]
+    assert colour_fields(RESULTS["funnel"].clone()) == []
+    assert colour_fields(RESULTS["coupon_funnel"].clone()) == []
+
+
 def _values(spec: dict[str, Any]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for k, v in _walk(spec):
