@@ -572,7 +572,11 @@ def growth(
                 f"{analysis} {a['seconds']:.2f}→{b['seconds']:.2f} s "
                 f"({b['seconds'] / a['seconds']:.1f}x)"
             )
-        total = f"; all four {t0:.1f}→{t1:.1f} s ({t1 / t0:.1f}x)" if ok and t0 else ""
+        total = (
+            f"; all {len(args.analyses)} {t0:.1f}→{t1:.1f} s ({t1 / t0:.1f}x)"
+            if ok and t0
+            else ""
+        )
         print(f"  {engine:<7} " + ", ".join(parts) + total)
 
 
