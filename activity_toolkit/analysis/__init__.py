@@ -26,11 +26,10 @@ Option types               ``FunnelMode``, ``FunnelEntry``, ``Period``,
                            all in :mod:`._options`)
 =========================  ==========================================================
 
-**Other engines.** Every function above but the overview ones (:func:`kpis`,
-:func:`activity_timeline`, :func:`coupon_funnels`) also takes a DuckDB relation, an
-Ibis table or a PySpark DataFrame and returns a frame of that kind, computed by that
-engine from one portable definition (narwhals; see
-:mod:`activity_toolkit.analysis._engine`). A small result that needs a period grid, a
+**Other engines.** Every function above also takes a DuckDB relation, an Ibis
+table or a PySpark DataFrame (:func:`coupon_funnels`: instead of an ActivityLog, the
+stacked campaign rows) and returns a frame of that kind, computed by that engine from
+one portable definition (narwhals; see :mod:`activity_toolkit.analysis._engine`). A small result that needs a period grid, a
 Kaplan-Meier curve or list columns is finished locally on the engine's aggregate and
 handed back as a frame of the engine. Install the ``scale`` extra for Ibis and
 PySpark.

@@ -40,17 +40,22 @@ from polars.testing import assert_frame_equal
 
 from activity_toolkit.analysis import (
     Exclusion,
+    activity_timeline,
     campaign_summary,
     coupon_funnel,
     funnel,
     funnel_trend,
     funnel_units,
+    kpis,
 )
 from activity_toolkit.analysis import (
     _portable_campaigns as portable_campaigns,
 )
 from activity_toolkit.analysis import (
     _portable_funnel as portable_funnel,
+)
+from activity_toolkit.analysis import (
+    _portable_overview as portable_overview,
 )
 from tests.analysis.test_campaigns import EVENTS as JOURNEYS
 from tests.scale._data import CAMPAIGN_COLUMNS, edge_events
@@ -60,6 +65,7 @@ ibis = pytest.importorskip("ibis")
 # the modules (the package exports functions of the same names)
 funnel_module = importlib.import_module("activity_toolkit.analysis.funnel")
 campaigns_module = importlib.import_module("activity_toolkit.analysis.campaigns")
+overview_module = importlib.import_module("activity_toolkit.analysis.overview")
 
 #: Warehouse dialects the queries are compiled for (compiled, not run). Ibis'
 #: ``pyspark`` compiler needs a live session; ``databricks`` is Spark SQL.
@@ -181,6 +187,47 @@ def _campaign_rows(table: Any) -> Any:
     return campaigns_module._engine_frame(table)
 
 
+# -- the overview, built as its engine path builds it -----------------------------------
+
+#: weeks from Wednesday in Berlin; the month before November 2024 in Berlin (an
+#: ``end`` given, so the bounds need no query of the data)
+TIMELINE = {"period": "week", "tz": "Europe/Berlin", "week_start": "wednesday"}
+KPIS = {
+    "period": "month",
+    "tz": "Europe/Berlin",
+    "end": datetime(2024, 10, 31, 23, tzinfo=UTC),
+}
+
+
+def _overview_rows(table: Any) -> Any:
+    return portable_overview.event_rows(nw.from_native(table))
+
+
+def _timeline_queries(table: Any) -> list[Any]:
+    offsets = funnel_module._zone_offsets(TIMELINE["tz"], *SPAN)
+    parts = portable_overview.timeline_parts(
+        _overview_rows(table), period="week", week_start=2, offsets=offsets
+    )
+    return [parts.to_native()]
+
+
+def _timeline_result(rows: list[pl.DataFrame]) -> pl.DataFrame:
+    return overview_module._timeline_from_parts(
+        rows[0], period="week", tz=TIMELINE["tz"], week_start=2
+    )
+
+
+def _kpis_bounds() -> pl.DataFrame:
+    return overview_module._engine_bounds(
+        KPIS["end"], None, period="month", tz=KPIS["tz"], week_start=0
+    )
+
+
+def _kpis_queries(table: Any) -> list[Any]:
+    edges = overview_module._edges(_kpis_bounds())
+    return [portable_overview.kpi_parts(_overview_rows(table), edges).to_native()]
+
+
 ANALYSES: dict[str, Analysis] = {
     "funnel_units ordered 1d furthest": _lazy(
         funnel_units, "events", STEPS, within="1d", entry="furthest"
@@ -235,6 +282,20 @@ ANALYSES: dict[str, Analysis] = {
         ],
         lambda rows: campaigns_module._summary_from_parts(*rows),
         lambda df: campaign_summary(df, top=2),
+    ),
+    "activity_timeline weekly from Wednesday, Berlin": Analysis(
+        "events",
+        _timeline_queries,
+        _timeline_result,
+        lambda df: activity_timeline(df, **TIMELINE),
+        expect=("GROUP BY",),
+    ),
+    "kpis monthly, Berlin": Analysis(
+        "events",
+        _kpis_queries,
+        lambda rows: overview_module._kpis_from_parts(rows, _kpis_bounds()),
+        lambda df: kpis(df, **KPIS),
+        expect=("SUM(", "DISTINCT"),
     ),
 }
 
