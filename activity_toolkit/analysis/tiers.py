@@ -519,6 +519,7 @@ def tier_distribution(
     period: Period = "month",
     tz: str = "UTC",
     week_start: WeekStart = "monday",
+    end: datetime | date | str | None = None,
     every: str | None = None,
 ) -> pl.DataFrame | pl.LazyFrame | EngineFrame:
     """Members per tier at the end of each period.
@@ -538,6 +539,12 @@ def tier_distribution(
         Time zone of the calendar and of the ``period`` columns.
     week_start
         First day of a week for ``period="week"``.
+    end
+        End of observation: the last row is its period, and ``complete`` tells
+        whether a period had ended by then. Default: the data's last timestamp (for
+        an ActivityLog, its last event of any type; for a table of tier events, its
+        last tier event: pass the last event of the whole data to get the
+        ActivityLog's numbers from such a table).
     every
         Deprecated: the Polars duration (``"1mo"``) that ``period`` replaces.
 
@@ -546,9 +553,9 @@ def tier_distribution(
     DataFrame or LazyFrame
         ``campaign_id``, ``tier_id``, ``tier_name``, ``period`` (start),
         ``period_end`` and ``members`` (in the tier after all events before
-        ``period_end``), plus ``complete`` (the period ended by the data's last
-        timestamp). Every tier has a row for every period from the first tier event's
-        period to the last event's period, zeros included. From an engine frame:
+        ``period_end``), plus ``complete`` (the period ended by ``end``). Every tier
+        has a row for every period from the first tier event's period to the period
+        of ``end``, zeros included. From an engine frame:
         the engine counts the membership changes per tier and period, and this
         small table is finished locally and handed back as a frame of that engine.
 
@@ -579,12 +586,16 @@ def tier_distribution(
             ("period", period),
             ("tz", tz),
             ("week_start", week_start if period == "week" else None),
+            ("end", as_utc(end) if end is not None else None),
         ),
         (_ORDER_NOTE, "members = in the tier after all events before period_end"),
     )
     if not is_local(data):
-        return _distribution_on_engine(data, period, tz, ws, params)
-    lf, kind, end = _tier_input(data)
+        return _distribution_on_engine(
+            data, period, tz, ws, params, to_ms(end) if end is not None else None
+        )
+    lf, kind, last = _tier_input(data)
+    end_at = pl.lit(as_utc(end), dtype=UTC_MS) if end is not None else last
     sp = _spells(lf)
 
     def trunc(col: str) -> pl.Expr:
@@ -610,7 +621,7 @@ def tier_distribution(
         how="vertical",
     )
     tiers = deltas.group_by(["campaign_id", "tier_id"]).agg(pl.col("tier_name").first())
-    bounds = lf.select(trunc("created_at").min().alias("_lo"), end.alias("_end"))
+    bounds = lf.select(trunc("created_at").min().alias("_lo"), end_at.alias("_end"))
     out = _distribution_table(deltas, tiers, bounds, period, tz, ws)
     return finish(out, kind, params)
 
@@ -667,14 +678,22 @@ def _distribution_table(
 
 
 def _distribution_on_engine(
-    data: EngineFrame, period: str, tz: str, ws: int, params: AnalysisParams
+    data: EngineFrame,
+    period: str,
+    tz: str,
+    ws: int,
+    params: AnalysisParams,
+    end_ms: int | None,
 ) -> Any:
     """``tier_distribution`` of an engine frame: the engine's membership changes per
-    tier and period, the grid and running sums built locally."""
+    tier and period, the grid and running sums built locally (up to ``end_ms``, by
+    default the last tier event)."""
     rows = _engine_rows(data)
     parts, lo, hi = _portable_tiers.distribution_parts(
         rows, period=period, tz=tz, week_start=ws
     )
+    if end_ms is not None and lo is not None:
+        hi = end_ms
     counts = period_starts(parts, "_rep", "period", period=period, tz=tz, week_start=ws)
     tiers = counts.group_by("campaign_id", "tier_id").agg(
         pl.col("_name").drop_nulls().first().alias("tier_name")

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import polars as pl
 import pytest
@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
+from activity_toolkit import sample
 from activity_toolkit.analysis import (
     params_of,
     tier_distribution,
@@ -16,6 +17,7 @@ from activity_toolkit.analysis import (
     tier_spells,
     tier_transitions,
     time_in_tier,
+    typed_events,
 )
 from activity_toolkit.exceptions import AnalysisInputError, MissingColumnsError
 from tests.analysis.conftest import as_log, ts, typed
@@ -353,3 +355,29 @@ def test_time_in_tier_matches_oracle(spells):
         to_min[0.5],
         to_min[0.25],
     )
+
+
+def test_distribution_end_gives_a_tier_table_the_logs_observation_end():
+    # the last event of the log is not a tier event: a table of its tier events
+    # alone ends earlier, unless it is given the log's end
+    log = sample(customers=30, seed=4)
+    tiers = typed_events(log, families="tier")
+    last = log.events["created_at"].max()
+    assert isinstance(last, datetime)
+    assert tiers["created_at"].max() < last
+    whole = tier_distribution(log, period="week")
+    assert not tier_distribution(tiers, period="week").equals(whole)
+    assert tier_distribution(tiers, period="week", end=last).equals(whole)
+    assert params_of(whole) is not None
+    later = tier_distribution(tiers, period="week", end=last + timedelta(weeks=3))
+    assert later["period"].max() == whole["period"].max() + timedelta(weeks=3)
+    # the weeks after the data ended before ``end`` are complete, the one holding it
+    # is not, and members stay as they were
+    added = later.filter(pl.col("period") > whole["period"].max())
+    assert added.group_by("period").agg(pl.col("complete").all()).sort("period")[
+        "complete"
+    ].to_list() == [True, True, False]
+    kept = whole.filter(pl.col("period") == whole["period"].max())
+    assert added.group_by("tier_id").agg(pl.col("members").unique()).sort("tier_id")[
+        "members"
+    ].to_list() == [[m] for m in kept.sort("tier_id")["members"]]

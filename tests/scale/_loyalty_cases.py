@@ -304,6 +304,11 @@ TIER_CASES: dict[str, tuple[str, dict[str, Any]]] = {
         {"period": "quarter", "tz": "Asia/Kolkata"},
     ),
     "distribution-year": ("tier_distribution", {"period": "year"}),
+    "distribution-end-mid": ("tier_distribution", {"end": MID_MS}),
+    "distribution-week-end-later": (
+        "tier_distribution",
+        {"period": "week", "tz": "Europe/Berlin", "end": "2025-03-30T01:30:00Z"},
+    ),
     "time-summary": ("time_in_tier", {}),
     "time-summary-end": ("time_in_tier", {"end": MID_MS + timedelta(days=200)}),
     "time-curve": ("time_in_tier", {"output": "curve", "confidence": 0.9}),
@@ -318,6 +323,7 @@ TIER_COVERING = [
     "transitions-period-bounded",
     "distribution-day-berlin",
     "distribution-week-sunday-ny",
+    "distribution-week-end-later",
     "time-summary",
     "time-curve",
 ]

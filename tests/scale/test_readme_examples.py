@@ -121,7 +121,7 @@ def test_spark_recipe(
     )
     tiers = spark.read.parquet(ns["paths"].tables["tier"])
     same(
-        time_in_tier(tiers),
+        time_in_tier(tiers, end=ns["end"]),
         time_in_tier(small_log),
         ["campaign_id", "tier_id", "tier_name"],
     )
