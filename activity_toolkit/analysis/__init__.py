@@ -29,10 +29,10 @@ Option types               ``FunnelMode``, ``FunnelEntry``, ``Period``,
 **Other engines.** Every function above also takes a DuckDB relation, an Ibis
 table or a PySpark DataFrame (:func:`coupon_funnels`: instead of an ActivityLog, the
 stacked campaign rows) and returns a frame of that kind, computed by that engine from
-one portable definition (narwhals; see :mod:`activity_toolkit.analysis._engine`). A small result that needs a period grid, a
-Kaplan-Meier curve or list columns is finished locally on the engine's aggregate and
-handed back as a frame of the engine. Install the ``scale`` extra for Ibis and
-PySpark.
+one portable definition (narwhals; see :mod:`activity_toolkit.analysis._engine`). A
+small result that needs a period grid, a Kaplan-Meier curve or list columns is
+finished locally on the engine's aggregate and handed back as a frame of the engine.
+Install the ``scale`` extra for Ibis and PySpark.
 
 **Event order.** Everywhere, events are ordered by ``created_at`` and then by ``id``;
 same-timestamp events are therefore not interchangeable (see :mod:`.funnel`). The
