@@ -45,6 +45,7 @@ from datetime import date, datetime
 from statistics import NormalDist
 from typing import Any
 
+import narwhals as nw
 import polars as pl
 
 from activity_toolkit._time import as_utc, to_ms
@@ -540,8 +541,8 @@ def tier_distribution(
     week_start
         First day of a week for ``period="week"``.
     end
-        End of observation: the last row is its period, and ``complete`` tells
-        whether a period had ended by then. Default: the data's last timestamp (for
+        End of observation: events after it are not seen, the last row is its
+        period, and ``complete`` tells whether a period had ended by then. Default: the data's last timestamp (for
         an ActivityLog, its last event of any type; for a table of tier events, its
         last tier event: pass the last event of the whole data to get the
         ActivityLog's numbers from such a table).
@@ -595,7 +596,10 @@ def tier_distribution(
             data, period, tz, ws, params, to_ms(end) if end is not None else None
         )
     lf, kind, last = _tier_input(data)
-    end_at = pl.lit(as_utc(end), dtype=UTC_MS) if end is not None else last
+    end_at = last
+    if end is not None:  # observation stops there: later events are not seen
+        end_at = pl.lit(as_utc(end), dtype=UTC_MS)
+        lf = lf.filter(pl.col("created_at") <= end_at)
     sp = _spells(lf)
 
     def trunc(col: str) -> pl.Expr:
@@ -689,6 +693,8 @@ def _distribution_on_engine(
     tier and period, the grid and running sums built locally (up to ``end_ms``, by
     default the last tier event)."""
     rows = _engine_rows(data)
+    if end_ms is not None:  # observation stops there: later events are not seen
+        rows = rows.filter(nw.col("_ms") <= end_ms)
     parts, lo, hi = _portable_tiers.distribution_parts(
         rows, period=period, tz=tz, week_start=ws
     )

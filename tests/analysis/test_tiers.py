@@ -381,3 +381,16 @@ def test_distribution_end_gives_a_tier_table_the_logs_observation_end():
     assert added.group_by("tier_id").agg(pl.col("members").unique()).sort("tier_id")[
         "members"
     ].to_list() == [[m] for m in kept.sort("tier_id")["members"]]
+
+
+def test_distribution_does_not_see_events_after_its_end():
+    # on 2024-06-15 both customers are Bronze members; c1 leaves after that
+    events = frame(
+        ev("c1", "2024-05-10T00:00:00Z", "joined", B),
+        ev("c2", "2024-06-01T00:00:00Z", "joined", B),
+        ev("c1", "2024-06-20T00:00:00Z", "left", B),
+    )
+    out = tier_distribution(events, end="2024-06-15")
+    assert out.select("members", "complete").rows() == [(1, True), (2, False)]
+    assert tier_distribution(events)["members"].to_list() == [1, 1]
+    assert tier_distribution(events, end="2024-05-01").is_empty()

@@ -9,7 +9,9 @@ that changes the numbers, fails here.
 
 from __future__ import annotations
 
+import os
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +102,19 @@ def test_spark_recipe(
     # this test does not have, so only its column contract is checked
     assert 'F.col("event_id").alias("id")' in existing_table
     ns: dict[str, Any] = {"spark": spark}
-    exec(first.replace("/mnt/voucherify/store", str(store)), ns)
+    # PySpark hands back naive datetimes in the driver's local zone: run the recipe
+    # with a driver that is not in UTC, as on most laptops
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = "Europe/Berlin"
+    time.tzset()
+    try:
+        exec(first.replace("/mnt/voucherify/store", str(store)), ns)
+    finally:
+        if before is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = before
+        time.tzset()
     assert "customer.order.paid" in capsys.readouterr().out  # the shown funnel
     same(
         funnel(ns["events"], STEPS, within="7d"),

@@ -312,3 +312,17 @@ def test_on_spark(spark_engine: Engine):
     Berlin time, each function once."""
     events = tier_events(40, seed=6, tz="Europe/Berlin")
     assert spark_failures(spark_engine, TIER_CASES, TIER_SPARK, events) == []
+
+
+def test_distribution_end_hides_later_events(engine: Engine):
+    from tests.analysis.test_tiers import B, ev, frame
+
+    events = frame(
+        ev("c1", "2024-05-10T00:00:00Z", "joined", B),
+        ev("c2", "2024-06-01T00:00:00Z", "joined", B),
+        ev("c1", "2024-06-20T00:00:00Z", "left", B),
+    )
+    out = to_polars(tier_distribution(engine(events), end="2024-06-15"))
+    assert out.select("members", "complete").rows() == [(1, True), (2, False)]
+    early = tier_distribution(engine(events), end="2024-05-01")
+    assert to_polars(early).is_empty()
