@@ -518,7 +518,7 @@ def _timeline_rows(counts: pl.LazyFrame, period: str) -> pl.LazyFrame:
 def coupon_funnels(
     data: ActivityLog | EngineFrame,
     *,
-    campaigns: Sequence[str] | None = None,
+    campaigns: str | Sequence[str] | None = None,
     top: int = 5,
 ) -> pl.DataFrame | EngineFrame:
     """:func:`~activity_toolkit.coupon_funnel` per campaign, stacked: a
@@ -532,10 +532,12 @@ def coupon_funnels(
         :func:`~activity_toolkit.coupon_funnel` takes them; the result is then a
         frame of that engine (with no campaign, an empty one with the columns).
     campaigns
-        Campaign names or ids; default: the ``top`` campaigns with the most
-        succeeded publications.
+        A campaign name or id, or a sequence of them (a repeat is dropped); each is
+        shown as given in ``campaign_name``. Default: the ``top`` campaigns with the
+        most succeeded publications.
     top
-        How many campaigns when ``campaigns`` is not given.
+        How many campaigns when ``campaigns`` is not given (0 or more). With no
+        campaign the result has the columns and no row.
 
     Examples
     --------
@@ -546,22 +548,23 @@ def coupon_funnels(
     >>> f["campaign_name"].n_unique()
     2
     """
+    given = _campaign_list(campaigns, top)
     if not is_local(data):
-        return _coupon_funnels_on_engine(data, campaigns=campaigns, top=top)
+        return _coupon_funnels_on_engine(data, campaigns=given, top=top)
     if not isinstance(data, ActivityLog):
         msg = (
             "coupon_funnels takes an ActivityLog or an engine frame of campaign "
             f"rows; got {type(data).__name__} (use coupon_funnel per campaign)"
         )
         raise AnalysisInputError(msg)
-    if campaigns is None:
+    if given is None:
         pub = data.events.filter(
             (pl.col("type") == "customer.publication.succeeded")
             & pl.col("campaign_name").is_not_null()
         )
         chosen = _top_campaigns(pub.group_by("campaign_name").len(), top)
     else:
-        chosen = list(campaigns)
+        chosen = given
     frames = []
     notes: tuple[str, ...] = ()
     for name in chosen:
@@ -570,8 +573,38 @@ def coupon_funnels(
         if params is not None:
             notes = params.notes
         frames.append(one.select(pl.lit(name).alias("campaign_name"), pl.all()))
-    out = pl.concat(frames, how="vertical_relaxed") if frames else pl.DataFrame()
-    return with_params(out, _funnels_params(chosen, campaigns, top, notes))
+    out = (
+        pl.concat(frames, how="vertical_relaxed") if frames else _no_funnel(local=True)
+    )
+    return with_params(out, _funnels_params(chosen, given, top, notes))
+
+
+def _campaign_list(campaigns: str | Sequence[str] | None, top: int) -> list[str] | None:
+    """``coupon_funnels``' campaigns as a list without repeats (None: the top ones),
+    ``top`` checked."""
+    if isinstance(top, bool) or not isinstance(top, int) or top < 0:
+        msg = f"coupon_funnels: top must be an integer, 0 or more; got {top!r}"
+        raise AnalysisInputError(msg)
+    if campaigns is None:
+        return None
+    if isinstance(campaigns, str):
+        return [campaigns]
+    return list(dict.fromkeys(campaigns))
+
+
+def _no_funnel(*, local: bool) -> pl.DataFrame:
+    """``coupon_funnels`` of no campaign: its columns, no row (durations as on the
+    path: ``Duration`` locally, ``Int64`` milliseconds for an engine)."""
+    nothing = pl.DataFrame(schema=_PARTS_SCHEMA)
+    out = (
+        _coupon_from_parts(nothing)
+        .head(0)
+        .select(pl.lit(None, dtype=pl.String).alias("campaign_name"), pl.all())
+    )
+    if local:
+        gap = pl.col("median_time_from_previous")
+        out = out.with_columns(gap.cast(pl.Duration("ms")))
+    return out
 
 
 def _top_campaigns(counts: pl.DataFrame, top: int) -> list[str]:
@@ -612,7 +645,7 @@ _PARTS_SCHEMA = {
 
 
 def _coupon_funnels_on_engine(
-    data: EngineFrame, *, campaigns: Sequence[str] | None, top: int
+    data: EngineFrame, *, campaigns: list[str] | None, top: int
 ) -> Any:
     """``coupon_funnels`` of an engine frame: the top campaigns counted by the
     engine, then per campaign the engine query of ``coupon_funnel``
@@ -623,7 +656,7 @@ def _coupon_funnels_on_engine(
         counts = to_polars(_portable_overview.publication_counts(lf))
         chosen = _top_campaigns(counts, top)
     else:
-        chosen = list(campaigns)
+        chosen = campaigns
         _check_campaigns(lf, chosen)
     frames = [
         _coupon_from_parts(
@@ -631,14 +664,9 @@ def _coupon_funnels_on_engine(
         ).select(pl.lit(name).alias("campaign_name"), pl.all())
         for name in chosen
     ]
-    if not frames:  # no campaign: the columns, no row
-        nothing = pl.DataFrame(schema=_PARTS_SCHEMA)
-        frames = [
-            _coupon_from_parts(nothing)
-            .head(0)
-            .select(pl.lit(None, dtype=pl.String).alias("campaign_name"), pl.all())
-        ]
-    out = pl.concat(frames, how="vertical_relaxed")
+    out = (
+        pl.concat(frames, how="vertical_relaxed") if frames else _no_funnel(local=False)
+    )
     notes = _coupon_params(None).notes if chosen else ()
     params = _funnels_params(chosen, campaigns, top, notes)
     return finish_native(from_polars(out, lf), params, given=data)

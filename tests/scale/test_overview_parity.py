@@ -319,6 +319,34 @@ def test_coupon_funnels_edges(engine: Engine, campaign_rows: pl.DataFrame):
         coupon_funnels(campaign_rows)  # type: ignore[arg-type]
 
 
+def test_coupon_funnels_arguments(
+    engine: Engine, log: Any, campaign_rows: pl.DataFrame
+):
+    """One name as a string, repeats dropped, no campaign: the ActivityLog path and
+    the engines give the same rows and columns; a negative ``top`` is refused."""
+    frame = engine(campaign_rows)
+    name = campaign_rows["campaign_name"].drop_nulls().sort()[0]
+    one = coupon_funnels(log, campaigns=name)
+    assert one["campaign_name"].unique().to_list() == [name]
+    assert one.height == 4
+    check_same(one, coupon_funnels(frame, campaigns=name))
+    check_same(one, coupon_funnels(log, campaigns=[name, name]))
+    check_same(one, coupon_funnels(frame, campaigns=[name, name]))
+    for kwargs in ({"top": 0}, {"campaigns": []}):
+        local = coupon_funnels(log, **kwargs)
+        assert local.schema == one.schema
+        assert local.columns == ["campaign_name", *COUPON_FUNNEL_COLUMNS]
+        assert local.is_empty()
+        got = to_polars(coupon_funnels(frame, **kwargs))
+        assert got.columns == local.columns
+        assert got.is_empty()
+    for bad in (-1, 1.5, True):
+        with pytest.raises(AnalysisInputError, match="top must be an integer"):
+            coupon_funnels(log, top=bad)  # type: ignore[arg-type]
+        with pytest.raises(AnalysisInputError, match="top must be an integer"):
+            coupon_funnels(frame, top=bad)  # type: ignore[arg-type]
+
+
 # -- PySpark -------------------------------------------------------------------------
 
 
