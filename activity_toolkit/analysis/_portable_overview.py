@@ -29,8 +29,10 @@ import narwhals as nw
 from activity_toolkit.analysis._engine import period_key, require, with_epoch_ms
 from activity_toolkit.analysis._portable_points import _sum_where, ledger
 from activity_toolkit.events import REGISTRY, family_of
+from activity_toolkit.exceptions import AnalysisInputError
 
 __all__ = [
+    "AMOUNT_ERROR",
     "FAILED",
     "PAID",
     "SUCCEEDED",
@@ -46,6 +48,8 @@ Frame = nw.LazyFrame[Any]
 #: (previous start, current start, current end) in epoch ms; None without events
 Bounds = tuple[int | None, int | None, int | None]
 
+#: The error for an ``order_amount`` column that holds no numbers (every path).
+AMOUNT_ERROR = "kpis: column 'order_amount' must be numeric (minor units); got {}"
 SUCCEEDED = "customer.redemption.succeeded"
 FAILED = "customer.redemption.failed"
 PAID = "customer.order.paid"
@@ -119,6 +123,8 @@ def kpi_parts(rows: Frame, bounds: Bounds) -> Frame:
     ps, pe, ce = bounds
     t = nw.col("type")
     amount = rows.collect_schema().get("order_amount")
+    if amount is not None and not amount.is_numeric() and amount != nw.Unknown:
+        raise AnalysisInputError(AMOUNT_ERROR.format(amount))
     aggs: list[nw.Expr] = []
     for suffix, when in (("v", _between(pe, ce)), ("p", _between(ps, pe))):
         aggs += [

@@ -103,8 +103,14 @@ def _orders(data: ActivityLog | pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame | N
     schema = lf.collect_schema()
     if "order_amount" not in schema:
         return None
+    amount = schema["order_amount"]
+    if amount == pl.Null:  # no amount at all: a sum of nothing, as on engines
+        amount = pl.Int64
+    elif not amount.is_numeric():
+        raise AnalysisInputError(_portable_overview.AMOUNT_ERROR.format(amount))
     return lf.filter(pl.col("type") == _PAID).select(
-        utc_ms("created_at", schema).alias("created_at"), "order_amount"
+        utc_ms("created_at", schema).alias("created_at"),
+        pl.col("order_amount").cast(amount),
     )
 
 

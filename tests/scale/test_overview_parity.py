@@ -285,6 +285,24 @@ def test_engine_input_errors(engine: Engine, events: pl.DataFrame):
         kpis(engine(events.with_columns(pl.col("created_at").cast(pl.String))))
 
 
+def test_order_amount_types(engine: Engine, events: pl.DataFrame):
+    """Text amounts are refused on every path; a column of nulls only (Polars
+    ``Null``) sums to zero on every path, as a column of typed nulls does."""
+    text = events.with_columns(pl.col("order_amount").cast(pl.String))
+    for data in (text, engine(text)):
+        with pytest.raises(AnalysisInputError, match="'order_amount' must be numeric"):
+            kpis(data)
+    nulls = events.with_columns(pl.lit(None).alias("order_amount"))
+    typed = events.with_columns(pl.lit(None, dtype=pl.Int64).alias("order_amount"))
+    local = kpis(nulls)
+    revenue = local.filter(pl.col("metric") == "revenue")
+    assert revenue.select("value", "previous").row(0) == (0.0, 0.0)
+    assert local.equals(kpis(typed))
+    if engine.name != "ibis":  # Ibis cannot create a table with a Null column
+        check_same(local, kpis(engine(nulls)))
+    check_same(local, kpis(engine(typed)))
+
+
 # -- coupon_funnels ------------------------------------------------------------------
 
 
