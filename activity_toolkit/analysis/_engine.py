@@ -288,14 +288,23 @@ def with_epoch_ms(lf: nw.LazyFrame[Any], column: str, name: str) -> nw.LazyFrame
     """
     schema = lf.collect_schema()
     dtype = schema[column]
-    if not isinstance(dtype, nw.Datetime):
-        msg = (
-            f"column {column!r} must be a Datetime on an engine frame; got {dtype}. "
-            "Cast it to a timestamp first."
-        )
-        raise AnalysisInputError(msg)
     native = lf.to_native()
     name_ = engine_name(lf)
+    if not isinstance(dtype, nw.Datetime):
+        if name_ == "duckdb":  # name DuckDB's own type (narwhals may not know it)
+            import duckdb
+
+            dtype = native.select(duckdb.ColumnExpression(column)).types[0]
+        msg = (
+            f"column {column!r} must be a Datetime on an engine frame; got {dtype}. "
+            "Cast it to a timestamp first"
+            + (
+                " (DuckDB: TIMESTAMPTZ or TIMESTAMP, in microseconds)."
+                if name_ == "duckdb"
+                else "."
+            )
+        )
+        raise AnalysisInputError(msg)
     if name_ == "polars":
         out: Any = native.with_columns(pl.col(column).dt.epoch("ms").alias(name))
     elif name_ == "duckdb":
@@ -364,7 +373,10 @@ def unpivot(
     the other engines keep them."""
     native = lf.to_native()
     if engine_name(lf) == "duckdb" and hasattr(native, "unpivot"):  # duckdb >= 2.0
-        rel = native.select(*index, *on)
+        import duckdb
+
+        # column expressions: one bare string is parsed as SQL ("_cc|001" is an OR)
+        rel = native.select(*(duckdb.ColumnExpression(c) for c in (*index, *on)))
         return _lazy(rel.unpivot(*on, name=variable_name, value=value_name))
     return lf.unpivot(
         list(on),

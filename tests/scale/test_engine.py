@@ -149,3 +149,20 @@ def test_polars_quantiles_match_polars(duck_connection, df: pl.DataFrame, q: flo
     for native in (df.lazy(), duck_connection.from_arrow(df.to_arrow())):
         got = to_polars(polars_quantiles(nw.from_native(native), ["g"], "v", {"q": q}))
         assert_frame_equal(got.sort("g", nulls_last=True), expected, check_dtypes=False)
+
+
+def test_duckdb_nanosecond_times_name_their_type(duck_connection):
+    # narwhals cannot read DuckDB's TIMESTAMPTZ_NS: the error names it and the cast
+    df = pl.DataFrame(
+        {
+            "id": ["e1"],
+            "type": ["customer.order.paid"],
+            "customer_id": ["c1"],
+            "created_at": [datetime(2024, 1, 1, tzinfo=UTC)],
+        }
+    ).with_columns(pl.col("created_at").dt.cast_time_unit("ns"))
+    rel = duck_connection.from_arrow(df.to_arrow())
+    with pytest.raises(AnalysisInputError, match=r"got TIMESTAMPTZ_NS.*TIMESTAMPTZ"):
+        funnel(rel, ["customer.order.paid"])
+    cast = rel.select("id, type, customer_id, created_at::TIMESTAMPTZ AS created_at")
+    assert to_polars(funnel(cast, ["customer.order.paid"]))["count"].to_list() == [1]

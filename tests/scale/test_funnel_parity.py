@@ -142,6 +142,17 @@ def test_funnel_without_units(engine: Engine, edges: pl.DataFrame, by: str | Non
         check_same(local, funnel(engine(nobody), STEPS, within="1d", mode=mode, by=by))
 
 
+@pytest.mark.parametrize("mode", ["ordered", "strict", "unordered", "reached"])
+@pytest.mark.parametrize("by", [None, "channel"])
+def test_one_step_funnel(
+    engine: Engine, edges: pl.DataFrame, mode: str, by: str | None
+):
+    """A funnel of one step (DuckDB parsed its lone count column as SQL)."""
+    local = funnel(edges, STEPS[:1], within="1d", mode=mode, by=by)
+    assert local["count"].sum() > 0
+    check_same(local, funnel(engine(edges), STEPS[:1], within="1d", mode=mode, by=by))
+
+
 def _plan_nodes(relation: Any, name: str) -> int:
     return len(re.findall(rf"─ {name} ─", relation.explain()))
 
