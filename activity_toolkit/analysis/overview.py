@@ -105,7 +105,7 @@ def _orders(data: ActivityLog | pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame | N
         return None
     amount = schema["order_amount"]
     if amount == pl.Null:  # no amount at all: a sum of nothing, as on engines
-        amount = pl.Int64
+        amount = pl.Int64()
     elif not amount.is_numeric():
         raise AnalysisInputError(_portable_overview.AMOUNT_ERROR.format(amount))
     return lf.filter(pl.col("type") == _PAID).select(
