@@ -114,6 +114,12 @@ def points_rows(lf: Frame, *, extra: Sequence[str] = ()) -> Frame:
     )
 
 
+def _whole(x: nw.Expr) -> nw.Expr:
+    """``x`` as ``Int64``, a fraction cut toward zero as Polars' cast cuts it (a SQL
+    ``CAST`` rounds): points are whole numbers, but a table may hold them as floats."""
+    return nw.when(x >= 0).then(x.floor()).otherwise(x.ceil()).cast(nw.Int64)
+
+
 def _null_string() -> nw.Expr:
     return nw.lit(None).cast(nw.String)
 
@@ -194,7 +200,7 @@ def ledger(rows: Frame) -> Frame:
         .join(pending, on="group_id", how="left")
         .with_columns(kind.alias("_kind"), card.alias("_card"))
         .filter(~k.is_null())
-        .with_columns(amount.fill_null(0).cast(nw.Int64).alias("_amount"))
+        .with_columns(_whole(amount.fill_null(0)).alias("_amount"))
         .with_columns(delta.cast(nw.Int64).alias("_delta"))
         .drop("_pend")
     )
@@ -338,7 +344,7 @@ def liability(
         .otherwise(nw.col("_all")),
         nw.lit(0),
     )
-    per_card = per_card.with_columns(outstanding.cast(nw.Int64).alias("_out"))
+    per_card = per_card.with_columns(_whole(outstanding).alias("_out"))
     aggs = [
         nw.len().cast(nw.Int64).alias("cards"),
         nw.col("_out").sum().cast(nw.Int64).alias("outstanding_points"),

@@ -142,6 +142,28 @@ def test_optional_columns_missing(engine: Engine, ledger: pl.DataFrame):
     check_same(run("flows-month", earned), run("flows-month", engine(earned)))
 
 
+def test_points_held_as_floats(engine: Engine, ledger: pl.DataFrame):
+    """Points stored as floats with fractions are cut toward zero as Polars' cast
+    cuts them (a SQL CAST rounds: outstanding points differed by a few)."""
+    values = [
+        c
+        for c, dtype in ledger.schema.items()
+        if dtype.is_integer() and c not in ("id", "customer_id")
+    ]
+    assert {"points", "balance", "points_change"} <= set(values)
+    floats = ledger.with_columns(
+        pl.when(pl.col(c) < 0).then(pl.col(c) - 0.5).otherwise(pl.col(c) + 0.5)
+        for c in values
+    )
+    for fn in (
+        points_flows,
+        breakage,
+        lambda d: points_liability(d, value_per_point=0.01, expected_breakage=0.1),
+        lambda d: analysis.kpis(d),
+    ):
+        check_same(fn(floats), fn(engine(floats)))
+
+
 def test_empty_input(engine: Engine, ledger: pl.DataFrame):
     empty = ledger.clear()
     for case in ("flows-month", "breakage-month", "liability", "liability-total-at"):
