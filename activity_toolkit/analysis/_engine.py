@@ -291,18 +291,15 @@ def with_epoch_ms(lf: nw.LazyFrame[Any], column: str, name: str) -> nw.LazyFrame
     native = lf.to_native()
     name_ = engine_name(lf)
     if not isinstance(dtype, nw.Datetime):
+        hint = ""
         if name_ == "duckdb":  # name DuckDB's own type (narwhals may not know it)
             import duckdb
 
             dtype = native.select(duckdb.ColumnExpression(column)).types[0]
+            hint = " (DuckDB: TIMESTAMPTZ or TIMESTAMP, in microseconds)"
         msg = (
             f"column {column!r} must be a Datetime on an engine frame; got {dtype}. "
-            "Cast it to a timestamp first"
-            + (
-                " (DuckDB: TIMESTAMPTZ or TIMESTAMP, in microseconds)."
-                if name_ == "duckdb"
-                else "."
-            )
+            f"Cast it to a timestamp first{hint}."
         )
         raise AnalysisInputError(msg)
     if name_ == "polars":
