@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,11 +51,24 @@ def blocks(section: str) -> list[str]:
     return found
 
 
-def same(engine_result: Any, local: pl.DataFrame, by: list[str]) -> None:
+def equal(engine_result: Any, local: pl.DataFrame, by: list[str]) -> None:
     got = canonical(to_polars(engine_result)).sort(by, nulls_last=True)
     want = canonical(local).sort(by, nulls_last=True)
     assert got.columns == want.columns
     assert got.equals(want), (got, want)
+
+
+def same(
+    analysis: Callable[..., Any],
+    built: Any,
+    log: ActivityLog,
+    keys: list[str],
+    /,
+    **options: Any,
+) -> None:
+    """``analysis`` of what the recipe built equals that of the log, by row (sorted
+    by ``keys``)."""
+    equal(analysis(built, **options), analysis(log, **options), keys)
 
 
 @pytest.fixture
@@ -73,24 +87,13 @@ def test_duckdb_and_ibis_recipes(
     }
     for code in blocks("DuckDB"):
         exec(code, ns)
-    same(
-        funnel(ns["events"], STEPS, within="7d"),
-        funnel(small_log, STEPS, within="7d"),
-        ["step"],
-    )
-    same(coupon_funnel(ns["rows"]), coupon_funnel(small_log), ["step"])
+    same(funnel, ns["events"], small_log, ["step"], steps=STEPS, within="7d")
+    same(coupon_funnel, ns["rows"], small_log, ["step"])
     for code in blocks("A warehouse through Ibis"):
         exec(code, ns)
-    same(
-        funnel(ns["events"], STEPS, within="7d"),
-        funnel(small_log, STEPS, within="7d"),
-        ["step"],
-    )
-    same(
-        funnel_units(ns["events"], STEPS, within="7d"),
-        funnel_units(small_log, STEPS, within="7d"),
-        ["customer_id"],
-    )
+    same(funnel, ns["events"], small_log, ["step"], steps=STEPS, within="7d")
+    units = ["customer_id"]
+    same(funnel_units, ns["events"], small_log, units, steps=STEPS, within="7d")
 
 
 @pytest.mark.slow
@@ -116,25 +119,15 @@ def test_spark_recipe(
             os.environ["TZ"] = before
         time.tzset()
     assert "customer.order.paid" in capsys.readouterr().out  # the shown funnel
-    same(
-        funnel(ns["events"], STEPS, within="7d"),
-        funnel(small_log, STEPS, within="7d"),
-        ["step"],
-    )
-    same(coupon_funnel(ns["rows"]), coupon_funnel(small_log), ["step"])
-    same(campaign_summary(ns["rows"]), campaign_summary(small_log), ["campaign_name"])
-    same(
-        retention(ns["events"], period="month"),
-        retention(small_log, period="month"),
-        ["cohort", "period"],
-    )
-    same(
-        points_flows(ns["ledger"], by="campaign_id"),
-        points_flows(small_log, by="campaign_id"),
-        ["campaign_id", "period"],
-    )
+    same(funnel, ns["events"], small_log, ["step"], steps=STEPS, within="7d")
+    same(coupon_funnel, ns["rows"], small_log, ["step"])
+    same(campaign_summary, ns["rows"], small_log, ["campaign_name"])
+    same(retention, ns["events"], small_log, ["cohort", "period"], period="month")
+    flows = ["campaign_id", "period"]
+    same(points_flows, ns["ledger"], small_log, flows, by="campaign_id")
     tiers = spark.read.parquet(ns["paths"].tables["tier"])
-    same(
+    # the log's default end, given to the tier table as the recipe does
+    equal(
         time_in_tier(tiers, end=ns["end"]),
         time_in_tier(small_log),
         ["campaign_id", "tier_id", "tier_name"],
